@@ -1,0 +1,82 @@
+"""Load and validate the workflow config against ``schemas/config.schema.yaml`` (the one documented schema).
+
+Validation fills the schema's defaults, reports every problem with the key's dotted path and what is allowed,
+and checks what a schema cannot (a study naming an unknown dataset). It runs before any job.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(str(resources.files("spurcomp") / "schemas" / "config.schema.yaml"))
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = _copy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
+        message += f"; allowed keys: {sorted(error.schema['properties'])}"
+    return f"config key {where}: {message}"
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` in place (defaults filled) and return it; raise ConfigError naming every problem."""
+    validator = _with_defaults(jsonschema.Draft202012Validator)(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    problems = [_describe(e) for e in errors]
+    for name, study in (config.get("studies") or {}).items():
+        if not isinstance(study, dict):
+            continue
+        for section in ("dataset", "model"):
+            known = sorted((config.get(section + "s") or {}).keys())
+            if study.get(section) is not None and study.get(section) not in known:
+                problems.append(f"config key studies.{name}.{section}: {study.get(section)!r} is not defined; "
+                                f"defined {section}s: {known}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    config = yaml.safe_load(path.read_text()) or {}
+    if overrides:
+        config = deep_merge(config, overrides)
+    return validate_config(config)
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged

@@ -1,0 +1,112 @@
+"""The dataset file contract: one ``.npz`` per dataset.
+
+Per split (``train``, ``test``): ``{split}_x`` inputs (float32, the model's input shape), ``{split}_y`` class
+label, ``{split}_b`` bias (spurious) label, ``{split}_feature`` per-sample per-feature codes with the shape of
+``x`` (``FEATURE_CODES``: noise / core / spurious). ``metadata`` is a JSON string: generator, version,
+parameters, source of base data, rho_train, rho_test, seed, input range.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FEATURE_CODES = {"noise": 0, "core": 1, "spurious": 2}
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Split:
+    x: np.ndarray
+    y: np.ndarray
+    b: np.ndarray
+    feature: np.ndarray  # uint8 codes, same shape as x
+
+    def __post_init__(self):
+        n = len(self.x)
+        if not (len(self.y) == len(self.b) == n and self.feature.shape == self.x.shape):
+            raise ValueError(
+                f"inconsistent split: x {self.x.shape}, y {self.y.shape}, b {self.b.shape}, "
+                f"feature {self.feature.shape}"
+            )
+
+    @property
+    def bias_conflicting(self) -> np.ndarray:
+        return self.y != self.b
+
+    def mask(self, kind: str) -> np.ndarray:
+        """Boolean mask of the ``core``, ``spurious`` or ``noise`` features."""
+        if kind not in FEATURE_CODES:
+            raise ValueError(f"unknown feature kind {kind!r}; allowed: {sorted(FEATURE_CODES)}")
+        return self.feature == FEATURE_CODES[kind]
+
+
+@dataclass
+class Dataset:
+    train: Split
+    test: Split
+    metadata: dict
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.metadata["num_classes"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.x.shape[1:])
+
+
+def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in SPLITS:
+        split = getattr(dataset, name)
+        arrays.update({
+            f"{name}_x": split.x.astype(np.float32),
+            f"{name}_y": split.y.astype(np.int64),
+            f"{name}_b": split.b.astype(np.int64),
+            f"{name}_feature": split.feature.astype(np.uint8),
+        })
+    arrays["metadata"] = np.array(json.dumps(dataset.metadata, sort_keys=True))
+    # write-then-rename: a killed job never leaves a truncated dataset behind.
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset file {path} does not exist (build it with `spurcomp dataset`)")
+    with np.load(path, allow_pickle=False) as f:
+        splits = {
+            name: Split(f[f"{name}_x"], f[f"{name}_y"], f[f"{name}_b"], f[f"{name}_feature"]) for name in SPLITS
+        }
+        metadata = json.loads(str(f["metadata"]))
+    return Dataset(metadata=metadata, **splits)
+
+
+def bias_labels(y: np.ndarray, rho: float, rng: np.random.Generator, num_classes: int) -> np.ndarray:
+    """Bias labels for class labels ``y`` with exactly ``round(rho * n_c)`` conflicting samples in each class c.
+
+    Bias-aligned samples get ``b = y``; bias-conflicting ones a bias label drawn uniformly from the other classes.
+    Stratifying by class makes a rho = 0.5 binary test set exactly balanced over the four (y, b) groups.
+    Shared by every generator so that rho means the same thing everywhere.
+    """
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"rho must be in [0, 1], got {rho}")
+    conflicting = np.zeros(len(y), dtype=bool)
+    for c in range(num_classes):
+        members = np.flatnonzero(y == c)
+        conflicting[rng.permutation(members)[: int(round(rho * len(members)))]] = True
+    offset = rng.integers(1, num_classes, size=len(y)) if num_classes > 2 else np.ones(len(y), dtype=np.int64)
+    return np.where(conflicting, (y + offset) % num_classes, y).astype(np.int64)
+
+
+def balanced_labels(n: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` class labels, as equal in count as ``n`` allows, in random order."""
+    return rng.permutation(np.arange(n) % num_classes).astype(np.int64)

@@ -1,0 +1,140 @@
+"""Evaluate a trained run: one long-format Parquet file per evaluation family.
+
+Every file has the columns ``metric`` and ``value`` plus the keys a metric needs (``kappa``, ``epoch``,
+``feature``, ``group``); keys a metric does not use are empty.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spurcomp.data.io import Dataset, load_dataset
+from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
+from spurcomp.metrics.attribution import FEATURE_KINDS, integrated_gradients_shares
+from spurcomp.metrics.pruning import DEFAULT_KAPPAS, kappa_prunability
+from spurcomp.metrics.representation import activation_sparsity, penultimate_activations
+from spurcomp.models import build_model
+from spurcomp.runtime import derived_seed, logger
+
+FAMILIES = ("accuracy", "pruning", "representation", "attributions")
+DEFAULT_EVALUATION = {
+    "kappas": list(DEFAULT_KAPPAS),
+    "ig": {"n_samples": 200, "n_baselines": 10, "n_steps": 32},
+}
+
+
+def load_model(weights_path: str | os.PathLike, device: torch.device) -> torch.nn.Module:
+    saved = torch.load(weights_path, map_location=device, weights_only=False)
+    model = build_model(saved["model_spec"], saved["input_shape"], saved["num_classes"]).to(device)
+    model.load_state_dict(saved["model"])
+    return model.eval()
+
+
+def _finite(model: torch.nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def _test_tensors(dataset: Dataset, device):
+    t = dataset.test
+    return (torch.as_tensor(t.x, device=device), torch.as_tensor(t.y, device=device),
+            torch.as_tensor(t.b, device=device))
+
+
+def evaluate_accuracy(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+    x, y, b = _test_tensors(dataset, device)
+    correct = predict_logits(model, x).argmax(dim=1) == y
+    rows = [
+        {"metric": "test_acc", "value": correct.float().mean().item()},
+        {"metric": "unbiased_test_acc", "value": unbiased_accuracy(correct, y, b)},
+        {"metric": "worst_group_acc", "value": worst_group_accuracy(correct, y, b)},
+    ]
+    rows += [{"metric": "group_acc", "group": f"y={gy},b={gb}", "value": acc}
+             for (gy, gb), acc in group_accuracies(correct, y, b).items()]
+    return rows
+
+
+def evaluate_pruning(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+    x, y, b = _test_tensors(dataset, device)
+    kappas = settings.get("kappas", DEFAULT_EVALUATION["kappas"])
+    per_kappa = kappa_prunability(model, x, y, b, kappas)
+    if any(math.isnan(v) for v in per_kappa.values()):
+        logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
+    rows = [{"metric": "kappa_prunability", "kappa": k, "value": v} for k, v in per_kappa.items()]
+    rows.append({"metric": "prunability", "value": float(sum(per_kappa.values()))})
+    return rows
+
+
+def evaluate_representation(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+    x, _, _ = _test_tensors(dataset, device)
+    activations = penultimate_activations(model, x)
+    return [{"metric": "activation_sparsity", "value": activation_sparsity(activations)}]
+
+
+def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, run_dir: Path, seed: int) -> list[dict]:
+    """IG shares for every saved checkpoint of the run (the attribution-through-training panel)."""
+    ig = {**DEFAULT_EVALUATION["ig"], **settings.get("ig", {})}
+    t = dataset.test
+    rng = np.random.default_rng(derived_seed("ig-samples", seed))
+    chosen = np.sort(rng.permutation(len(t.x))[: ig["n_samples"]])
+    x = torch.as_tensor(t.x[chosen], device=device)
+    target = torch.as_tensor(t.y[chosen], device=device)
+    masks = {kind: torch.as_tensor(t.mask(kind)[chosen], device=device) for kind in FEATURE_KINDS}
+    summary = json.loads((run_dir / "run.json").read_text())
+    rows = []
+    for name in summary["checkpoints"]:
+        epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
+        model.load_state_dict(torch.load(run_dir / "checkpoints" / name, map_location=device))
+        if not _finite(model):
+            shares = {kind: float("nan") for kind in FEATURE_KINDS}
+        else:
+            shares = integrated_gradients_shares(
+                model, x, target, masks, tuple(dataset.metadata["input_range"]),
+                n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
+        rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v}
+                 for kind, v in shares.items()]
+    return rows
+
+
+EVALUATORS = {
+    "accuracy": evaluate_accuracy,
+    "pruning": evaluate_pruning,
+    "representation": evaluate_representation,
+    "attributions": evaluate_attributions,
+}
+
+
+def evaluate_run(family: str, dataset_path, run_dir, out_path, settings: dict | None = None,
+                 device: torch.device = torch.device("cpu")) -> pd.DataFrame:
+    """Compute one evaluation ``family`` for the run in ``run_dir`` and write it to ``out_path``."""
+    if family not in EVALUATORS:
+        raise ValueError(f"unknown evaluation family {family!r}; allowed: {list(FAMILIES)}")
+    settings = settings or {}
+    run_dir = Path(run_dir)
+    dataset = load_dataset(dataset_path)
+    model = load_model(run_dir / "weights.pt", device)
+    summary = json.loads((run_dir / "run.json").read_text())
+    if family == "attributions":
+        rows = evaluate_attributions(model, dataset, settings, device, run_dir=run_dir, seed=summary["seed"])
+    elif not _finite(model):
+        # a diverged run's weights are NaN: its metrics are NaN, and its status says why
+        logger.warning("run %s has non-finite weights (%s): %s metrics are NaN", run_dir, summary["status"], family)
+        probe = EVALUATORS[family](build_model(summary["model"], dataset.input_shape, dataset.num_classes).to(device),
+                                   dataset, settings, device)
+        rows = [{**row, "value": float("nan")} for row in probe]
+    else:
+        rows = EVALUATORS[family](model, dataset, settings, device)
+    frame = pd.DataFrame(rows)
+    for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
+        frame[column] = frame[column].astype(dtype) if column in frame else pd.Series(pd.NA, index=frame.index, dtype=dtype)
+    frame = frame[["metric", "value", "kappa", "epoch", "feature", "group"]]
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out_path, index=False)
+    logger.info("%s: %d rows -> %s", family, len(frame), out_path)
+    return frame

@@ -1,0 +1,1 @@
+"""Metrics: pure functions on tensors and models, no Snakemake inside."""

@@ -1,0 +1,36 @@
+"""Accuracy on the unbiased test set: per-(y, b) group accuracies, their mean and their minimum."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, in chunks (no per-sample DataLoader)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def group_accuracies(correct: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict[tuple[int, int], float]:
+    """Accuracy of every (y, b) group present, keyed by (y, b)."""
+    groups = {}
+    for yy, bb in torch.unique(torch.stack([y, b], dim=1), dim=0).tolist():
+        members = (y == yy) & (b == bb)
+        groups[(yy, bb)] = correct[members].float().mean().item()
+    return groups
+
+
+def unbiased_accuracy(correct: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean of the per-(y, b)-group accuracies: the accuracy under a test distribution where y and b are
+    independent and every group equally likely, whatever the group sizes of the sample at hand."""
+    groups = group_accuracies(correct, y, b)
+    return sum(groups.values()) / len(groups)
+
+
+def worst_group_accuracy(correct: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> float:
+    return min(group_accuracies(correct, y, b).values())

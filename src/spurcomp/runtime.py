@@ -1,0 +1,86 @@
+"""Process-level set-up shared by every step: device, threads, determinism, logging, provenance."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger("spurcomp")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA where available, else the CPU."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; allowed: {list(DEVICES)}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def setup_torch(threads: int, device: torch.device) -> None:
+    """Deterministic kernels and a fixed thread count: the same config gives the same numbers."""
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+
+
+def derived_seed(*parts: int | str) -> int:
+    """A 63-bit seed derived from ``parts`` (e.g. run seed and epoch), independent across parts."""
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def package_versions() -> dict:
+    names = ("spurcomp", "torch", "torchvision", "captum", "numpy", "pandas", "pyarrow", "snakemake")
+    versions = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path | None, level=logging.INFO):
+    """Send the ``spurcomp`` logger (and warnings) to ``path`` (a job's log file), or stderr when None."""
+    handler: logging.Handler
+    if path is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.captureWarnings(True)
+    targets = [logger, logging.getLogger("py.warnings")]
+    for target in targets:
+        target.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield logger
+    except BaseException:
+        logger.exception("step failed")
+        raise
+    finally:
+        for target in targets:
+            target.removeHandler(handler)
+        handler.close()
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()

@@ -1,0 +1,104 @@
+"""The run ``setting``: a short, readable, parseable key of training hyper-parameters.
+
+A setting key lists, in a fixed order, the learning rate (always: it is the paper's central knob) and the
+other knobs whose values differ from the global training defaults (``training:`` in the config), e.g.
+``lr=0.05`` or ``lr=0.05,bs=50``.
+Because the key is relative to the *global* defaults (not a study's), one key names one training recipe
+everywhere, and runs shared between studies are trained once.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+# knob name in the config -> short name in the key; the order here is the order in the key.
+SHORT_NAMES = {
+    "lr": "lr",
+    "batch_size": "bs",
+    "momentum": "mom",
+    "weight_decay": "wd",
+    "max_epochs": "ep",
+}
+LONG_NAMES = {short: long for long, short in SHORT_NAMES.items()}
+ALWAYS_IN_KEY = ("lr",)
+
+
+@dataclass(frozen=True)
+class TrainingSetting:
+    """Every hyper-parameter that changes the numbers a training run produces."""
+
+    lr: float
+    batch_size: int
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    max_epochs: int = 100
+
+    def __post_init__(self):
+        problems = []
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_epochs < 1:
+            problems.append(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if problems:
+            raise ValueError("invalid training setting: " + "; ".join(problems))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_TYPES = {f.name: (int if f.type in ("int", int) else float) for f in fields(TrainingSetting)}
+
+
+def _format_value(value) -> str:
+    # repr() of a float round-trips exactly (0.05 -> '0.05', 1e-05 -> '1e-05').
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def setting_from_dict(values: dict) -> TrainingSetting:
+    unknown = sorted(set(values) - set(SHORT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown training knob(s) {unknown}; allowed: {sorted(SHORT_NAMES)}")
+    return TrainingSetting(**{k: _TYPES[k](v) for k, v in values.items()})
+
+
+def setting_key(values: dict, defaults: dict) -> str:
+    """Key of the knobs in ``values`` (merged over ``defaults``) that differ from ``defaults``."""
+    merged = setting_from_dict({**_knobs(defaults), **values}).as_dict()
+    base = setting_from_dict(_knobs(defaults)).as_dict()
+    parts = [
+        f"{short}={_format_value(merged[long])}"
+        for long, short in SHORT_NAMES.items()
+        if long in ALWAYS_IN_KEY or merged[long] != base[long]
+    ]
+    return ",".join(parts)
+
+
+def parse_setting_key(key: str, defaults: dict) -> TrainingSetting:
+    """Inverse of :func:`setting_key`: the full setting named by ``key`` under ``defaults``."""
+    values = dict(_knobs(defaults))
+    for part in key.split(","):
+        name, sep, raw = part.partition("=")
+        if not sep or name not in LONG_NAMES:
+            raise ValueError(
+                f"bad setting key {key!r}: part {part!r} is not NAME=VALUE with NAME in {sorted(LONG_NAMES)}"
+            )
+        long = LONG_NAMES[name]
+        try:
+            values[long] = _TYPES[long](float(raw)) if _TYPES[long] is int else float(raw)
+        except ValueError:
+            raise ValueError(f"bad setting key {key!r}: {raw!r} is not a number") from None
+    canonical = setting_key(values, defaults)
+    if canonical != key:
+        # one recipe, one folder: 'lr=0.050' and 'lr=0.05' must not become two runs
+        raise ValueError(f"setting key {key!r} is not in canonical form; the same setting is {canonical!r}")
+    return setting_from_dict(values)
+
+
+def _knobs(training_config: dict) -> dict:
+    """The knobs of the ``training:`` config section (it also holds non-knob keys such as checkpoints)."""
+    return {k: v for k, v in training_config.items() if k in SHORT_NAMES}

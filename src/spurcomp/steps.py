@@ -1,0 +1,61 @@
+"""The workflow's verbs. Snakemake rules and the ``spurcomp`` CLI both call these, with a validated config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from spurcomp.aggregate import aggregate_study
+from spurcomp.data import build_dataset, save_dataset
+from spurcomp.data.io import load_dataset
+from spurcomp.evaluate import evaluate_run
+from spurcomp.figures import plot_study
+from spurcomp.runtime import logger, resolve_device, setup_torch
+from spurcomp.study import RunKey, run_setting
+from spurcomp.train.engine import TrainOptions, train_run
+
+EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions")
+
+
+def make_dataset(config: dict, name: str, out: str | Path) -> None:
+    if name not in config["datasets"]:
+        raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
+    dataset = build_dataset(config["datasets"][name], seed=config.get("seed", 0))
+    save_dataset(out, dataset)
+    m = dataset.metadata
+    logger.info("dataset %s (%s, %s source): train %s, test %s, rho_train=%s, rho_test=%s -> %s", name,
+                m["generator"], m["source"], dataset.train.x.shape, dataset.test.x.shape, m["rho_train"],
+                m["rho_test"], out)
+
+
+def train(config: dict, run: RunKey, data_path: str | Path, threads: int = 1, run_dir: str | Path | None = None) -> dict:
+    if run.model not in config["models"]:
+        raise KeyError(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
+    device = resolve_device(config.get("device", "cpu"))
+    setup_torch(threads, device)
+    training = config["training"]
+    options = TrainOptions(
+        checkpoint_epochs=list(training.get("checkpoint_epochs", [])),
+        state_every_epochs=training.get("state_every_epochs", 1),
+        divergence_factor=training.get("divergence_factor", 1000.0),
+    )
+    setting = run_setting(config, run.setting)
+    logger.info("training %s with %s on %s", run, setting, device)
+    return train_run(load_dataset(data_path), config["models"][run.model], setting, run.seed,
+                     run_dir or run.directory, options=options, device=device, keys=run.as_dict())
+
+
+def evaluate(config: dict, outputs: dict[str, str | Path], data_path, run_dir, threads: int = 1) -> None:
+    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``."""
+    device = resolve_device(config.get("device", "cpu"))
+    setup_torch(threads, device)
+    for family, out in outputs.items():
+        evaluate_run(family, data_path, run_dir, out, settings=config.get("evaluation", {}), device=device)
+
+
+def aggregate(config: dict, study: str, out) -> None:
+    table = aggregate_study(config, study, list(EVALUATION_FAMILIES), out)
+    logger.info("study %s: %d rows from %d runs -> %s", study, len(table), table.groupby(["setting", "seed"]).ngroups, out)
+
+
+def figure(config: dict, study: str, table, out_pdf, out_csv=None) -> None:
+    plot_study(config["studies"][study]["plot"], table, out_pdf, out_csv)
+    logger.info("figure %s -> %s", study, out_pdf)

@@ -1,0 +1,58 @@
+"""Studies, runs and their paths: the one place that maps the config to files.
+
+A run is (dataset, model, setting, seed) and lives in ``results/runs/DATASET/MODEL/SETTING/seed=SEED/``.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
+
+RESULTS = Path("results")
+FIGURES = Path("figures")
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    dataset: str
+    model: str
+    setting: str
+    seed: int
+
+    @property
+    def directory(self) -> Path:
+        return RESULTS / "runs" / self.dataset / self.model / self.setting / f"seed={self.seed}"
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "model": self.model, "setting": self.setting, "seed": self.seed}
+
+
+def dataset_path(name: str) -> Path:
+    return RESULTS / "data" / f"{name}.npz"
+
+
+def table_path(study: str) -> Path:
+    return RESULTS / "tables" / f"{study}.parquet"
+
+
+def evaluation_path(run: RunKey, family: str) -> Path:
+    return run.directory / "eval" / f"{family}.parquet"
+
+
+def study_runs(config: dict, study: str) -> list[RunKey]:
+    """Every run of ``study``: the product of its grid, with its overrides, for each seed."""
+    if study not in config["studies"]:
+        raise KeyError(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
+    spec = config["studies"][study]
+    knobs = list(spec["grid"])
+    runs = []
+    for values in itertools.product(*(spec["grid"][k] for k in knobs)):
+        key = setting_key({**spec.get("overrides", {}), **dict(zip(knobs, values))}, config["training"])
+        runs += [RunKey(spec["dataset"], spec["model"], key, int(seed)) for seed in spec["seeds"]]
+    return sorted(set(runs))
+
+
+def run_setting(config: dict, setting: str) -> TrainingSetting:
+    return parse_setting_key(setting, config["training"])

@@ -1,0 +1,13 @@
+rule dataset:
+    output:
+        "results/data/{dataset}.npz",
+    log:
+        "logs/data/{dataset}.log",
+    params:
+        spec=lambda wildcards: config["datasets"][wildcards.dataset],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/dataset.py"

@@ -1,0 +1,19 @@
+# One job per run writes one Parquet file per evaluation family (a job's start-up, mostly importing torch,
+# costs more than the cheap families themselves).
+rule evaluate:
+    input:
+        data="results/data/{dataset}.npz",
+        weights=f"{RUN}/weights.pt",
+        summary=f"{RUN}/run.json",
+    output:
+        **{family: f"{RUN}/eval/{family}.parquet" for family in EVALUATION_FAMILIES},
+    log:
+        f"logs/{RUN}/evaluate.log",
+    params:
+        evaluation=config.get("evaluation", {}),
+    threads: resource("evaluate", "threads", 1)
+    resources:
+        mem_mb=resource("evaluate", "mem_mb", 2000),
+        runtime=resource("evaluate", "runtime", 30),
+    script:
+        "../scripts/evaluate.py"
