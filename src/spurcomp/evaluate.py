@@ -131,7 +131,7 @@ def evaluate_run(family: str, dataset_path, run_dir, out_path, settings: dict | 
         rows = EVALUATORS[family](model, dataset, settings, device)
     frame = pd.DataFrame(rows)
     for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
-        frame[column] = frame[column].astype(dtype) if column in frame else pd.Series(pd.NA, index=frame.index, dtype=dtype)
+        frame[column] = (frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)).astype(dtype)
     frame = frame[["metric", "value", "kappa", "epoch", "feature", "group"]]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ wildcard_constraints:
 
 
 RUN = "results/runs/{dataset}/{model}/{setting}/seed={seed}"
+RUN_LOGS = "logs/runs/{dataset}/{model}/{setting}/seed={seed}"
 
 
 def resource(family, key, default):

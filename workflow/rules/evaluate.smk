@@ -8,7 +8,7 @@ rule evaluate:
     output:
         **{family: f"{RUN}/eval/{family}.parquet" for family in EVALUATION_FAMILIES},
     log:
-        f"logs/{RUN}/evaluate.log",
+        f"{RUN_LOGS}/evaluate.log",
     params:
         evaluation=config.get("evaluation", {}),
     threads: resource("evaluate", "threads", 1)

@@ -8,7 +8,7 @@ rule train:
         history=f"{RUN}/history.parquet",
         summary=f"{RUN}/run.json",
     log:
-        f"logs/{RUN}/train.log",
+        f"{RUN_LOGS}/train.log",
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         training=config["training"],

@@ -162,7 +162,9 @@ def train_run(
         epoch += 1
         step_blocks.append(_step_table(stats.cpu().numpy(), epoch, (epoch - 1) * steps_per_epoch))
         row = record_epoch(epoch, epoch * steps_per_epoch)
-        if not (np.isfinite(step_blocks[-1][:, 2:]).all() and math.isfinite(row["train_loss"])) \
+        # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
+        step_losses = step_blocks[-1][:, 2 + STEP_COLUMNS.index("loss")]
+        if not (np.isfinite(step_losses).all() and math.isfinite(row["train_loss"])) \
                 or row["train_loss"] > options.divergence_factor * chance_loss:
             status = RunStatus.DIVERGED.value
         elif row["train_acc"] == 1.0:

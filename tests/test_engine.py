@@ -1,0 +1,96 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from spurcomp.data import build_dataset
+from spurcomp.runtime import setup_torch
+from spurcomp.settings import TrainingSetting
+from spurcomp.train.engine import STEP_COLUMNS, TrainOptions, _step_table, train_run
+
+PARITY = {"generator": "parity", "core_bits": 3, "spurious_bits": 1, "noise_bits": 4, "n_train": 400,
+          "n_test": 400, "rho_train": 0.1, "rho_test": 0.5}
+FCN = {"arch": "fcn", "hidden": [32, 32, 32]}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    setup_torch(1, torch.device("cpu"))
+    return build_dataset(PARITY, seed=0)
+
+
+def train(dataset, tmp_path, name, lr=0.5, max_epochs=15, seed=0, **options):
+    return train_run(dataset, FCN, TrainingSetting(lr=lr, batch_size=50, max_epochs=max_epochs), seed,
+                     tmp_path / name, options=TrainOptions(**options))
+
+
+def test_run_writes_its_contract_and_converges(dataset, tmp_path):
+    summary = train(dataset, tmp_path, "run", checkpoint_epochs=[0, 2])
+    run = tmp_path / "run"
+    assert summary["status"] == "converged" and summary["final_train_acc"] == 1.0
+    assert json.loads((run / "run.json").read_text())["status"] == "converged"
+    history = pd.read_parquet(run / "history.parquet")
+    epochs, steps = history[history.scope == "epoch"], history[history.scope == "step"]
+    assert epochs.epoch.tolist() == list(range(summary["epochs"] + 1))  # epoch 0 = before training
+    assert len(steps) == summary["epochs"] * 8 and steps.step.tolist() == list(range(1, len(steps) + 1))
+    assert set(STEP_COLUMNS) <= set(steps.columns) and {"train_acc", "test_unbiased_acc"} <= set(epochs.columns)
+    assert epochs.train_acc.iloc[-1] == 1.0
+    # checkpoints: the configured ones and the final epoch of a converged run
+    assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00002.pt", f"epoch={summary['epochs']:05d}.pt"]
+    assert (run / "weights.pt").exists()
+
+
+def test_bc_loss_ratio_comes_from_the_per_sample_losses():
+    # one step, batch of 4: losses 1, 2, 3, 4; samples 2 and 4 conflicting
+    losses = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    bc = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    stats = np.array([[losses.mean(), losses.sum(), (losses * bc).sum(), bc.sum(), 4.0, 7.0, 9.0]])
+    row = _step_table(stats, epoch=1, first_step=0)[0]
+    epoch, step, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm = row
+    assert (epoch, step, loss) == (1, 1, 2.5)
+    assert loss_ba == pytest.approx(2.0) and loss_bc == pytest.approx(3.0) and ratio == pytest.approx(6 / 10)
+    # a batch without conflicting samples has no BC loss (NaN), and a ratio of 0
+    stats[0, 2:4] = 0
+    assert math.isnan(_step_table(stats, 1, 0)[0][4]) and _step_table(stats, 1, 0)[0][5] == 0
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(dataset, tmp_path):
+    train(dataset, tmp_path, "a", max_epochs=3)
+    train(dataset, tmp_path, "b", max_epochs=3)
+    train(dataset, tmp_path, "c", max_epochs=3, seed=1)
+    a, b, c = (pd.read_parquet(tmp_path / n / "history.parquet") for n in "abc")
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_hitting_the_epoch_cap_is_recorded_as_not_converged(dataset, tmp_path):
+    summary = train(dataset, tmp_path, "capped", lr=0.001, max_epochs=2)
+    assert summary["status"] == "not_converged" and summary["epochs"] == 2
+
+
+def test_an_exploding_run_is_recorded_as_diverged_not_a_crash(dataset, tmp_path):
+    summary = train(dataset, tmp_path, "boom", lr=1e4, max_epochs=20)
+    assert summary["status"] == "diverged" and summary["epochs"] < 20
+    history = pd.read_parquet(tmp_path / "boom" / "history.parquet")
+    last = history[history.scope == "epoch"].iloc[-1]
+    assert not math.isfinite(last.train_loss) or last.train_loss > 1000 * math.log(2)
+
+
+def test_a_state_from_another_configuration_is_ignored(dataset, tmp_path, caplog):
+    train(dataset, tmp_path, "run", lr=0.5, max_epochs=2)
+    (tmp_path / "run" / "resume" / "state.pt").exists()
+    summary = train(dataset, tmp_path, "run", lr=0.3, max_epochs=2)
+    assert summary["setting"]["lr"] == 0.3 and summary["epochs"] == 2
+    assert "another configuration" in caplog.text
+
+
+def test_batches_without_conflicting_samples_are_not_divergence(tmp_path):
+    no_conflicts = build_dataset({**PARITY, "rho_train": 0.0}, seed=0)
+    summary = train(no_conflicts, tmp_path, "aligned", lr=0.05, max_epochs=3)
+    assert summary["status"] != "diverged"
+    steps = pd.read_parquet(tmp_path / "aligned" / "history.parquet").query("scope == 'step'")
+    assert steps.loss_bc.isna().all() and (steps.bc_loss_ratio == 0).all()
