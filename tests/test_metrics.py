@@ -6,7 +6,8 @@ from torch import nn
 
 from spurcomp.metrics.accuracy import group_accuracies, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import attribution_shares, integrated_gradients_shares
-from spurcomp.metrics.pruning import kappa_prunability, masked_units, neuron_scores, structured_masks
+from spurcomp.metrics.pruning import (activation_scores, kappa_prunability, masked_units, structured_masks,
+                                      weight_norm_scores)
 from spurcomp.metrics.representation import activation_sparsity, penultimate_activations
 from spurcomp.models.fcn import FCN
 
@@ -36,7 +37,7 @@ def hand_fcn():
 
 def test_neuron_scores_are_incoming_weight_norms_and_masks_drop_the_smallest():
     model = hand_fcn()
-    (scores,) = neuron_scores(model)
+    (scores,) = weight_norm_scores(model)
     assert scores.tolist() == pytest.approx([1.0, 2.0, math.sqrt(0.02)])
     assert structured_masks([scores], 0.3)[0].tolist() == [True, True, True]  # floor(0.9) = 0 pruned
     assert structured_masks([scores], 0.34)[0].tolist() == [True, True, False]  # floor(1.02) = 1 pruned
@@ -69,15 +70,25 @@ def test_kappa_prunability_on_a_hand_computed_case():
     # κ=0.4 prunes neuron 3: predictions 1, 0, 1, 1 -> right: no, yes, yes, yes -> 0.75 -> κP = 1
     # κ=0.7 prunes neurons 3 and 1: h = (0, 2x2) -> logits (-2x2, 2x2): preds 1, 0 (tie), 1, 1 -> 0.75
     # κ=1.0 prunes all: logits 0 -> all class 0: right, right, wrong, wrong -> 0.5 -> κP = 2/3
-    result = kappa_prunability(model, x, y, b, kappas=[0.4, 0.7, 1.0])
-    assert result == {0.4: pytest.approx(1.0), 0.7: pytest.approx(1.0), 1.0: pytest.approx(0.5 / 0.75)}
+    result = kappa_prunability(model, x, y, b, kappas=[0.4, 0.7, 1.0], scores=weight_norm_scores(model))
+    assert result == {0.4: (pytest.approx(1.0), pytest.approx(0.75)), 0.7: (pytest.approx(1.0), pytest.approx(0.75)),
+                      1.0: (pytest.approx(0.5 / 0.75), pytest.approx(0.5))}
+
+
+def test_activation_scores_are_mean_absolute_post_activations():
+    model = hand_fcn()
+    # x = (1, 1) -> h = relu(1, 2, 0.2); x = (1, 0) -> h = relu(1, 0, 0.1); x = (-1, 0) -> h = 0 (dead for it)
+    (scores,) = activation_scores(model, torch.tensor([[1.0, 1.0], [1.0, 0.0], [-1.0, 0.0]]), batch_size=2)
+    assert scores.tolist() == pytest.approx([2 / 3, 2 / 3, 0.1])
+    # the default criterion prunes the least active neuron first
+    assert structured_masks([scores], 0.4)[0].tolist() == [True, True, False]
 
 
 def test_kappa_prunability_of_a_model_with_no_accuracy_is_nan_not_a_crash():
     model = hand_fcn()
     x = torch.tensor([[1.0, 0.0]])
     result = kappa_prunability(model, x, torch.tensor([1]), torch.tensor([1]), kappas=[0.5])
-    assert math.isnan(result[0.5])
+    assert math.isnan(result[0.5][0]) and result[0.5][1] == 0.0
 
 
 def test_activation_sparsity_and_penultimate_activations():

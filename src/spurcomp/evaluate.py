@@ -17,7 +17,7 @@ import torch
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import FEATURE_KINDS, integrated_gradients_shares
-from spurcomp.metrics.pruning import DEFAULT_KAPPAS, kappa_prunability
+from spurcomp.metrics.pruning import DEFAULT_KAPPAS, activation_scores, kappa_prunability
 from spurcomp.metrics.representation import activation_sparsity, penultimate_activations
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger
@@ -25,6 +25,7 @@ from spurcomp.runtime import derived_seed, logger
 FAMILIES = ("accuracy", "pruning", "representation", "attributions")
 DEFAULT_EVALUATION = {
     "kappas": list(DEFAULT_KAPPAS),
+    "prune_score_samples": 5000,
     "ig": {"n_samples": 200, "n_baselines": 10, "n_steps": 32},
 }
 
@@ -62,11 +63,13 @@ def evaluate_accuracy(model, dataset: Dataset, settings: dict, device) -> list[d
 def evaluate_pruning(model, dataset: Dataset, settings: dict, device) -> list[dict]:
     x, y, b = _test_tensors(dataset, device)
     kappas = settings.get("kappas", DEFAULT_EVALUATION["kappas"])
-    per_kappa = kappa_prunability(model, x, y, b, kappas)
-    if any(math.isnan(v) for v in per_kappa.values()):
+    scoring = torch.as_tensor(dataset.train.x[: settings.get("prune_score_samples", 5000)], device=device)
+    per_kappa = kappa_prunability(model, x, y, b, kappas, scores=activation_scores(model, scoring))
+    if any(math.isnan(kp) for kp, _ in per_kappa.values()):
         logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
-    rows = [{"metric": "kappa_prunability", "kappa": k, "value": v} for k, v in per_kappa.items()]
-    rows.append({"metric": "prunability", "value": float(sum(per_kappa.values()))})
+    rows = [{"metric": "kappa_prunability", "kappa": k, "value": kp} for k, (kp, _) in per_kappa.items()]
+    rows += [{"metric": "pruned_unbiased_test_acc", "kappa": k, "value": acc} for k, (_, acc) in per_kappa.items()]
+    rows.append({"metric": "prunability", "value": float(sum(kp for kp, _ in per_kappa.values()))})
     return rows
 
 

@@ -1,0 +1,62 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spurcomp.config import ConfigError, load_config, validate_config
+from spurcomp.study import RunKey, study_runs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_config_is_valid_and_defaults_are_filled():
+    config = load_config(REPO / "config" / "config.yaml")
+    assert config["device"] == "cpu"
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    del raw["evaluation"]
+    filled = validate_config(raw)
+    assert filled["evaluation"]["kappas"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert filled["evaluation"]["ig"] == {"n_samples": 200, "n_baselines": 10, "n_steps": 32}
+
+
+def test_every_schema_key_is_described_in_config_readme():
+    readme = (REPO / "config" / "README.md").read_text()
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = set(schema["properties"])
+    keys |= set(schema["properties"]["training"]["properties"])
+    keys |= set(schema["$defs"]["parity"]["properties"]) | set(schema["$defs"]["moonstar"]["properties"])
+    missing = sorted(k for k in keys if f"`{k}`" not in readme)
+    assert not missing, f"config/README.md does not document {missing}"
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda c: c["training"].update(lr=-1), "config key training.lr: -1 is less than or equal to the minimum of 0"),
+    (lambda c: c.update(device="tpu"), "config key device: 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+    (lambda c: c["training"].update(learning_rate=0.1), "'learning_rate' was unexpected)"),
+    (lambda c: c["datasets"]["parity"].update(rho_train=1.5), "config key datasets.parity.rho_train: 1.5 is greater"),
+    (lambda c: c["datasets"]["parity"].update(image_size=32), "allowed keys: ['core_bits'"),
+    (lambda c: c["studies"]["fig3"].update(dataset="mnist"),
+     "config key studies.fig3.dataset: 'mnist' is not defined; defined datasets: ['parity']"),
+    (lambda c: c["studies"]["fig3"]["grid"].update(lr=[]), "config key studies.fig3.grid.lr: [] should be non-empty"),
+])
+def test_bad_config_names_the_key_and_what_is_allowed(tiny_config, mutate, expected):
+    mutate(tiny_config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(tiny_config)
+    assert expected in str(err.value)
+
+
+def test_additional_key_error_lists_allowed_keys(tiny_config):
+    tiny_config["training"]["learning_rate"] = 0.1
+    with pytest.raises(ConfigError, match=r"allowed keys: \['batch_size', 'checkpoint_epochs'"):
+        validate_config(tiny_config)
+
+
+def test_study_runs_are_the_grid_times_seeds(tiny_config):
+    config = validate_config(copy.deepcopy(tiny_config))
+    runs = study_runs(config, "fig3")
+    assert runs == sorted(RunKey("parity", "fcn", f"lr={lr}", s) for lr in (0.05, 0.5) for s in (0, 1))
+    assert runs[0].directory == Path("results/runs/parity/fcn/lr=0.05/seed=0")
+    config["studies"]["fig3"]["overrides"] = {"batch_size": 20}
+    assert study_runs(config, "fig3")[0].setting == "lr=0.05,bs=20"
