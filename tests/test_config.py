@@ -60,3 +60,14 @@ def test_study_runs_are_the_grid_times_seeds(tiny_config):
     assert runs[0].directory == Path("results/runs/parity/fcn/lr=0.05/seed=0")
     config["studies"]["fig3"]["overrides"] = {"batch_size": 20}
     assert study_runs(config, "fig3")[0].setting == "lr=0.05,bs=20"
+
+
+def test_conda_env_lists_every_dependency_of_pyproject():
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((REPO / "envs" / "spurcomp.yaml").read_text())["dependencies"]
+    conda_names = {d.split(">")[0].split("=")[0] for d in env if isinstance(d, str)}
+    for dep in deps:
+        name = dep.split(">")[0].split("=")[0].split("<")[0]
+        assert {"torch": "pytorch"}.get(name, name) in conda_names, f"envs/spurcomp.yaml lacks {name}"

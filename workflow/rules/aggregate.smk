@@ -11,5 +11,7 @@ rule aggregate:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/spurcomp.yaml"
     script:
         "../scripts/aggregate.py"

@@ -9,5 +9,7 @@ rule dataset:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/spurcomp.yaml"
     script:
         "../scripts/dataset.py"

@@ -15,5 +15,7 @@ rule evaluate:
     resources:
         mem_mb=resource("evaluate", "mem_mb", 2000),
         runtime=resource("evaluate", "runtime", 30),
+    conda:
+        "../../envs/spurcomp.yaml"
     script:
         "../scripts/evaluate.py"

@@ -13,5 +13,7 @@ rule figure:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/spurcomp.yaml"
     script:
         "../scripts/figure.py"

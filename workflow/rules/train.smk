@@ -16,5 +16,7 @@ rule train:
     resources:
         mem_mb=resource("train", "mem_mb", 2000),
         runtime=resource("train", "runtime", 60),
+    conda:
+        "../../envs/spurcomp.yaml"
     script:
         "../scripts/train.py"
