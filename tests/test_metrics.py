@@ -5,10 +5,12 @@ import torch
 from torch import nn
 
 from spurcomp.metrics.accuracy import group_accuracies, unbiased_accuracy, worst_group_accuracy
-from spurcomp.metrics.attribution import attribution_shares, integrated_gradients_shares
-from spurcomp.metrics.pruning import (activation_scores, kappa_prunability, masked_units, structured_masks,
-                                      weight_norm_scores)
-from spurcomp.metrics.representation import activation_sparsity, penultimate_activations
+from spurcomp.metrics.attribution import (attribution_entropy, attribution_shares, background_attribution_percentage,
+                                          integrated_gradients, mean_over_baselines)
+from spurcomp.metrics.pruning import (activation_scores, kappa_prunability, magnitude_pruned, masked_units,
+                                      structured_masks)
+from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
+                                             qk_compressibility, selectivity_index)
 from spurcomp.models.fcn import FCN
 
 
@@ -35,10 +37,8 @@ def hand_fcn():
     return model
 
 
-def test_neuron_scores_are_incoming_weight_norms_and_masks_drop_the_smallest():
-    model = hand_fcn()
-    (scores,) = weight_norm_scores(model)
-    assert scores.tolist() == pytest.approx([1.0, 2.0, math.sqrt(0.02)])
+def test_structured_masks_drop_the_lowest_scores_per_layer():
+    scores = torch.tensor([1.0, 2.0, 0.5])
     assert structured_masks([scores], 0.3)[0].tolist() == [True, True, True]  # floor(0.9) = 0 pruned
     assert structured_masks([scores], 0.34)[0].tolist() == [True, True, False]  # floor(1.02) = 1 pruned
     assert structured_masks([scores], 0.4)[0].tolist() == [True, True, False]
@@ -70,7 +70,8 @@ def test_kappa_prunability_on_a_hand_computed_case():
     # κ=0.4 prunes neuron 3: predictions 1, 0, 1, 1 -> right: no, yes, yes, yes -> 0.75 -> κP = 1
     # κ=0.7 prunes neurons 3 and 1: h = (0, 2x2) -> logits (-2x2, 2x2): preds 1, 0 (tie), 1, 1 -> 0.75
     # κ=1.0 prunes all: logits 0 -> all class 0: right, right, wrong, wrong -> 0.5 -> κP = 2/3
-    result = kappa_prunability(model, x, y, b, kappas=[0.4, 0.7, 1.0], scores=weight_norm_scores(model))
+    result = kappa_prunability(model, x, y, b, kappas=[0.4, 0.7, 1.0],
+                               scores=[torch.tensor([1.0, 2.0, 0.5])])
     assert result == {0.4: (pytest.approx(1.0), pytest.approx(0.75)), 0.7: (pytest.approx(1.0), pytest.approx(0.75)),
                       1.0: (pytest.approx(0.5 / 0.75), pytest.approx(0.5))}
 
@@ -87,7 +88,8 @@ def test_activation_scores_are_mean_absolute_post_activations():
 def test_kappa_prunability_of_a_model_with_no_accuracy_is_nan_not_a_crash():
     model = hand_fcn()
     x = torch.tensor([[1.0, 0.0]])
-    result = kappa_prunability(model, x, torch.tensor([1]), torch.tensor([1]), kappas=[0.5])
+    result = kappa_prunability(model, x, torch.tensor([1]), torch.tensor([1]), kappas=[0.5],
+                               scores=[torch.ones(3)])
     assert math.isnan(result[0.5][0]) and result[0.5][1] == 0.0
 
 
@@ -121,5 +123,106 @@ def test_integrated_gradients_of_a_linear_model_is_exact():
     masks = {"core": torch.tensor([[True, False, False]]), "spurious": torch.tensor([[False, True, False]]),
              "noise": torch.tensor([[False, False, True]])}
     # baselines uniform in [-1e-9, 1e-9] ~ 0: attributions (3, 1, 0)
-    shares = integrated_gradients_shares(model, x, torch.tensor([1]), masks, (-1e-9, 1e-9), n_baselines=3, n_steps=4)
+    maps = integrated_gradients(model, x, torch.tensor([1]), (-1e-9, 1e-9), n_baselines=3, n_steps=4)
+    assert maps.shape == (3, 1, 3)
+    torch.testing.assert_close(maps[0], torch.tensor([[3.0, 1.0, 0.0]]))
+    shares = mean_over_baselines(maps, attribution_shares, masks)
     assert shares == {"core": pytest.approx(0.75), "spurious": pytest.approx(0.25), "noise": pytest.approx(0.0)}
+    # entropy of (3/4, 1/4, 0)
+    assert mean_over_baselines(maps, attribution_entropy) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_attribution_entropy_hand_computed_and_pixel_maps():
+    # uniform over 4 features: ln 4; one feature: 0; all-zero sample left out
+    attributions = torch.tensor([[1.0, -1.0, 1.0, -1.0], [0.0, 5.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert attribution_entropy(attributions) == pytest.approx(math.log(4) / 2)
+    # images: channels are summed into one map per pixel: 2 pixels of equal mass -> ln 2
+    image = torch.zeros(1, 3, 1, 2)
+    image[0, 0, 0, 0], image[0, 1, 0, 0], image[0, 2, 0, 1] = 1.0, -1.0, 2.0
+    assert attribution_entropy(image) == pytest.approx(math.log(2))
+    assert math.isnan(attribution_entropy(torch.zeros(2, 3)))
+
+
+def test_background_attribution_percentage_with_an_image_mask():
+    attributions = torch.zeros(2, 3, 2, 2)
+    attributions[0, :, 0, 0] = 1.0     # sample 1: all of it on pixel (0, 0), background
+    attributions[1, 0, 1, 1] = 3.0     # sample 2: 3 on pixel (1, 1), foreground...
+    attributions[1, 2, 0, 1] = -1.0    # ...and 1 on pixel (0, 1), background
+    background = torch.tensor([[[True, True], [False, False]]] * 2)
+    assert background_attribution_percentage(attributions, background) == pytest.approx(100 * (1.0 + 0.25) / 2)
+
+
+def r2_by_pairs(acts, labels):
+    """The paper's literal O(N²) double sums with cosine similarity."""
+    u = nn.functional.normalize(acts.double(), dim=1)
+    sim = u @ u.T
+    classes = torch.unique(labels)
+    K = len(classes)
+    within = sum((1 - sim[labels == c][:, labels == c]).sum() / (K * (labels == c).sum() ** 2) for c in classes)
+    total = sum((1 - sim[labels == j][:, labels == k]).sum() / (K**2 * (labels == j).sum() * (labels == k).sum())
+                for j in classes for k in classes)
+    return float(1 - within / total)
+
+
+@pytest.mark.parametrize("seed, classes", [(0, 2), (1, 3), (2, 5)])
+def test_class_separation_r2_matches_the_literal_pairwise_formula(seed, classes):
+    generator = torch.Generator().manual_seed(seed)
+    acts = torch.relu(torch.randn(40, 6, generator=generator))
+    labels = torch.randint(0, classes, (40,), generator=generator)
+    labels[:classes] = torch.arange(classes)
+    assert class_separation_r2(acts, labels) == pytest.approx(r2_by_pairs(acts, labels), abs=1e-9)
+
+
+def test_class_separation_r2_properties():
+    # orthogonal, perfectly separated classes: within-class distance 0 -> R² = 1
+    acts = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    assert class_separation_r2(acts, labels) == pytest.approx(1.0)
+    # hand-computed: class 0 = {(1,0), (0,1)}, class 1 = {(1,0)}: ū0 = (.5,.5), ū1 = (1,0)
+    # d_within = 1 - (0.5 + 1)/2 = 0.25; mean of means = (.75,.25): d_total = 1 - 0.625 = 0.375; R² = 1/3
+    acts = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+    assert class_separation_r2(acts, torch.tensor([0, 0, 1])) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        class_separation_r2(acts, torch.tensor([1, 1, 1]))
+    # every row the same direction: no spread, R² defined as 0
+    assert class_separation_r2(torch.ones(4, 3), torch.tensor([0, 0, 1, 1])) == 0.0
+
+
+def test_selectivity_index_hand_computed():
+    # 4 samples, 2 classes; unit 0 fires for class 0 only (on 1 of its 2 samples), unit 1 for both equally,
+    # unit 2 is dead, unit 3: class means 3 and 1, active on all samples
+    acts = torch.tensor([[2.0, 1.0, 0.0, 3.0], [0.0, 1.0, 0.0, 3.0], [0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    result = selectivity_index(acts, labels, eps=0.0)
+    per_unit = result["per_unit"]
+    # unit 0: π_max = 1, π_-max = 0, ρ_max = 1/2 -> CSI = ρ_max (the coverage factor); unit 1: 0
+    assert per_unit[0].item() == pytest.approx(0.5) and per_unit[1].item() == pytest.approx(0.0)
+    assert math.isnan(per_unit[2].item())  # dead: left out of the mean
+    assert per_unit[3].item() == pytest.approx((3 - 1) / (3 + 1))
+    assert result["mean"] == pytest.approx((0.5 + 0.0 + 0.5) / 3) and result["dead_fraction"] == 0.25
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        selectivity_index(acts, torch.zeros(4, dtype=torch.long))
+    assert math.isnan(selectivity_index(torch.zeros(4, 2), labels)["mean"])
+
+
+def test_qk_compressibility_hand_computed_and_properties():
+    # 1-sparse vector: exactly represented by one term
+    assert qk_compressibility(torch.tensor([0.0, 0.0, 5.0, 0.0]), q=2, kappa=0.1).item() == pytest.approx(1.0)
+    # z = (3, 4, 0, 0), κ = 0.25 -> keep 1 term (4): error ‖(3,0,0,0)‖₂ = 3, ‖z‖₂ = 5 -> 1 - 3/5
+    assert qk_compressibility(torch.tensor([3.0, -4.0, 0.0, 0.0]), q=2, kappa=0.25).item() == pytest.approx(0.4)
+    # q = 1: error 3, ‖z‖₁ = 7
+    assert qk_compressibility(torch.tensor([3.0, -4.0, 0.0, 0.0]), q=1, kappa=0.25).item() == pytest.approx(4 / 7)
+    # rows: a uniform vector keeping ⌈0.5·4⌉ = 2 of 4 entries -> 1 - sqrt(2/4); an all-zero row -> 1
+    rows = qk_compressibility(torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]), q=2, kappa=0.5)
+    assert rows.tolist() == pytest.approx([1 - math.sqrt(0.5), 1.0])
+    with pytest.raises(ValueError, match="kappa"):
+        qk_compressibility(torch.ones(3), kappa=0.0)
+
+
+def test_unstructured_pruning_zeroes_the_smallest_weights_and_restores_them():
+    model = hand_fcn()  # weights: [[1,0],[0,2],[.1,.1]] and [[1,-1,10],[-1,1,0]]: 12 entries
+    before = [p.detach().clone() for p in model.parameters()]
+    with magnitude_pruned(model, 0.5):  # 6 smallest magnitudes: the three 0s, 0.1, 0.1 and one of the 1s
+        assert sum(int((p == 0).sum()) for p in (model[1].weight, model[3].weight)) == 6
+        assert model[3].weight[0, 2].item() == 10.0 and model[1].weight[1, 1].item() == 2.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

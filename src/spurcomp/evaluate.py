@@ -16,16 +16,19 @@ import torch
 
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
-from spurcomp.metrics.attribution import FEATURE_KINDS, integrated_gradients_shares
-from spurcomp.metrics.pruning import DEFAULT_KAPPAS, activation_scores, kappa_prunability
-from spurcomp.metrics.representation import activation_sparsity, penultimate_activations
+from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_entropy, attribution_shares,
+                                          integrated_gradients, mean_over_baselines)
+from spurcomp.metrics.pruning import DEFAULT_KAPPAS, activation_scores, kappa_prunability, prunable_weights
+from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
+                                             qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger
 
-FAMILIES = ("accuracy", "pruning", "representation", "attributions")
+FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
 DEFAULT_EVALUATION = {
     "kappas": list(DEFAULT_KAPPAS),
     "prune_score_samples": 5000,
+    "compressibility": {"q": 2.0, "kappa": 0.1},
     "ig": {"n_samples": 200, "n_baselines": 10, "n_steps": 32},
 }
 
@@ -61,22 +64,38 @@ def evaluate_accuracy(model, dataset: Dataset, settings: dict, device) -> list[d
 
 
 def evaluate_pruning(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+    """Structured (the paper's) and unstructured κ-prunability, and the pruned unbiased accuracy itself."""
     x, y, b = _test_tensors(dataset, device)
     kappas = settings.get("kappas", DEFAULT_EVALUATION["kappas"])
     scoring = torch.as_tensor(dataset.train.x[: settings.get("prune_score_samples", 5000)], device=device)
-    per_kappa = kappa_prunability(model, x, y, b, kappas, scores=activation_scores(model, scoring))
-    if any(math.isnan(kp) for kp, _ in per_kappa.values()):
-        logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
-    rows = [{"metric": "kappa_prunability", "kappa": k, "value": kp} for k, (kp, _) in per_kappa.items()]
-    rows += [{"metric": "pruned_unbiased_test_acc", "kappa": k, "value": acc} for k, (_, acc) in per_kappa.items()]
-    rows.append({"metric": "prunability", "value": float(sum(kp for kp, _ in per_kappa.values()))})
+    rows = []
+    for suffix, kwargs in (("", {"scores": activation_scores(model, scoring)}), ("_unstructured", {"structured": False})):
+        per_kappa = kappa_prunability(model, x, y, b, kappas, **kwargs)
+        if any(math.isnan(kp) for kp, _ in per_kappa.values()):
+            logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
+        rows += [{"metric": f"kappa_prunability{suffix}", "kappa": k, "value": kp} for k, (kp, _) in per_kappa.items()]
+        rows += [{"metric": f"pruned_unbiased_test_acc{suffix}", "kappa": k, "value": acc}
+                 for k, (_, acc) in per_kappa.items()]
+        rows.append({"metric": f"prunability{suffix}", "value": float(sum(kp for kp, _ in per_kappa.values()))})
     return rows
 
 
 def evaluate_representation(model, dataset: Dataset, settings: dict, device) -> list[dict]:
-    x, _, _ = _test_tensors(dataset, device)
+    """Penultimate-layer properties on the unbiased test set (sec. 3.2-3.3), and parameter compressibility."""
+    x, y, b = _test_tensors(dataset, device)
     activations = penultimate_activations(model, x)
-    return [{"metric": "activation_sparsity", "value": activation_sparsity(activations)}]
+    q, kappa = (settings.get("compressibility", {}).get(k, DEFAULT_EVALUATION["compressibility"][k]) for k in ("q", "kappa"))
+    csi, bsi = selectivity_index(activations, y), selectivity_index(activations, b)
+    parameters = torch.cat([w.detach().flatten() for w in prunable_weights(model)])
+    return [
+        {"metric": "activation_sparsity", "value": activation_sparsity(activations)},
+        {"metric": "activation_compressibility", "kappa": kappa, "value": qk_compressibility(activations, q, kappa).mean().item()},
+        {"metric": "parameter_compressibility", "kappa": kappa, "value": float(qk_compressibility(parameters, q, kappa))},
+        {"metric": "class_separation_r2", "value": class_separation_r2(activations, y)},
+        {"metric": "csi", "value": csi["mean"]},
+        {"metric": "bsi", "value": bsi["mean"]},
+        {"metric": "dead_unit_fraction", "value": csi["dead_fraction"]},
+    ]
 
 
 def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, run_dir: Path, seed: int) -> list[dict]:
@@ -94,14 +113,26 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, ru
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         model.load_state_dict(torch.load(run_dir / "checkpoints" / name, map_location=device))
         if not _finite(model):
-            shares = {kind: float("nan") for kind in FEATURE_KINDS}
+            shares, entropy = {kind: float("nan") for kind in FEATURE_KINDS}, float("nan")
         else:
-            shares = integrated_gradients_shares(
-                model, x, target, masks, tuple(dataset.metadata["input_range"]),
-                n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
+            maps = integrated_gradients(model, x, target, tuple(dataset.metadata["input_range"]),
+                                        n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
+            shares = mean_over_baselines(maps, attribution_shares, masks)
+            entropy = mean_over_baselines(maps, attribution_entropy)
         rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v}
                  for kind, v in shares.items()]
+        rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     return rows
+
+
+def evaluate_dynamics(run_dir: Path) -> list[dict]:
+    """From the training history: the BC loss ratio's maximum over training (fig. 12), per step and per epoch."""
+    steps = pd.read_parquet(run_dir / "history.parquet").query("scope == 'step'")
+    ratio = steps["bc_loss_ratio"]
+    return [
+        {"metric": "max_bc_loss_ratio", "value": float(ratio.max()) if ratio.notna().any() else float("nan")},
+        {"metric": "max_epoch_bc_loss_ratio", "value": float(steps.groupby("epoch")["bc_loss_ratio"].mean().max())},
+    ]
 
 
 EVALUATORS = {
@@ -109,6 +140,7 @@ EVALUATORS = {
     "pruning": evaluate_pruning,
     "representation": evaluate_representation,
     "attributions": evaluate_attributions,
+    "dynamics": evaluate_dynamics,
 }
 
 
@@ -124,6 +156,8 @@ def evaluate_run(family: str, dataset_path, run_dir, out_path, settings: dict | 
     summary = json.loads((run_dir / "run.json").read_text())
     if family == "attributions":
         rows = evaluate_attributions(model, dataset, settings, device, run_dir=run_dir, seed=summary["seed"])
+    elif family == "dynamics":
+        rows = evaluate_dynamics(run_dir)
     elif not _finite(model):
         # a diverged run's weights are NaN: its metrics are NaN, and its status says why
         logger.warning("run %s has non-finite weights (%s): %s metrics are NaN", run_dir, summary["status"], family)

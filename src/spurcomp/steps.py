@@ -6,13 +6,12 @@ from pathlib import Path
 from spurcomp.aggregate import aggregate_study
 from spurcomp.data import build_dataset, save_dataset
 from spurcomp.data.io import load_dataset
+from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
 from spurcomp.evaluate import evaluate_run
 from spurcomp.figures import plot_study
 from spurcomp.runtime import logger, resolve_device, setup_torch
 from spurcomp.study import RunKey, run_setting
 from spurcomp.train.engine import TrainOptions, train_run
-
-EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions")
 
 
 def make_dataset(config: dict, name: str, out: str | Path) -> None:

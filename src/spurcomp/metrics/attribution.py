@@ -1,8 +1,12 @@
-"""Integrated Gradients attributions (captum) summed over core, spurious and noise features (paper sec. 3.3).
+"""Attribution metrics on Integrated Gradients maps (captum): feature-kind shares (paper sec. 3.3), attribution
+entropy and background attribution percentage (sec. 6).
 
 The paper averages IG over 10 random seeds; here each seed draws a random baseline uniformly from the data's
 input range (with an all-zero baseline, features whose value is 0, such as the empty pixels that carry
 moon-star's location cue, could never receive attribution).
+
+A sample whose attributions are all zero says nothing about where the model looks: it is left out of every
+average here, and if every sample is all-zero the result is NaN with a warning.
 """
 from __future__ import annotations
 
@@ -15,44 +19,82 @@ from spurcomp.runtime import derived_seed, logger
 FEATURE_KINDS = ("core", "spurious", "noise")
 
 
-def attribution_shares(attributions: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Share of the total absolute attribution that falls on each feature kind, averaged over samples.
-
-    ``attributions`` and each mask have shape (samples, *input). Samples whose attributions are all zero carry
-    no information on where the model looks and are left out; if every sample is all-zero the shares are NaN
-    and a warning says so.
-    """
-    magnitude = attributions.abs().flatten(1)
-    total = magnitude.sum(dim=1)
-    informative = total > 0
-    if not informative.any():
-        logger.warning("all attributions are zero (a dead or constant model): attribution shares are NaN")
-        return {kind: float("nan") for kind in masks}
-    shares = {}
-    for kind, mask in masks.items():
-        part = (magnitude * mask.flatten(1).to(magnitude.dtype)).sum(dim=1)
-        shares[kind] = (part[informative] / total[informative]).mean().item()
-    return shares
-
-
-def integrated_gradients_shares(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
-                                masks: dict[str, torch.Tensor], input_range: tuple[float, float], *,
-                                n_baselines: int = 10, n_steps: int = 32, seed: int = 0,
-                                internal_batch_size: int = 4096) -> dict[str, float]:
-    """IG attribution shares per feature kind, averaged over ``n_baselines`` random baselines."""
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, input_range: tuple[float, float],
+                         *, n_baselines: int = 10, n_steps: int = 32, seed: int = 0,
+                         internal_batch_size: int = 4096) -> torch.Tensor:
+    """IG attributions of ``x`` towards ``target``, one map per random baseline: (n_baselines, *x.shape)."""
     was_training = model.training
     model.eval()
     ig = IntegratedGradients(model)
     low, high = input_range
-    totals = {kind: 0.0 for kind in masks}
+    maps = []
     try:
         for k in range(n_baselines):
             generator = torch.Generator().manual_seed(derived_seed("ig-baseline", seed, k))
             baseline = (low + (high - low) * torch.rand(x.shape[1:], generator=generator)).to(x.device)
-            attributions = ig.attribute(x, baselines=baseline.unsqueeze(0), target=target, n_steps=n_steps,
-                                        internal_batch_size=internal_batch_size)
-            for kind, share in attribution_shares(attributions, masks).items():
-                totals[kind] += share / n_baselines
+            maps.append(ig.attribute(x, baselines=baseline.unsqueeze(0), target=target, n_steps=n_steps,
+                                     internal_batch_size=internal_batch_size).detach())
     finally:
         model.train(was_training)
-    return totals
+    return torch.stack(maps)
+
+
+def _informative(magnitude: torch.Tensor, what: str) -> torch.Tensor | None:
+    total = magnitude.sum(dim=1)
+    informative = total > 0
+    if not informative.any():
+        logger.warning("all attributions are zero (a dead or constant model): %s is NaN", what)
+        return None
+    return informative
+
+
+def attribution_shares(attributions: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Share of the total absolute attribution that falls on each mask, averaged over samples.
+
+    ``attributions`` has shape (samples, *input); each mask the same shape, or (samples, H, W) for an image
+    mask applied to every channel of (samples, C, H, W) attributions.
+    """
+    magnitude = attributions.abs().flatten(1)
+    informative = _informative(magnitude, "the attribution share")
+    if informative is None:
+        return {kind: float("nan") for kind in masks}
+    total = magnitude.sum(dim=1)
+    shares = {}
+    for kind, mask in masks.items():
+        if mask.dim() == attributions.dim() - 1:
+            mask = mask.unsqueeze(1).expand_as(attributions)
+        part = (magnitude * mask.reshape(magnitude.shape).to(magnitude.dtype)).sum(dim=1)
+        shares[kind] = (part[informative] / total[informative]).mean().item()
+    return shares
+
+
+def attribution_entropy(attributions: torch.Tensor) -> float:
+    """Mean over samples of the Shannon entropy (nats) of the normalised absolute attribution map.
+
+    For images (samples, C, H, W) the map is per pixel (absolute attributions summed over channels), so the
+    entropy measures how spread out over the image the model's evidence is. Ranges from 0 (one feature) to
+    ln(number of features) (uniform)."""
+    magnitude = attributions.abs()
+    if magnitude.dim() == 4:
+        magnitude = magnitude.sum(dim=1)
+    magnitude = magnitude.flatten(1).double()
+    informative = _informative(magnitude, "the attribution entropy")
+    if informative is None:
+        return float("nan")
+    p = magnitude[informative] / magnitude[informative].sum(dim=1, keepdim=True)
+    entropy = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(dim=1)
+    return entropy.mean().item()
+
+
+def background_attribution_percentage(attributions: torch.Tensor, background: torch.Tensor) -> float:
+    """Percentage of the total absolute attribution inside ``background`` (any boolean mask, e.g. from a
+    segmentation model), averaged over samples."""
+    return 100.0 * attribution_shares(attributions, {"background": background.bool()})["background"]
+
+
+def mean_over_baselines(maps: torch.Tensor, metric, *args) -> float | dict:
+    """Average ``metric(map, *args)`` over the baseline axis of :func:`integrated_gradients`'s output."""
+    values = [metric(m, *args) for m in maps]
+    if isinstance(values[0], dict):
+        return {k: sum(v[k] for v in values) / len(values) for k in values[0]}
+    return sum(values) / len(values)

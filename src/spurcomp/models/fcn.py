@@ -22,5 +22,8 @@ class FCN(nn.Sequential):
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
 
-    def hidden_activations(self) -> list[nn.Module]:
+    def prunable_units(self) -> list[nn.Module]:
         return [m for m in self if isinstance(m, nn.ReLU)]
+
+    def representation(self) -> nn.Module:
+        return self.prunable_units()[-1]

@@ -1,11 +1,13 @@
-"""Build a model from its ``models.NAME`` config section."""
+"""Build a model from its ``models.NAME`` config section, and the two views of it that metrics need."""
 from __future__ import annotations
 
 from torch import nn
 
+from spurcomp.models.cnn import CNN
 from spurcomp.models.fcn import FCN
+from spurcomp.models.resnet import ResNet
 
-ARCHITECTURES = {"fcn": FCN}
+ARCHITECTURES = {"fcn": FCN, "cnn": CNN, "resnet": ResNet}
 
 
 def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -19,11 +21,17 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> n
         raise ValueError(f"bad parameters for model architecture {arch!r}: {err}") from None
 
 
-def hidden_activations(model: nn.Module) -> list[nn.Module]:
-    """The modules whose outputs are the hidden units (neurons/channels), input side first.
+def prunable_units(model: nn.Module) -> list[nn.Module]:
+    """Modules whose output channels (dim 1) are the units of structured pruning: neurons of an FCN, filters
+    (with their batch-norm channels) of a CNN or ResNet. Their outputs are masked, and should be >= 0 where
+    the unit is active (post-ReLU) or become the ReLU's input (batch-norm before a ReLU)."""
+    if not hasattr(model, "prunable_units"):
+        raise TypeError(f"{type(model).__name__} does not expose prunable_units()")
+    return list(model.prunable_units())
 
-    Structured pruning masks these outputs; the last one is the penultimate layer's representation.
-    """
-    if not hasattr(model, "hidden_activations"):
-        raise TypeError(f"{type(model).__name__} does not expose hidden_activations()")
-    return list(model.hidden_activations())
+
+def representation_module(model: nn.Module) -> nn.Module:
+    """The module whose output is the learned representation (penultimate layer's post-activations)."""
+    if not hasattr(model, "representation"):
+        raise TypeError(f"{type(model).__name__} does not expose representation()")
+    return model.representation()

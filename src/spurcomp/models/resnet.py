@@ -1,0 +1,50 @@
+"""torchvision ResNets (ResNet18, ResNet50, Wide ResNet-101-2), adapted to small images the usual way:
+a 3x3 stride-1 first convolution and no max-pooling when the input is 64 px or smaller."""
+from __future__ import annotations
+
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+CONSTRUCTORS = {
+    "resnet18": torchvision.models.resnet18,
+    "resnet50": torchvision.models.resnet50,
+    "wide_resnet101_2": torchvision.models.wide_resnet101_2,
+}
+
+
+class ResNet(nn.Module):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: str = "resnet18"):
+        super().__init__()
+        if depth not in CONSTRUCTORS:
+            raise ValueError(f"unknown ResNet {depth!r}; allowed: {sorted(CONSTRUCTORS)}")
+        net = CONSTRUCTORS[depth](weights=None, num_classes=num_classes)
+        in_channels, height = input_shape[0], min(input_shape[1:])
+        if height <= 64:
+            net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            net.maxpool = nn.Identity()
+        elif in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        self.net = net
+        self.flatten = nn.Flatten()
+
+    def forward(self, x):
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return n.fc(self.flatten(n.avgpool(x)))
+
+    def prunable_units(self) -> list[nn.Module]:
+        """The batch-norm layers of each block's inner convolutions: masking a channel there (before its ReLU)
+        removes that filter and its batch-norm channel. Channels of the residual stream are tied across blocks
+        and are left alone, as is usual for structured ResNet pruning."""
+        units = []
+        for block in self.net.modules():
+            if isinstance(block, BasicBlock):
+                units.append(block.bn1)
+            elif isinstance(block, Bottleneck):
+                units += [block.bn1, block.bn2]
+        return units
+
+    def representation(self) -> nn.Module:
+        return self.flatten

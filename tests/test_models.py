@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from spurcomp.metrics.pruning import activation_scores, masked_units, structured_masks
+from spurcomp.metrics.representation import penultimate_activations
+from spurcomp.models import build_model, prunable_units
+
+
+@pytest.mark.parametrize("spec, units, width", [
+    ({"arch": "fcn", "hidden": [7, 5]}, 2, 5),
+    ({"arch": "cnn", "width": 0.125}, 8, 64),
+    ({"arch": "resnet", "depth": "resnet18"}, 8, 512),
+])
+def test_models_expose_prunable_units_and_a_representation(spec, units, width):
+    torch.manual_seed(0)
+    model = build_model(spec, (3, 16, 16), 4).eval()
+    x = torch.randn(6, 3, 16, 16)
+    assert model(x).shape == (6, 4)
+    assert len(prunable_units(model)) == units
+    assert penultimate_activations(model, x).shape == (6, width)
+    scores = activation_scores(model, x)
+    assert len(scores) == units and all((s >= 0).all() for s in scores)
+
+
+def test_masking_a_cnn_filter_equals_zeroing_it_with_its_batchnorm_channel():
+    torch.manual_seed(0)
+    model = build_model({"arch": "cnn", "width": 0.125}, (3, 16, 16), 4)
+    x = torch.randn(5, 3, 16, 16)
+    model.train()
+    model(x)  # populate the batch-norm running statistics
+    model.eval()
+    masks = [torch.ones(len(s), dtype=torch.bool) for s in activation_scores(model, x)]
+    masks[1][3] = False
+    with masked_units(model, masks):
+        masked = model(x)
+    conv, bn = model.features[4], model.features[5]  # second conv block (after the first max-pool)
+    assert isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d)
+    with torch.no_grad():
+        conv.weight[3].zero_()
+        bn.weight[3], bn.bias[3] = 0.0, 0.0
+    torch.testing.assert_close(masked, model(x))
+
+
+def test_resnet_structured_masks_change_the_output_and_keep_the_rate():
+    torch.manual_seed(0)
+    model = build_model({"arch": "resnet", "depth": "resnet18"}, (3, 16, 16), 4).eval()
+    x = torch.randn(3, 3, 16, 16)
+    masks = structured_masks(activation_scores(model, x), 0.5)
+    assert all((~m).sum() == len(m) // 2 for m in masks)
+    with masked_units(model, masks):
+        pruned = model(x)
+    assert not torch.allclose(pruned, model(x))
+
+
+def test_unknown_architecture_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="allowed"):
+        build_model({"arch": "vit"}, (3, 8, 8), 2)
+    with pytest.raises(ValueError, match="allowed"):
+        build_model({"arch": "resnet", "depth": "resnet7"}, (3, 8, 8), 2)
