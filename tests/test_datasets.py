@@ -97,3 +97,14 @@ def test_same_seed_same_bytes_and_round_trip(tmp_path, spec):
     assert a.metadata["rho_train"] == spec["rho_train"] and a.metadata["rho_test"] == spec["rho_test"]
     other = build_dataset(spec, seed=8)
     assert not np.array_equal(other.train.x, a.train.x)
+
+
+def test_moonstar_shape_variation_keeps_masks_and_quadrants():
+    d = build_dataset({**MOONSTAR, "max_rotation": 180, "scale_jitter": 0.2}, seed=2)
+    split = d.train
+    np.testing.assert_array_equal(split.mask("core"), split.x == 1.0)
+    areas = split.x[split.y == STAR].sum(axis=(1, 2, 3))
+    assert len(np.unique(areas)) > 10  # rotated and scaled: no longer one template
+    rows, cols = np.nonzero(split.mask("spurious")[0, 0] | split.mask("core")[0, 0])
+    assert (rows.mean() > 16) == (cols.mean() > 16) if split.b[0] == MOON else (rows.mean() > 16) != (cols.mean() > 16)
+    assert d.metadata["parameters"]["max_rotation"] == 180
