@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("study")
     p.add_argument("--out", help="PDF path (default: figures/STUDY.pdf)")
 
+    sub.add_parser("claims", help="results/claims.csv and .md from the study tables that exist")
+
     p = sub.add_parser("runs", help="list a study's runs")
     p.add_argument("study")
     return parser
@@ -71,6 +73,8 @@ def main(argv=None) -> int:
         elif args.verb == "figure":
             out = args.out or f"figures/{args.study}.pdf"
             steps.figure(config, args.study, table_path(args.study), out, out.removesuffix(".pdf") + ".csv")
+        elif args.verb == "claims":
+            steps.claims(config, "results/claims.csv", "results/claims.md")
         elif args.verb == "runs":
             for run in study_runs(config, args.study):
                 print(run.directory)

@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from spurcomp.aggregate import aggregate_study
+from spurcomp.claims import evaluate_claims
 from spurcomp.data import build_dataset, save_dataset
 from spurcomp.data.io import load_dataset
 from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
 from spurcomp.evaluate import evaluate_run
 from spurcomp.figures import plot_study
 from spurcomp.runtime import logger, resolve_device, setup_torch
-from spurcomp.study import RunKey, run_setting
+from spurcomp.study import RunKey, run_setting, table_path
 from spurcomp.train.engine import TrainOptions, train_run
 
 
@@ -58,3 +59,8 @@ def aggregate(config: dict, study: str, out) -> None:
 def figure(config: dict, study: str, table, out_pdf, out_csv=None) -> None:
     plot_study(config["studies"][study]["plot"], table, out_pdf, out_csv)
     logger.info("figure %s -> %s", study, out_pdf)
+
+
+def claims(config: dict, out_csv, out_md) -> None:
+    frame = evaluate_claims({study: table_path(study) for study in config["studies"]}, out_csv, out_md)
+    logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)

@@ -39,3 +39,10 @@ def study_evaluations(wildcards):
 
 def all_figures():
     return [f"figures/{study}.pdf" for study in config["studies"]]
+
+
+# Seconds of work on small tables: never worth a cluster job.
+localrules:
+    aggregate,
+    figure,
+    claims,

@@ -15,6 +15,7 @@ rule evaluate:
     resources:
         mem_mb=resource("evaluate", "mem_mb", 2000),
         runtime=resource("evaluate", "runtime", 30),
+        gpu=resource("evaluate", "gpu", 0),
     conda:
         "../../envs/spurcomp.yaml"
     script:

@@ -16,6 +16,7 @@ rule train:
     resources:
         mem_mb=resource("train", "mem_mb", 2000),
         runtime=resource("train", "runtime", 60),
+        gpu=resource("train", "gpu", 0),
     conda:
         "../../envs/spurcomp.yaml"
     script:

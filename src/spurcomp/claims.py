@@ -1,0 +1,115 @@
+"""The paper's claims that the computed tables can test, each with a statistic, the value found and a verdict.
+
+Statistic: Spearman's ρ between the learning rate and the metric's mean over seeds (runs that diverged are
+left out, as the paper stops its grids at divergence), with a 95% bootstrap interval from resampling the
+seeds within each learning rate. Verdict: ``holds`` when the interval lies on the paper's side of 0,
+``does not hold`` when it lies on the other side, ``inconclusive`` when it contains 0, ``not enough runs``
+with fewer than 3 learning rates or 2 seeds, ``not computed`` when the study's table does not exist (yet).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spurcomp.aggregate import read_table
+from spurcomp.runtime import derived_seed
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim_id: str
+    text: str
+    study: str
+    metric: str
+    direction: int  # +1: increases with the learning rate, -1: decreases
+    figure: str
+
+
+def _lr_claims(study: str, dataset: str, figure: str, metrics: dict[str, str]) -> list[Claim]:
+    return [Claim(f"{study}:{metric}", f"{label} increases with learning rate on {dataset}", study, metric, +1, figure)
+            for metric, label in metrics.items()]
+
+
+FIG3_METRICS = {
+    "unbiased_test_acc": "Unbiased test accuracy",
+    "prunability": "κ-prunability",
+    "activation_sparsity": "Activation sparsity",
+    "activation_compressibility": "Activation (q, κ)-compressibility",
+    "class_separation_r2": "Class separation R²",
+    "csi": "Class selectivity (CSI)",
+}
+CLAIMS = (
+    _lr_claims("fig3", "parity", "Fig. 3", FIG3_METRICS)
+    + _lr_claims("fig3_moonstar", "moon-star", "Fig. 3 (suppl.)", FIG3_METRICS)
+    + [Claim("fig3:max_bc_loss_ratio", "The maximum bias-conflicting loss ratio during training increases with "
+             "learning rate on parity", "fig3", "max_bc_loss_ratio", +1, "Fig. 12")]
+)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def test_claim(table: pd.DataFrame, claim: Claim, n_boot: int = 1000) -> dict:
+    rows = table[(table.metric == claim.metric) & (table.status != "diverged")].dropna(subset=["value"])
+    per_lr = {lr: group["value"].to_numpy() for lr, group in rows.groupby("lr")}
+    result = {"n_learning_rates": len(per_lr), "n_runs": len(rows)}
+    if len(per_lr) < 3 or min((len(v) for v in per_lr.values()), default=0) < 2:
+        return {**result, "statistic": "spearman_rho", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "verdict": "not enough runs"}
+    lrs = np.array(sorted(per_lr))
+    rho = spearman(lrs, np.array([per_lr[lr].mean() for lr in lrs]))
+    rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
+    boot = [spearman(lrs, np.array([rng.choice(per_lr[lr], len(per_lr[lr])).mean() for lr in lrs]))
+            for _ in range(n_boot)]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
+    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else "inconclusive"
+    return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
+
+
+def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    """``tables``: study -> table path, for the studies computed. Claims of other studies are 'not computed'."""
+    loaded = {study: read_table(path) for study, path in tables.items() if Path(path).exists()}
+    rows = []
+    for claim in CLAIMS:
+        base = {"claim": claim.claim_id, "text": claim.text, "figure": claim.figure, "study": claim.study,
+                "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases"}
+        if claim.study not in loaded:
+            rows.append({**base, "statistic": "spearman_rho", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                         "n_learning_rates": 0, "n_runs": 0, "data_source": "", "verdict": "not computed"})
+            continue
+        table, provenance = loaded[claim.study]
+        sources = ", ".join(sorted({d.get("source", "?") for d in provenance.get("datasets", {}).values()}))
+        rows.append({**base, **test_claim(table, claim), "data_source": sources})
+    frame = pd.DataFrame(rows)
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_csv, index=False)
+    Path(out_md).write_text(_markdown(frame))
+    return frame
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    lines = [
+        "# Claims of the paper tested on the computed tables",
+        "",
+        "Statistic: Spearman's ρ between learning rate and the metric's mean over seeds (diverged runs left out), "
+        "with a 95% bootstrap interval over seeds. A claim holds when the interval lies on the paper's side of 0.",
+        "",
+        "| claim | figure | data | ρ | 95% interval | LRs | runs | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in frame.itertuples():
+        value = "–" if pd.isna(row.value) else f"{row.value:+.2f}"
+        interval = "–" if pd.isna(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+        lines.append(f"| {row.text} | {row.figure} | {row.data_source or '–'} | {value} | {interval} | "
+                     f"{row.n_learning_rates} | {row.n_runs} | **{row.verdict}** |")
+    counts = frame.verdict.value_counts()
+    lines += ["", "Summary: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + "."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,5 @@
+from spurcomp import steps
+from spurcomp.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    steps.claims(snakemake.config, snakemake.output.csv, snakemake.output.md)
