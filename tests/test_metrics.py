@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from spurcomp.metrics.accuracy import group_accuracies, unbiased_accuracy, worst_group_accuracy
-from spurcomp.metrics.attribution import (attribution_entropy, attribution_shares, background_attribution_percentage,
+from spurcomp.metrics.attribution import (attribution_density, attribution_entropy, attribution_shares,
+                                          background_attribution_percentage,
                                           integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import (activation_scores, kappa_prunability, magnitude_pruned, masked_units,
                                       structured_masks)
@@ -226,3 +227,15 @@ def test_unstructured_pruning_zeroes_the_smallest_weights_and_restores_them():
         assert sum(int((p == 0).sum()) for p in (model[1].weight, model[3].weight)) == 6
         assert model[3].weight[0, 2].item() == 10.0 and model[1].weight[1, 1].item() == 2.0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_attribution_density_is_per_feature_and_size_invariant():
+    # core: 1 feature with mass 2; noise: 3 features with mass 1 each -> per feature 2 and 1 -> (2/3, 1/3)
+    attributions = torch.tensor([[2.0, 1.0, -1.0, 1.0]])
+    core = torch.tensor([[True, False, False, False]])
+    masks = {"core": core, "spurious": torch.zeros_like(core), "noise": ~core}
+    density = attribution_density(attributions, masks)
+    assert density["core"] == pytest.approx(2 / 3) and density["noise"] == pytest.approx(1 / 3)
+    assert math.isnan(density["spurious"])  # no spurious features: left out, not zero
+    # the share, by contrast, follows the feature count: core 2/5, noise 3/5
+    assert attribution_shares(attributions, masks)["core"] == pytest.approx(0.4)

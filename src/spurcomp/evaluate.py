@@ -16,8 +16,8 @@ import torch
 
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
-from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_entropy, attribution_shares,
-                                          integrated_gradients, mean_over_baselines)
+from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
+                                          attribution_shares, integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import DEFAULT_KAPPAS, activation_scores, kappa_prunability, prunable_weights
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
@@ -113,14 +113,18 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, ru
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         model.load_state_dict(torch.load(run_dir / "checkpoints" / name, map_location=device))
         if not _finite(model):
-            shares, entropy = {kind: float("nan") for kind in FEATURE_KINDS}, float("nan")
+            nan = {kind: float("nan") for kind in FEATURE_KINDS}
+            shares, density, entropy = nan, nan, float("nan")
         else:
             maps = integrated_gradients(model, x, target, tuple(dataset.metadata["input_range"]),
                                         n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
             shares = mean_over_baselines(maps, attribution_shares, masks)
+            density = mean_over_baselines(maps, attribution_density, masks)
             entropy = mean_over_baselines(maps, attribution_entropy)
         rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v}
                  for kind, v in shares.items()]
+        rows += [{"metric": "attribution_density", "epoch": epoch, "feature": kind, "value": v}
+                 for kind, v in density.items()]
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     return rows
 

@@ -56,7 +56,7 @@ def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
     left.set_title("Effect of learning rate")
     left.legend(fontsize=7, loc="best", title="open marker: ≥1 seed not converged", title_fontsize=6)
 
-    attributions = table[table.metric == "attribution_share"]
+    attributions = table[table.metric == "attribution_density"]
     low_lr, high_lr = _low_high_lr(table)
     axes = [fig.add_subplot(grid[1]), fig.add_subplot(grid[2])]
     for ax, lr, name in zip(axes, (low_lr, high_lr), ("Low", "High")):
@@ -67,13 +67,13 @@ def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
             ax.plot(epochs, curve["mean"], "o-", color=colour, label=feature, ms=3)
             ax.fill_between(epochs, curve["mean"] - curve["std"].fillna(0), curve["mean"] + curve["std"].fillna(0),
                             color=colour, alpha=0.2)
-            plotted.append(curve.assign(metric=f"attribution_share:{feature}", lr=lr))
+            plotted.append(curve.assign(metric=f"attribution_density:{feature}", lr=lr))
         ax.set_xscale("symlog", linthresh=1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("epoch")
-        ax.set_title(f"{name} LR ({lr:g}): IG attribution share")
+        ax.set_title(f"{name} LR ({lr:g}): IG attribution per feature")
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("share of |attribution|")
+    axes[0].set_ylabel("mean |attribution| per feature (normalised)")
 
     seeds = table.seed.nunique()
     fig.suptitle(f"{study} — {table.model.iloc[0]}, {seeds} seeds; {source_label(provenance)}", fontsize=9)
