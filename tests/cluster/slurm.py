@@ -4,6 +4,7 @@ The daemons run inside a private network namespace with its own loopback, so not
 clients (sbatch, squeue, scancel, and Snakemake itself) are run in the same namespace with ``nsenter``. The
 cluster has no accounting database, so Snakemake's SLURM plugin is told to poll job status with ``squeue``.
 Everything started is stopped by process id, and files written outside the test's folder are restored.
+Its only addresses are 127.0.0.1 and 127.0.0.2, both inside the namespace.
 """
 from __future__ import annotations
 
@@ -68,7 +69,14 @@ class SlurmCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if subprocess.run(["ip", "netns", "add", self.netns], capture_output=True).returncode != 0:
             raise ClusterUnavailable("cannot create a network namespace (ip netns add failed)")
-        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"], check=True)
+        in_ns = ["ip", "netns", "exec", self.netns]
+        subprocess.run([*in_ns, "ip", "link", "set", "lo", "up"], check=True)
+        # Slurm resolves addresses with AI_ADDRCONFIG, which finds nothing where the only IPv4 address is on
+        # the loopback interface: a veth pair kept inside the namespace carries a second loopback-range address.
+        for command in (["ip", "link", "add", "sc0", "type", "veth", "peer", "name", "sc1"],
+                        ["ip", "addr", "add", "127.0.0.2/32", "dev", "sc0"],
+                        ["ip", "link", "set", "sc0", "up"], ["ip", "link", "set", "sc1", "up"]):
+            subprocess.run([*in_ns, *command], check=True)
         self._start_munge()
         self._write_conf()
         for daemon in (["slurmctld", "-D", "-i"], ["slurmd", "-D", "-N", "localhost"]):

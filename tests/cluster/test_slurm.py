@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from spurcomp.aggregate import read_table
-from tests.cluster.slurm import ClusterUnavailable, SlurmCluster
+from cluster.slurm import ClusterUnavailable, SlurmCluster
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.cluster
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.cluster
 # the cluster has no accounting database (slurmdbd): job status comes from squeue, and no account is given
 SLURM_ARGS = ["--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--slurm-status-command", "squeue",
               "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1",
-              "--seconds-between-status-checks", "1", "--latency-wait", "5"]
+              "--seconds-between-status-checks", "1", "--latency-wait", "5",
+              # a group job's cores and memory are the sum over the runs it holds: 2 runs fit this 2-core node
+              "--group-components", "runs=2"]
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +32,17 @@ def cluster(tmp_path_factory):
     except ClusterUnavailable as err:
         cluster.stop()
         pytest.skip(f"no SLURM cluster here: {err}")
+    except BaseException:
+        cluster.stop()
+        raise
     yield cluster
     cluster.stop()
 
 
 def snakemake_command(workdir, *args):
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(workdir / "config.yaml"), *SLURM_ARGS, *args]
+    # options taking several values (--configfile, --group-components) must not swallow the targets in args
+    return [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "workflow" / "Snakefile"), "--directory",
+            str(workdir), "--configfile", str(workdir / "config.yaml"), *SLURM_ARGS]
 
 
 def test_tiny_workflow_runs_through_slurm_in_grouped_jobs(cluster, tmp_path, tiny_config):
@@ -47,9 +53,9 @@ def test_tiny_workflow_runs_through_slurm_in_grouped_jobs(cluster, tmp_path, tin
     assert (tmp_path / "figures" / "fig3.pdf").read_bytes()[:4] == b"%PDF"
     table, _ = read_table(tmp_path / "results" / "tables" / "fig3.parquet")
     assert table.groupby(["setting", "seed"]).ngroups == 4
-    # 4 runs x (train + evaluate) packed into one group job, plus the dataset job: 2 SLURM jobs, not 9
+    # 4 runs x (train + evaluate) packed two runs a job, plus the dataset job: 3 SLURM jobs, not 9
     submissions = output.count("has been submitted with SLURM jobid")
-    assert submissions == 2, output[-4000:]
+    assert submissions == 3, output[-4000:]
 
 
 def test_cancelled_training_job_resumes_on_rerun(cluster, tmp_path, tiny_config):
