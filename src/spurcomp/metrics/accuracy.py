@@ -6,13 +6,19 @@ from torch import nn
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, in chunks (no per-sample DataLoader)."""
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048, hooks=()) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, in chunks (no per-sample DataLoader).
+
+    ``hooks``: (module, forward hook) pairs attached for the duration, so metrics can read intermediate
+    activations in the same pass; the model's train/eval mode is restored afterwards."""
     was_training = model.training
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
     model.eval()
     try:
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     finally:
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
 
 

@@ -28,7 +28,6 @@ from spurcomp.models import prunable_units
 DEFAULT_KAPPAS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 
 
-@torch.no_grad()
 def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> list[torch.Tensor]:
     """Per prunable layer, each unit's mean post-activation over ``x`` (and over positions of a feature map).
 
@@ -43,16 +42,7 @@ def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048)
             totals[i] = per_unit if totals[i] is None else totals[i] + per_unit
         return hook
 
-    handles = [unit.register_forward_hook(hook_for(i)) for i, unit in enumerate(units)]
-    was_training = model.training
-    model.eval()
-    try:
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    predict_logits(model, x, batch_size, hooks=[(unit, hook_for(i)) for i, unit in enumerate(units)])
     return [t / len(x) for t in totals]
 
 

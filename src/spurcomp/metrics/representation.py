@@ -9,24 +9,16 @@ import math
 import torch
 from torch import nn
 
+from spurcomp.metrics.accuracy import predict_logits
 from spurcomp.models import representation_module
 from spurcomp.runtime import logger
 
 
-@torch.no_grad()
 def penultimate_activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """The learned representation (the model's ``representation()`` output, flattened), one row per sample."""
     captured: list[torch.Tensor] = []
-    handle = representation_module(model).register_forward_hook(
-        lambda _m, _i, output: captured.append(output.flatten(1)))
-    was_training = model.training
-    model.eval()
-    try:
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        handle.remove()
-        model.train(was_training)
+    hook = (representation_module(model), lambda _m, _i, output: captured.append(output.flatten(1)))
+    predict_logits(model, x, batch_size, hooks=[hook])
     return torch.cat(captured)
 
 
