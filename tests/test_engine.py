@@ -48,14 +48,28 @@ def test_bc_loss_ratio_comes_from_the_per_sample_losses():
     # one step, batch of 4: losses 1, 2, 3, 4; samples 2 and 4 conflicting
     losses = torch.tensor([1.0, 2.0, 3.0, 4.0])
     bc = torch.tensor([0.0, 1.0, 0.0, 1.0])
-    stats = np.array([[losses.mean(), losses.sum(), (losses * bc).sum(), bc.sum(), 4.0, 7.0, 9.0]])
-    row = _step_table(stats, epoch=1, first_step=0)[0]
+    stats = np.array([[losses.mean(), (losses * bc).sum(), 7.0, 9.0]])
+    row = _step_table(stats, np.array([4]), np.array([2.0]), epoch=1, first_step=0)[0]
     epoch, step, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm = row
-    assert (epoch, step, loss) == (1, 1, 2.5)
+    assert (epoch, step, loss, param_norm, logit_norm) == (1, 1, 2.5, 7.0, 9.0)
     assert loss_ba == pytest.approx(2.0) and loss_bc == pytest.approx(3.0) and ratio == pytest.approx(6 / 10)
     # a batch without conflicting samples has no BC loss (NaN), and a ratio of 0
-    stats[0, 2:4] = 0
-    assert math.isnan(_step_table(stats, 1, 0)[0][4]) and _step_table(stats, 1, 0)[0][5] == 0
+    stats[0, 1] = 0
+    row = _step_table(stats, np.array([4]), np.array([0.0]), 1, 0)[0]
+    assert math.isnan(row[4]) and row[5] == 0 and row[3] == pytest.approx(2.5)
+
+
+def test_logged_norms_are_the_parameter_and_logit_norms(dataset, tmp_path):
+    train(dataset, tmp_path, "norms", max_epochs=1)
+    steps = pd.read_parquet(tmp_path / "norms" / "history.parquet").query("scope == 'step'")
+    torch.manual_seed(0)
+    from spurcomp.models import build_model
+    from spurcomp.runtime import derived_seed
+    torch.manual_seed(derived_seed("init", 0))
+    fresh = build_model(FCN, dataset.input_shape, 2)
+    expected = torch.sqrt(sum(p.pow(2).sum() for p in fresh.parameters())).item()
+    assert steps.param_norm.iloc[0] == pytest.approx(expected, rel=1e-5)  # before the first update
+    assert (steps.logit_norm > 0).all() and len(steps) == 8
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(dataset, tmp_path):

@@ -24,11 +24,11 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048, ho
 
 def group_accuracies(correct: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict[tuple[int, int], float]:
     """Accuracy of every (y, b) group present, keyed by (y, b)."""
-    groups = {}
-    for yy, bb in torch.unique(torch.stack([y, b], dim=1), dim=0).tolist():
-        members = (y == yy) & (b == bb)
-        groups[(yy, bb)] = correct[members].float().mean().item()
-    return groups
+    width = int(torch.maximum(y.max(), b.max())) + 1
+    group = y * width + b
+    counts = torch.bincount(group, minlength=width * width)
+    hits = torch.bincount(group, weights=correct.double(), minlength=width * width)
+    return {(g // width, g % width): (hits[g] / counts[g]).item() for g in torch.nonzero(counts).flatten().tolist()}
 
 
 def unbiased_accuracy(correct: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> float:

@@ -137,12 +137,14 @@ def train_run(
             save_checkpoint(0)
 
     started = time.perf_counter()
+    loop_seconds = 0.0  # time in the SGD step loop itself (benchmarks/train_throughput.py reads it)
     chance_loss = math.log(dataset.num_classes)
     epoch = start_epoch
     model.train()
     while status is None and epoch < setting.max_epochs:
         order = _epoch_order(n, seed, epoch, device)
-        stats = torch.empty((steps_per_epoch, 7), device=device)
+        stats: list[torch.Tensor] = []
+        loop_started = time.perf_counter()
         for step in range(steps_per_epoch):
             idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
             logits = model(x_train[idx])
@@ -151,16 +153,17 @@ def train_run(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():
-                # BC loss ratio from the per-sample losses the step already has: no extra forward pass
-                bc = conflicting_train[idx]
-                total, bc_total, n_bc = losses.sum(), (losses * bc).sum(), bc.sum()
-                stats[step] = torch.stack([
-                    loss, total, bc_total, n_bc, torch.tensor(float(len(idx)), device=device),
-                    torch.nn.utils.get_total_norm(params), logits.norm(dim=1).mean(),
-                ])
+                # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
+                # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
+                stats.append(torch.stack([loss, losses @ conflicting_train[idx],
+                                          torch.nn.utils.get_total_norm(params), logits.norm(dim=1).mean()]))
             optimizer.step()
+        loop_seconds += time.perf_counter() - loop_started
         epoch += 1
-        step_blocks.append(_step_table(stats.cpu().numpy(), epoch, (epoch - 1) * steps_per_epoch))
+        bounds = np.minimum(np.arange(steps_per_epoch + 1) * setting.batch_size, n)
+        conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting_train[order].cpu().numpy())])
+        step_blocks.append(_step_table(torch.stack(stats).cpu().numpy(), np.diff(bounds),
+                                       np.diff(conflicting_in_order[bounds]), epoch, (epoch - 1) * steps_per_epoch))
         row = record_epoch(epoch, epoch * steps_per_epoch)
         # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
         step_losses = step_blocks[-1][:, 2 + STEP_COLUMNS.index("loss")]
@@ -209,6 +212,7 @@ def train_run(
         "device": str(device),
         "threads": torch.get_num_threads(),
         "train_seconds": round(elapsed, 3),
+        "step_loop_seconds": round(loop_seconds, 3),  # this session's share, when resumed
         "checkpoints": checkpoints,
         "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed")},
         "spec_hash": spec_hash,
@@ -221,12 +225,15 @@ def train_run(
     return summary
 
 
-def _step_table(stats: np.ndarray, epoch: int, first_step: int) -> np.ndarray:
-    """Per-step rows [epoch, step, loss, loss_ba, loss_bc, bc_loss_ratio, param_norm, logit_norm]."""
-    loss, total, bc_total, n_bc, n_batch, param_norm, logit_norm = stats.T
+def _step_table(stats: np.ndarray, batch_sizes: np.ndarray, n_bc: np.ndarray, epoch: int,
+                first_step: int) -> np.ndarray:
+    """Per-step rows [epoch, step, loss, loss_ba, loss_bc, bc_loss_ratio, param_norm, logit_norm] from the raw
+    per-step [mean loss, BC loss sum, parameter norm, logit norm], the batch sizes and their BC counts."""
+    loss, bc_total, param_norm, logit_norm = stats.T
+    total = loss * batch_sizes
     with np.errstate(invalid="ignore", divide="ignore"):
         loss_bc = np.where(n_bc > 0, bc_total / n_bc, np.nan)
-        loss_ba = np.where(n_batch > n_bc, (total - bc_total) / (n_batch - n_bc), np.nan)
+        loss_ba = np.where(batch_sizes > n_bc, (total - bc_total) / (batch_sizes - n_bc), np.nan)
         ratio = np.where(total > 0, bc_total / total, np.nan)
     steps = np.arange(first_step + 1, first_step + 1 + len(stats))
     return np.stack([np.full(len(stats), epoch), steps, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm], axis=1)
