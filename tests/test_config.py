@@ -17,7 +17,7 @@ def test_the_shipped_config_is_valid_and_defaults_are_filled():
     del raw["evaluation"]
     filled = validate_config(raw)
     assert filled["evaluation"]["kappas"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    assert filled["evaluation"]["ig"] == {"n_samples": 200, "n_baselines": 10, "n_steps": 32}
+    assert filled["evaluation"]["ig"] == {"n_samples": 200, "n_baselines": 10, "n_steps": 16}
 
 
 def test_every_schema_key_is_described_in_config_readme():

@@ -80,3 +80,11 @@ def deep_merge(base: dict, extra: dict) -> dict:
     for key, value in extra.items():
         merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+def section_defaults(section: str) -> dict:
+    """The defaults the schema gives a top-level section (e.g. ``evaluation``), for callers without a config."""
+    schema = load_schema()
+    filled: dict = {}
+    _with_defaults(jsonschema.Draft202012Validator)({**schema["properties"][section], "$defs": schema["$defs"]}).validate(filled)
+    return filled

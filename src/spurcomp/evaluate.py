@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from spurcomp.config import section_defaults
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
@@ -25,12 +26,8 @@ from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger
 
 FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
-DEFAULT_EVALUATION = {
-    "kappas": list(DEFAULT_KAPPAS),
-    "prune_score_samples": 5000,
-    "compressibility": {"q": 2.0, "kappa": 0.1},
-    "ig": {"n_samples": 200, "n_baselines": 10, "n_steps": 32},
-}
+# the schema's defaults, for callers without a validated config (benchmarks, tests)
+DEFAULT_EVALUATION = section_defaults("evaluation")
 
 
 def load_model(weights_path: str | os.PathLike, device: torch.device) -> torch.nn.Module:
