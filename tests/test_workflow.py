@@ -37,8 +37,13 @@ def test_a_bad_config_stops_before_any_job(tmp_path, tiny_config):
 
 def test_whole_dag_runs_and_makes_fig3(tmp_path, tiny_config):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
-    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf")
+    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf", "results/claims.md")
     assert result.returncode == 0, result.stderr[-3000:]
+
+    claims = pd.read_csv(tmp_path / "results" / "claims.csv")
+    assert (claims[claims.study == "fig3_moonstar"].verdict == "not computed").all()
+    # 2 learning rates are too few for a trend: never reported as holding
+    assert (claims[claims.study == "fig3"].verdict == "not enough runs").all()
 
     pdf = tmp_path / "figures" / "fig3.pdf"
     assert pdf.read_bytes()[:4] == b"%PDF"
@@ -64,6 +69,10 @@ def test_whole_dag_runs_and_makes_fig3(tmp_path, tiny_config):
     values = pd.read_csv(tmp_path / "figures" / "fig3.csv")
     assert set(values.metric) >= {"unbiased_test_acc", "prunability", "activation_sparsity"}
     assert (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0" / "train.log").read_text().count("epoch") > 1
+
+    report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 10_000
 
     # re-plotting from the table alone: remove the figure, nothing upstream reruns
     pdf.unlink()
