@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from spurcomp.data import build_dataset
 from spurcomp.runtime import setup_torch

@@ -19,7 +19,7 @@ from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
                                           attribution_shares, integrated_gradients, mean_over_baselines)
-from spurcomp.metrics.pruning import DEFAULT_KAPPAS, activation_scores, kappa_prunability, prunable_weights
+from spurcomp.metrics.pruning import activation_scores, kappa_prunability, prunable_weights
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
