@@ -95,10 +95,12 @@ def test_an_exploding_run_is_recorded_as_diverged_not_a_crash(dataset, tmp_path)
 
 def test_a_state_from_another_configuration_is_ignored(dataset, tmp_path, caplog):
     train(dataset, tmp_path, "run", lr=0.5, max_epochs=2)
-    (tmp_path / "run" / "resume" / "state.pt").exists()
-    summary = train(dataset, tmp_path, "run", lr=0.3, max_epochs=2)
+    assert (tmp_path / "run" / "resume" / "state.pt").exists()
+    (tmp_path / "run" / "checkpoints" / "epoch=00007.pt").write_bytes(b"stale")
+    summary = train(dataset, tmp_path, "run", lr=0.3, max_epochs=2, checkpoint_epochs=[1])
     assert summary["setting"]["lr"] == 0.3 and summary["epochs"] == 2
     assert "another configuration" in caplog.text
+    assert summary["checkpoints"] == ["epoch=00001.pt"]  # nothing left from the other configuration
 
 
 def test_batches_without_conflicting_samples_are_not_divergence(tmp_path):

@@ -132,6 +132,9 @@ def train_run(
         return row
 
     if start_epoch == 0 and not epoch_rows:
+        # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
+        for stale in checkpoint_dir.glob("epoch=*.pt"):
+            stale.unlink()
         record_epoch(0, 0)
         if 0 in options.checkpoint_epochs:
             save_checkpoint(0)
