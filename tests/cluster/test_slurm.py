@@ -60,7 +60,7 @@ def test_tiny_workflow_runs_through_slurm_in_grouped_jobs(cluster, tmp_path, tin
 
 def test_cancelled_training_job_resumes_on_rerun(cluster, tmp_path, tiny_config):
     tiny_config["datasets"]["parity"].update(n_train=4000)
-    tiny_config["training"].update(max_epochs=40)
+    tiny_config["training"].update(max_epochs=80)  # long enough to cancel mid-run
     tiny_config["studies"]["fig3"].update(grid={"lr": [0.01]}, seeds=[0])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
     run_dir = tmp_path / "results" / "runs" / "parity" / "fcn" / "lr=0.01" / "seed=0"
@@ -81,7 +81,7 @@ def test_cancelled_training_job_resumes_on_rerun(cluster, tmp_path, tiny_config)
     output, _ = first.communicate(timeout=300)
     assert first.returncode != 0, output[-3000:]
     epoch_at_cancel = torch.load(state, weights_only=False)["epoch"]
-    assert 2 <= epoch_at_cancel < 40 and not (run_dir / "run.json").exists()
+    assert 2 <= epoch_at_cancel < 80 and not (run_dir / "run.json").exists()
 
     rerun = cluster.run(*snakemake_command(tmp_path, "figures/fig3.pdf"), check=False, timeout=900)
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
