@@ -35,7 +35,7 @@ def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
     metrics = [m for m in LEFT_METRICS if m in set(table.metric)]
     summaries = [normalise(per_lr_summary(table, m)) for m in metrics]
 
-    fig = plt.figure(figsize=(12, 4.2), layout="constrained")
+    fig = plt.figure(figsize=(12, 5.2), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[1.3, 1, 1])
     left = fig.add_subplot(grid[0])
     plotted = []
@@ -52,9 +52,11 @@ def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
         left.plot(diverged, np.zeros(len(diverged)), "kx", ms=9, label="diverged (≥1 seed)")
     left.set_xscale("log")
     left.set_xlabel("learning rate")
-    left.set_ylabel("normalised value (range in legend)")
+    left.set_ylabel("normalised value")
     left.set_title("Effect of learning rate")
-    left.legend(fontsize=7, loc="best", title="open marker: ≥1 seed not converged", title_fontsize=6)
+    # below the axes: with six variables, a legend inside would hide the curves
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                title="range of each variable in brackets; open marker: ≥1 seed not converged", title_fontsize=6)
 
     attributions = table[table.metric == "attribution_density"]
     low_lr, high_lr = _low_high_lr(table)
@@ -71,7 +73,7 @@ def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
         ax.set_xscale("symlog", linthresh=1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("epoch")
-        ax.set_title(f"{name} LR ({lr:g}): IG attribution per feature")
+        ax.set_title(f"{name} LR ({lr:g}): attributions (IG)")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("mean |attribution| per feature (normalised)")
 
