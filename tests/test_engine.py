@@ -109,3 +109,21 @@ def test_batches_without_conflicting_samples_are_not_divergence(tmp_path):
     assert summary["status"] != "diverged"
     steps = pd.read_parquet(tmp_path / "aligned" / "history.parquet").query("scope == 'step'")
     assert steps.loss_bc.isna().all() and (steps.bc_loss_ratio == 0).all()
+
+
+def test_evaluating_all_families_in_one_call_matches_one_at_a_time(dataset, tmp_path):
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import evaluate_run
+
+    # not converged after 3 epochs: the last checkpoint (epoch 2) differs from the final weights (epoch 3)
+    train(dataset, tmp_path, "run", lr=0.05, max_epochs=3, checkpoint_epochs=[0, 2])
+    save_dataset(tmp_path / "data.npz", dataset)
+    small = {"ig": {"n_samples": 10, "n_baselines": 2, "n_steps": 4}}
+    # attributions load checkpoints: they must not leave them in the model the later families evaluate
+    together = evaluate_run({"attributions": tmp_path / "a.parquet", "accuracy": tmp_path / "b.parquet"},
+                            tmp_path / "data.npz", tmp_path / "run", small)
+    alone = evaluate_run({"accuracy": tmp_path / "c.parquet"}, tmp_path / "data.npz", tmp_path / "run", small)
+    pd.testing.assert_frame_equal(together["accuracy"], alone["accuracy"])
+    assert set(together["attributions"].epoch.dropna()) >= {0, 2}
+    with pytest.raises(ValueError, match="allowed"):
+        evaluate_run({"nope": tmp_path / "d.parquet"}, tmp_path / "data.npz", tmp_path / "run")

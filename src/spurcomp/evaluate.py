@@ -5,16 +5,18 @@ Every file has the columns ``metric`` and ``value`` plus the keys a metric needs
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from spurcomp.config import section_defaults
+from spurcomp.config import deep_merge, section_defaults
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
@@ -41,13 +43,21 @@ def _finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """The trained run being evaluated: its folder and its ``run.json``."""
+
+    directory: Path
+    summary: dict
+
+
 def _test_tensors(dataset: Dataset, device):
     t = dataset.test
     return (torch.as_tensor(t.x, device=device), torch.as_tensor(t.y, device=device),
             torch.as_tensor(t.b, device=device))
 
 
-def evaluate_accuracy(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+def evaluate_accuracy(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
     x, y, b = _test_tensors(dataset, device)
     correct = predict_logits(model, x).argmax(dim=1) == y
     rows = [
@@ -60,11 +70,11 @@ def evaluate_accuracy(model, dataset: Dataset, settings: dict, device) -> list[d
     return rows
 
 
-def evaluate_pruning(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
     """Structured (the paper's) and unstructured κ-prunability, and the pruned unbiased accuracy itself."""
     x, y, b = _test_tensors(dataset, device)
-    kappas = settings.get("kappas", DEFAULT_EVALUATION["kappas"])
-    scoring = torch.as_tensor(dataset.train.x[: settings.get("prune_score_samples", 5000)], device=device)
+    kappas = settings["kappas"]
+    scoring = torch.as_tensor(dataset.train.x[: settings["prune_score_samples"]], device=device)
     rows = []
     for suffix, kwargs in (("", {"scores": activation_scores(model, scoring)}), ("_unstructured", {"structured": False})):
         per_kappa = kappa_prunability(model, x, y, b, kappas, **kwargs)
@@ -77,11 +87,11 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device) -> list[di
     return rows
 
 
-def evaluate_representation(model, dataset: Dataset, settings: dict, device) -> list[dict]:
+def evaluate_representation(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
     """Penultimate-layer properties on the unbiased test set (sec. 3.2-3.3), and parameter compressibility."""
     x, y, b = _test_tensors(dataset, device)
     activations = penultimate_activations(model, x)
-    q, kappa = (settings.get("compressibility", {}).get(k, DEFAULT_EVALUATION["compressibility"][k]) for k in ("q", "kappa"))
+    q, kappa = settings["compressibility"]["q"], settings["compressibility"]["kappa"]
     csi, bsi = selectivity_index(activations, y), selectivity_index(activations, b)
     parameters = torch.cat([w.detach().flatten() for w in prunable_weights(model)])
     return [
@@ -95,25 +105,27 @@ def evaluate_representation(model, dataset: Dataset, settings: dict, device) -> 
     ]
 
 
-def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, run_dir: Path, seed: int) -> list[dict]:
-    """IG shares for every saved checkpoint of the run (the attribution-through-training panel)."""
-    ig = {**DEFAULT_EVALUATION["ig"], **settings.get("ig", {})}
+def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
+    """IG shares, densities and entropy for every saved checkpoint of the run (attributions through training).
+
+    Checkpoints are loaded into a model of their own, so ``model`` (the final weights) is left as it was."""
+    ig, seed = settings["ig"], run.summary["seed"]
     t = dataset.test
     rng = np.random.default_rng(derived_seed("ig-samples", seed))
     chosen = np.sort(rng.permutation(len(t.x))[: ig["n_samples"]])
     x = torch.as_tensor(t.x[chosen], device=device)
     target = torch.as_tensor(t.y[chosen], device=device)
     masks = {kind: torch.as_tensor(t.mask(kind)[chosen], device=device) for kind in FEATURE_KINDS}
-    summary = json.loads((run_dir / "run.json").read_text())
+    checkpoint = copy.deepcopy(model)
     rows = []
-    for name in summary["checkpoints"]:
+    for name in run.summary["checkpoints"]:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
-        model.load_state_dict(torch.load(run_dir / "checkpoints" / name, map_location=device))
-        if not _finite(model):
+        checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
+        if not _finite(checkpoint):
             nan = {kind: float("nan") for kind in FEATURE_KINDS}
             shares, density, entropy = nan, nan, float("nan")
         else:
-            maps = integrated_gradients(model, x, target, tuple(dataset.metadata["input_range"]),
+            maps = integrated_gradients(checkpoint, x, target, tuple(dataset.metadata["input_range"]),
                                         n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
             shares = mean_over_baselines(maps, attribution_shares, masks)
             density = mean_over_baselines(maps, attribution_density, masks)
@@ -126,9 +138,9 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, *, ru
     return rows
 
 
-def evaluate_dynamics(run_dir: Path) -> list[dict]:
+def evaluate_dynamics(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
     """From the training history: the BC loss ratio's maximum over training (fig. 12), per step and per epoch."""
-    steps = pd.read_parquet(run_dir / "history.parquet").query("scope == 'step'")
+    steps = pd.read_parquet(run.directory / "history.parquet").query("scope == 'step'")
     ratio = steps["bc_loss_ratio"]
     return [
         {"metric": "max_bc_loss_ratio", "value": float(ratio.max()) if ratio.notna().any() else float("nan")},
@@ -145,28 +157,43 @@ EVALUATORS = {
 }
 
 
-def evaluate_run(family: str, dataset_path, run_dir, out_path, settings: dict | None = None,
-                 device: torch.device = torch.device("cpu")) -> pd.DataFrame:
-    """Compute one evaluation ``family`` for the run in ``run_dir`` and write it to ``out_path``."""
-    if family not in EVALUATORS:
-        raise ValueError(f"unknown evaluation family {family!r}; allowed: {list(FAMILIES)}")
-    settings = settings or {}
+# families that read the final weights, and so have nothing to compute when training diverged to NaN
+USES_FINAL_WEIGHTS = ("accuracy", "pruning", "representation")
+
+
+def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, settings: dict | None = None,
+                 device: torch.device | None = None) -> dict[str, pd.DataFrame]:
+    """Compute each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``.
+
+    The dataset, the weights and ``run.json`` are loaded once for all families. ``settings`` is the config's
+    ``evaluation`` section; missing keys take the schema's defaults."""
+    unknown = sorted(set(outputs) - set(EVALUATORS))
+    if unknown:
+        raise ValueError(f"unknown evaluation family {unknown}; allowed: {list(FAMILIES)}")
+    settings = deep_merge(DEFAULT_EVALUATION, settings or {})
+    device = device or torch.device("cpu")
     run_dir = Path(run_dir)
     dataset = load_dataset(dataset_path)
     model = load_model(run_dir / "weights.pt", device)
-    summary = json.loads((run_dir / "run.json").read_text())
-    if family == "attributions":
-        rows = evaluate_attributions(model, dataset, settings, device, run_dir=run_dir, seed=summary["seed"])
-    elif family == "dynamics":
-        rows = evaluate_dynamics(run_dir)
-    elif not _finite(model):
-        # a diverged run's weights are NaN: its metrics are NaN, and its status says why
-        logger.warning("run %s has non-finite weights (%s): %s metrics are NaN", run_dir, summary["status"], family)
-        probe = EVALUATORS[family](build_model(summary["model"], dataset.input_shape, dataset.num_classes).to(device),
-                                   dataset, settings, device)
-        rows = [{**row, "value": float("nan")} for row in probe]
-    else:
-        rows = EVALUATORS[family](model, dataset, settings, device)
+    run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()))
+    finite = _finite(model)
+    frames = {}
+    for family, out_path in outputs.items():
+        if family in USES_FINAL_WEIGHTS and not finite:
+            # a diverged run's weights are NaN: its metrics are NaN (the same rows, from a fresh model), and its
+            # status says why
+            logger.warning("run %s has non-finite weights (%s): %s metrics are NaN", run_dir, run.summary["status"],
+                           family)
+            fresh = build_model(run.summary["model"], dataset.input_shape, dataset.num_classes).to(device)
+            rows = [{**row, "value": float("nan")} for row in EVALUATORS[family](fresh, dataset, settings, device, run)]
+        else:
+            rows = EVALUATORS[family](model, dataset, settings, device, run)
+        frames[family] = _write_long_table(rows, out_path)
+        logger.info("%s: %d rows -> %s", family, len(frames[family]), out_path)
+    return frames
+
+
+def _write_long_table(rows: list[dict], out_path) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
         frame[column] = (frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)).astype(dtype)
@@ -174,5 +201,4 @@ def evaluate_run(family: str, dataset_path, run_dir, out_path, settings: dict | 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out_path, index=False)
-    logger.info("%s: %d rows -> %s", family, len(frame), out_path)
     return frame

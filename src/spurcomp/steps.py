@@ -18,7 +18,7 @@ from spurcomp.train.engine import TrainOptions, train_run
 def make_dataset(config: dict, name: str, out: str | Path) -> None:
     if name not in config["datasets"]:
         raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
-    dataset = build_dataset(config["datasets"][name], seed=config.get("seed", 0))
+    dataset = build_dataset(config["datasets"][name], seed=config["seed"])
     save_dataset(out, dataset)
     m = dataset.metadata
     logger.info("dataset %s (%s, %s source): train %s, test %s, rho_train=%s, rho_test=%s -> %s", name,
@@ -29,13 +29,14 @@ def make_dataset(config: dict, name: str, out: str | Path) -> None:
 def train(config: dict, run: RunKey, data_path: str | Path, threads: int = 1, run_dir: str | Path | None = None) -> dict:
     if run.model not in config["models"]:
         raise KeyError(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
-    device = resolve_device(config.get("device", "cpu"))
+    device = resolve_device(config["device"])
     setup_torch(threads, device)
     training = config["training"]
+    # the config is validated, so the schema's defaults are filled in
     options = TrainOptions(
-        checkpoint_epochs=list(training.get("checkpoint_epochs", [])),
-        state_every_epochs=training.get("state_every_epochs", 1),
-        divergence_factor=training.get("divergence_factor", 1000.0),
+        checkpoint_epochs=list(training["checkpoint_epochs"]),
+        state_every_epochs=training["state_every_epochs"],
+        divergence_factor=training["divergence_factor"],
     )
     setting = run_setting(config, run.setting)
     logger.info("training %s with %s on %s", run, setting, device)
@@ -45,10 +46,9 @@ def train(config: dict, run: RunKey, data_path: str | Path, threads: int = 1, ru
 
 def evaluate(config: dict, outputs: dict[str, str | Path], data_path, run_dir, threads: int = 1) -> None:
     """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``."""
-    device = resolve_device(config.get("device", "cpu"))
+    device = resolve_device(config["device"])
     setup_torch(threads, device)
-    for family, out in outputs.items():
-        evaluate_run(family, data_path, run_dir, out, settings=config.get("evaluation", {}), device=device)
+    evaluate_run(outputs, data_path, run_dir, settings=config["evaluation"], device=device)
 
 
 def aggregate(config: dict, study: str, out) -> None:
