@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spurcomp.runtime import config_hash, package_versions
-from spurcomp.study import RunKey, evaluation_path, run_setting, study_runs
+from spurcomp.study import evaluation_path, run_setting, study_runs
 
 PROVENANCE_KEY = b"spurcomp"
 
@@ -59,5 +59,3 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
     provenance = json.loads((arrow.schema.metadata or {}).get(PROVENANCE_KEY, b"{}"))
     return arrow.to_pandas(), provenance
 
-
-__all__ = ["RunKey", "aggregate_study", "read_table", "write_table"]

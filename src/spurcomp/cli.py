@@ -7,7 +7,7 @@ import sys
 from spurcomp import steps
 from spurcomp.config import ConfigError, load_config
 from spurcomp.runtime import log_to
-from spurcomp.study import RunKey, dataset_path, evaluation_path, study_runs, table_path
+from spurcomp.study import RunKey, dataset_path, evaluation_path, figure_path, study_runs, table_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         elif args.verb == "aggregate":
             steps.aggregate(config, args.study, table_path(args.study))
         elif args.verb == "figure":
-            out = args.out or f"figures/{args.study}.pdf"
+            out = str(args.out or figure_path(args.study))
             steps.figure(config, args.study, table_path(args.study), out, out.removesuffix(".pdf") + ".csv")
         elif args.verb == "claims":
             steps.claims(config, "results/claims.csv", "results/claims.md")

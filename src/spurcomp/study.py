@@ -33,6 +33,10 @@ def dataset_path(name: str) -> Path:
     return RESULTS / "data" / f"{name}.npz"
 
 
+def figure_path(study: str) -> Path:
+    return FIGURES / f"{study}.pdf"
+
+
 def table_path(study: str) -> Path:
     return RESULTS / "tables" / f"{study}.parquet"
 

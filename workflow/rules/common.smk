@@ -4,7 +4,7 @@ import sys
 
 from spurcomp.config import ConfigError, validate_config
 from spurcomp.steps import EVALUATION_FAMILIES
-from spurcomp.study import dataset_path, evaluation_path, study_runs, table_path
+from spurcomp.study import evaluation_path, figure_path, study_runs, table_path
 
 try:
     validate_config(config)
@@ -38,7 +38,7 @@ def study_evaluations(wildcards):
 
 
 def all_figures():
-    return [f"figures/{study}.pdf" for study in config["studies"]]
+    return [str(figure_path(study)) for study in config["studies"]]
 
 
 # Seconds of work on small tables: never worth a cluster job.
