@@ -42,9 +42,22 @@ def _copy(value):
 def _describe(error: jsonschema.ValidationError) -> str:
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     message = error.message
-    if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
-        message += f"; allowed keys: {sorted(error.schema['properties'])}"
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema)
+        if allowed:
+            message += f"; allowed keys: {allowed}"
     return f"config key {where}: {message}"
+
+
+def _allowed_keys(schema: dict) -> list[str]:
+    """Property names a (sub)schema allows, including those of the ``$defs`` its ``allOf`` refers to."""
+    keys = set(schema.get("properties") or {})
+    definitions = load_schema()["$defs"]
+    for part in schema.get("allOf", []):
+        ref = part.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            keys |= set(definitions[ref.removeprefix("#/$defs/")].get("properties") or {})
+    return sorted(keys)
 
 
 def validate_config(config: dict) -> dict:
