@@ -7,7 +7,7 @@ import sys
 from spurcomp import steps
 from spurcomp.config import ConfigError, load_config
 from spurcomp.runtime import log_to
-from spurcomp.study import RunKey, dataset_path, evaluation_path, figure_path, study_runs, table_path
+from spurcomp.study import RunKey, dataset_path, evaluation_path, figure_inputs, figure_path, study_runs, table_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="a study's table")
     p.add_argument("study")
 
-    p = sub.add_parser("figure", help="a study's figure from its table")
-    p.add_argument("study")
-    p.add_argument("--out", help="PDF path (default: figures/STUDY.pdf)")
+    p = sub.add_parser("figure", help="a figure: a study's own, or one of the `figures` section")
+    p.add_argument("name")
+    p.add_argument("--out", help="PDF path (default: figures/NAME.pdf)")
 
     sub.add_parser("claims", help="results/claims.csv and .md from the study tables that exist")
 
@@ -66,13 +66,14 @@ def main(argv=None) -> int:
         elif args.verb == "evaluate":
             run = RunKey(args.dataset, args.model, args.setting, args.seed)
             families = args.families or steps.EVALUATION_FAMILIES
-            steps.evaluate(config, {f: evaluation_path(run, f) for f in families}, dataset_path(run.dataset),
-                           run.directory, args.threads)
+            steps.evaluate(config, run, {f: evaluation_path(run, f) for f in families}, dataset_path(run.dataset),
+                           threads=args.threads)
         elif args.verb == "aggregate":
             steps.aggregate(config, args.study, table_path(args.study))
         elif args.verb == "figure":
-            out = str(args.out or figure_path(args.study))
-            steps.figure(config, args.study, table_path(args.study), out, out.removesuffix(".pdf") + ".csv")
+            out = str(args.out or figure_path(args.name))
+            inputs = figure_inputs(config, args.name) if args.name in config["figures"] else [table_path(args.name)]
+            steps.figure(config, args.name, inputs, out, out.removesuffix(".pdf") + ".csv")
         elif args.verb == "claims":
             steps.claims(config, "results/claims.csv", "results/claims.md")
         elif args.verb == "runs":

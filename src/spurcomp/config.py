@@ -73,9 +73,37 @@ def validate_config(config: dict) -> dict:
             if study.get(section) is not None and study.get(section) not in known:
                 problems.append(f"config key studies.{name}.{section}: {study.get(section)!r} is not defined; "
                                 f"defined {section}s: {known}")
+    problems += _cross_reference_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def _cross_reference_problems(config: dict) -> list[str]:
+    """What the schema cannot check: figures naming defined studies/datasets, study evaluation overrides."""
+    problems = []
+    studies, datasets = config.get("studies") or {}, config.get("datasets") or {}
+    for name, figure in (config.get("figures") or {}).items():
+        if not isinstance(figure, dict):
+            continue
+        if name in studies:
+            problems.append(f"config key figures.{name}: the name is also a study's (figures/{name}.pdf would be "
+                            f"drawn twice); rename one")
+        for section, known in (("studies", studies), ("datasets", datasets)):
+            for item in figure.get(section) or []:
+                if item not in known:
+                    problems.append(f"config key figures.{name}.{section}: {item!r} is not defined; defined: "
+                                    f"{sorted(known)}")
+    schema = load_schema()
+    evaluation_schema = {**schema["properties"]["evaluation"], "$defs": schema["$defs"]}
+    for name, study in studies.items():
+        if not isinstance(study, dict) or not study.get("evaluation"):
+            continue
+        merged = deep_merge(config.get("evaluation") or {}, study["evaluation"])
+        for error in jsonschema.Draft202012Validator(evaluation_schema).iter_errors(merged):
+            where = ".".join(str(p) for p in error.absolute_path)
+            problems.append(f"config key studies.{name}.evaluation.{where}: {error.message}")
+    return problems
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:

@@ -9,9 +9,9 @@ from spurcomp.data import build_dataset, save_dataset
 from spurcomp.data.io import load_dataset
 from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
 from spurcomp.evaluate import evaluate_run
-from spurcomp.figures import plot_study
+from spurcomp.figures import plot_figure, plot_study
 from spurcomp.runtime import logger, resolve_device, setup_torch
-from spurcomp.study import RunKey, run_setting, table_path
+from spurcomp.study import RunKey, figure_inputs, run_evaluation, run_setting, table_path
 from spurcomp.train.engine import TrainOptions, train_run
 
 
@@ -44,11 +44,12 @@ def train(config: dict, run: RunKey, data_path: str | Path, threads: int = 1, ru
                      run_dir or run.directory, options=options, device=device, keys=run.as_dict())
 
 
-def evaluate(config: dict, outputs: dict[str, str | Path], data_path, run_dir, threads: int = 1) -> None:
-    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``."""
+def evaluate(config: dict, run: RunKey, outputs: dict[str, str | Path], data_path, run_dir=None, threads: int = 1) -> None:
+    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for ``run`` (its files in
+    ``run_dir``, by default the run's folder), with its studies' evaluation settings."""
     device = resolve_device(config["device"])
     setup_torch(threads, device)
-    evaluate_run(outputs, data_path, run_dir, settings=config["evaluation"], device=device)
+    evaluate_run(outputs, data_path, run_dir or run.directory, settings=run_evaluation(config, run), device=device)
 
 
 def aggregate(config: dict, study: str, out) -> None:
@@ -56,9 +57,16 @@ def aggregate(config: dict, study: str, out) -> None:
     logger.info("study %s: %d rows from %d runs -> %s", study, len(table), table.groupby(["setting", "seed"]).ngroups, out)
 
 
-def figure(config: dict, study: str, table, out_pdf, out_csv=None) -> None:
-    plot_study(config["studies"][study]["plot"], table, out_pdf, out_csv)
-    logger.info("figure %s -> %s", study, out_pdf)
+def figure(config: dict, name: str, inputs: list, out_pdf, out_csv=None) -> None:
+    """Figure ``name``: a study's own figure (from its table) or one of the ``figures`` section."""
+    if name in (config.get("figures") or {}):
+        plot_figure(config["figures"][name]["layout"], inputs, out_pdf, out_csv)
+    elif config["studies"].get(name, {}).get("plot"):
+        plot_study(config["studies"][name]["plot"], inputs[0], out_pdf, out_csv)
+    else:
+        raise KeyError(f"no figure {name!r}: neither in `figures` ({sorted(config.get('figures') or {})}) nor a "
+                       f"study with a `plot` ({sorted(n for n, s in config['studies'].items() if s.get('plot'))})")
+    logger.info("figure %s -> %s", name, out_pdf)
 
 
 def claims(config: dict, out_csv, out_md) -> None:

@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from spurcomp.config import deep_merge
 from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
 
 RESULTS = Path("results")
@@ -56,6 +57,38 @@ def study_runs(config: dict, study: str) -> list[RunKey]:
         key = setting_key({**spec.get("overrides", {}), **dict(zip(knobs, values))}, config["training"])
         runs += [RunKey(spec["dataset"], spec["model"], key, int(seed)) for seed in spec["seeds"]]
     return sorted(set(runs))
+
+
+def run_evaluation(config: dict, run: RunKey) -> dict:
+    """The ``evaluation`` settings of ``run``: the global ones with the overrides of the studies it belongs to."""
+    overrides = {}
+    for name, spec in config["studies"].items():
+        if spec.get("evaluation") and run in study_runs(config, name):
+            if overrides and overrides[1] != spec["evaluation"]:
+                raise ValueError(f"run {run.directory} is in studies {overrides[0]!r} and {name!r} with different "
+                                 f"evaluation overrides; make them equal")
+            overrides = (name, spec["evaluation"])
+    return deep_merge(config.get("evaluation") or {}, overrides[1] if overrides else {})
+
+
+def figure_inputs(config: dict, figure: str) -> list[Path]:
+    """The files a figure is drawn from: a study's own figure from its table; a figure of the ``figures``
+    section from its studies' tables, or its dataset files (fig2)."""
+    if figure not in (config.get("figures") or {}):
+        return [table_path(figure)]
+    spec = config["figures"][figure]
+    if spec["layout"] == "fig2":
+        return [dataset_path(name) for name in spec["datasets"]]
+    return [table_path(name) for name in spec["studies"]]
+
+
+def figure_names(config: dict) -> list[str]:
+    """Every figure the config defines: studies with a ``plot``, then the ``figures`` section."""
+    return [name for name, spec in config["studies"].items() if spec.get("plot")] + list(config.get("figures") or {})
+
+
+def all_figures(config: dict) -> list[Path]:
+    return [figure_path(name) for name in figure_names(config)]
 
 
 def run_setting(config: dict, setting: str) -> TrainingSetting:

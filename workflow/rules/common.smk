@@ -1,10 +1,20 @@
 # Targets from the config. The mapping from config to runs and paths lives in spurcomp.study, so the
 # workflow and the `spurcomp` CLI can never disagree about where a run's files are.
+import re
 import sys
 
 from spurcomp.config import ConfigError, validate_config
 from spurcomp.steps import EVALUATION_FAMILIES
-from spurcomp.study import evaluation_path, figure_path, study_runs, table_path
+from spurcomp.study import (
+    RunKey,
+    all_figures,
+    evaluation_path,
+    figure_inputs,
+    figure_names,
+    run_evaluation,
+    study_runs,
+    table_path,
+)
 
 try:
     validate_config(config)
@@ -37,8 +47,13 @@ def study_evaluations(wildcards):
     ]
 
 
-def all_figures():
-    return [str(figure_path(study)) for study in config["studies"]]
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def run_key(wildcards):
+    return RunKey(wildcards.dataset, wildcards.model, wildcards.setting, int(wildcards.seed))
 
 
 # Seconds of work on small tables: never worth a cluster job.

@@ -10,7 +10,7 @@ rule evaluate:
     log:
         f"{RUN_LOGS}/evaluate.log",
     params:
-        evaluation=config.get("evaluation", {}),
+        evaluation=lambda wildcards: run_evaluation(config, run_key(wildcards)),
     threads: resource("evaluate", "threads", 1)
     resources:
         mem_mb=resource("evaluate", "mem_mb", 2000),

@@ -2,5 +2,5 @@ from spurcomp import steps
 from spurcomp.runtime import log_to
 
 with log_to(snakemake.log[0]):
-    steps.figure(snakemake.config, snakemake.wildcards.study, snakemake.input[0], snakemake.output.pdf,
+    steps.figure(snakemake.config, snakemake.wildcards.figure, list(snakemake.input), snakemake.output.pdf,
                  snakemake.output.values)

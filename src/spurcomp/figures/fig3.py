@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spurcomp.aggregate import read_table
-from spurcomp.figures.common import FAILED, normalise, per_lr_summary, source_label
+from spurcomp.figures.common import FAILED, plot_lr_curves, source_label
 
 LEFT_METRICS = {
     "unbiased_test_acc": "Unbiased test acc.",
@@ -32,26 +32,10 @@ def _low_high_lr(table: pd.DataFrame) -> tuple[float, float]:
 def plot_fig3(table_path, out_pdf, out_csv=None) -> pd.DataFrame:
     table, provenance = read_table(table_path)
     study = provenance.get("study", Path(table_path).stem)
-    metrics = [m for m in LEFT_METRICS if m in set(table.metric)]
-    summaries = [normalise(per_lr_summary(table, m)) for m in metrics]
-
     fig = plt.figure(figsize=(12, 5.2), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[1.3, 1, 1])
     left = fig.add_subplot(grid[0])
-    plotted = []
-    for (summary, low, high), metric, colour in zip(summaries, metrics, plt.cm.tab10.colors):
-        lr = summary["lr"].to_numpy()
-        mean, std = summary["norm_mean"].to_numpy(), summary["norm_std"].to_numpy()
-        left.plot(lr, mean, "o-", color=colour, label=f"{LEFT_METRICS[metric]} [{low:.3g}, {high:.3g}]")
-        left.fill_between(lr, mean - std, mean + std, color=colour, alpha=0.2)
-        unconverged = summary["not_converged"].to_numpy() > 0
-        left.plot(lr[unconverged], mean[unconverged], "o", mfc="white", color=colour)
-        plotted.append(summary.assign(min=low, max=high))
-    diverged = sorted(set(table[table.status == "diverged"].lr))
-    if diverged:
-        left.plot(diverged, np.zeros(len(diverged)), "kx", ms=9, label="diverged (≥1 seed)")
-    left.set_xscale("log")
-    left.set_xlabel("learning rate")
+    plotted = [plot_lr_curves(left, table, LEFT_METRICS, legend=False)]
     left.set_ylabel("normalised value")
     left.set_title("Effect of learning rate")
     # below the axes: with six variables, a legend inside would hide the curves
