@@ -52,6 +52,7 @@ def _study_panels(table_paths, metrics: dict[str, str], out_pdf, title: str):
         values = plot_lr_curves(ax, table, metrics)
         ax.set_title(f"{table.dataset.iloc[0]} — {table.model.iloc[0]} ({table.seed.nunique()} seeds)", fontsize=9)
         ax.set_ylabel("normalised value")
+        ax.set_ylim(-0.3, 1.3)  # the spread band of a noisy variable would otherwise flatten the curves
         rows.append(values.assign(study=study, dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
         sources.append(source_label(provenance))
     fig.suptitle(f"{title}\n{'; '.join(sorted(set(sources)))}\nlegend: [min, max] of each variable; open marker: "
@@ -118,7 +119,7 @@ def plot_fig2(dataset_paths, out_pdf, out_csv=None, per_kind: int = 4) -> pd.Dat
     """``per_kind`` bias-aligned then ``per_kind`` bias-conflicting training images per dataset (one row each)."""
     fig, axes = plt.subplots(len(dataset_paths), 2 * per_kind, figsize=(1.5 * 2 * per_kind, 1.9 * len(dataset_paths)),
                              layout="constrained", squeeze=False)
-    shown = []
+    shown, sources = [], set()
     for row, path in zip(axes, dataset_paths):
         dataset = load_dataset(path)
         meta, split = dataset.metadata, dataset.train
@@ -135,10 +136,10 @@ def plot_fig2(dataset_paths, out_pdf, out_csv=None, per_kind: int = 4) -> pd.Dat
             ax.set_title(f"y={split.y[index]}  b={split.b[index]}", fontsize=7, color="black" if kind == "aligned" else "tab:red")
             shown.append({"dataset": Path(path).stem, "generator": meta["generator"], "source": meta["source"],
                           "index": int(index), "y": int(split.y[index]), "b": int(split.b[index]), "kind": kind})
-        sources = "; ".join(meta.get("base_images", [meta["source"]]))
         row[0].set_ylabel(f"{Path(path).stem}\n({meta['source']})", fontsize=7)
-        row[0].annotate(sources, (0, -0.12), xycoords="axes fraction", fontsize=5, va="top")
-    fig.suptitle("Example training images: left bias-aligned (b = y), right bias-conflicting (b ≠ y, red)", fontsize=9)
+        sources.update(meta.get("base_images", [meta["source"]]))
+    fig.suptitle("Example training images: left bias-aligned (b = y), right bias-conflicting (b ≠ y, red)\n"
+                 f"base images: {'; '.join(sorted(sources))}", fontsize=8)
     Path(out_pdf).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_pdf)
     plt.close(fig)
