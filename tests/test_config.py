@@ -25,7 +25,10 @@ def test_every_schema_key_is_described_in_config_readme():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     keys = set(schema["properties"])
     keys |= set(schema["properties"]["training"]["properties"])
-    keys |= set(schema["$defs"]["parity"]["properties"]) | set(schema["$defs"]["moonstar"]["properties"])
+    for generator in ("parity", "moonstar", "semisynthetic", "colored_mnist", "corrupted_cifar10", "double_mnist"):
+        keys |= set(schema["$defs"][generator]["properties"])
+    keys |= set(schema["properties"]["studies"]["additionalProperties"]["properties"])
+    keys |= set(schema["properties"]["figures"]["additionalProperties"]["properties"])
     missing = sorted(k for k in keys if f"`{k}`" not in readme)
     assert not missing, f"config/README.md does not document {missing}"
 
@@ -39,6 +42,19 @@ def test_every_schema_key_is_described_in_config_readme():
     (lambda c: c["studies"]["fig3"].update(dataset="mnist"),
      "config key studies.fig3.dataset: 'mnist' is not defined; defined datasets: ['parity']"),
     (lambda c: c["studies"]["fig3"]["grid"].update(lr=[]), "config key studies.fig3.grid.lr: [] should be non-empty"),
+    (lambda c: c["datasets"].update(cm={"generator": "colored_mnist", "severity": 5}),
+     "config key datasets.cm: Unevaluated properties are not allowed ('severity' was unexpected); allowed keys: "
+     "['colour_std', 'data_root', 'download', 'generator'"),
+    (lambda c: c["datasets"].update(cm={"generator": "colored_mnist", "source": "web"}),
+     "config key datasets.cm.source: 'web' is not one of ['embedded', 'torchvision']"),
+    (lambda c: c.update(figures={"fig4": {"layout": "fig4", "studies": ["nope"]}}),
+     "config key figures.fig4.studies: 'nope' is not defined; defined: ['fig3']"),
+    (lambda c: c.update(figures={"fig3": {"layout": "fig5", "studies": ["fig3"]}}),
+     "config key figures.fig3: the name is also a study's"),
+    (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
+     "config key figures.fig2: 'datasets' is a required property"),
+    (lambda c: c["studies"]["fig3"].update(evaluation={"ig": {"n_steps": 1}}),
+     "config key studies.fig3.evaluation.ig.n_steps: 1 is less than the minimum of 2"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(tiny_config, mutate, expected):
     mutate(tiny_config)
@@ -71,3 +87,19 @@ def test_conda_env_lists_every_dependency_of_pyproject():
     for dep in deps:
         name = dep.split(">")[0].split("=")[0].split("<")[0]
         assert {"torch": "pytorch"}.get(name, name) in conda_names, f"envs/spurcomp.yaml lacks {name}"
+
+
+def test_study_evaluation_overrides_reach_only_their_runs(tiny_config):
+    from spurcomp.study import run_evaluation
+
+    tiny_config["studies"]["other"] = {**copy.deepcopy(tiny_config["studies"]["fig3"]), "grid": {"lr": [2.0]},
+                                       "evaluation": {"ig": {"n_samples": 7}}}
+    config = validate_config(tiny_config)
+    overridden = run_evaluation(config, RunKey("parity", "fcn", "lr=2.0", 0))
+    assert overridden["ig"] == {"n_samples": 7, "n_baselines": 2, "n_steps": 8}  # merged over the global section
+    assert run_evaluation(config, RunKey("parity", "fcn", "lr=0.5", 0))["ig"]["n_samples"] == 20
+    # the same run in two studies with different overrides is ambiguous: a clear error
+    config["studies"]["fig3"]["evaluation"] = {"ig": {"n_samples": 9}}
+    config["studies"]["fig3"]["grid"]["lr"] = [0.5, 2.0]
+    with pytest.raises(ValueError, match="different evaluation overrides"):
+        run_evaluation(config, RunKey("parity", "fcn", "lr=2.0", 0))

@@ -48,6 +48,28 @@ CLAIMS = (
              "learning rate on parity", "fig3", "max_bc_loss_ratio", +1, "Fig. 12")]
 )
 
+# Claims of the figures drawn from several studies: each of their studies (a dataset x architecture panel)
+# should show every variable rising with learning rate.
+FIGURE_CLAIMS = {
+    "fig4": ("Fig. 4", {"unbiased_test_acc": "Unbiased test accuracy", "prunability": "κ-prunability",
+                        "activation_compressibility": "Activation (q, κ)-compressibility"}),
+    "fig5": ("Fig. 5", {"csi": "Class selectivity (CSI)", "class_separation_r2": "Class separation R²"}),
+}
+
+
+def config_claims(config: dict) -> list[Claim]:
+    """The fixed claims (fig. 3) plus those of every study drawn in a fig4 or fig5 figure of the config."""
+    claims = {claim.claim_id: claim for claim in CLAIMS}
+    for figure in (config.get("figures") or {}).values():
+        if figure["layout"] not in FIGURE_CLAIMS:
+            continue
+        label, metrics = FIGURE_CLAIMS[figure["layout"]]
+        for study in figure["studies"]:
+            spec = config["studies"][study]
+            for claim in _lr_claims(study, f"{spec['dataset']} ({spec['model']})", label, metrics):
+                claims.setdefault(claim.claim_id, claim)
+    return list(claims.values())
+
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
@@ -74,11 +96,12 @@ def test_claim(table: pd.DataFrame, claim: Claim, n_boot: int = 1000) -> dict:
     return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
-def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path,
+                    claims: list[Claim] | tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
     """``tables``: study -> table path, for the studies computed. Claims of other studies are 'not computed'."""
     loaded = {study: read_table(path) for study, path in tables.items() if Path(path).exists()}
     rows = []
-    for claim in CLAIMS:
+    for claim in claims:
         base = {"claim": claim.claim_id, "text": claim.text, "figure": claim.figure, "study": claim.study,
                 "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases"}
         if claim.study not in loaded:

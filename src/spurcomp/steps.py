@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spurcomp.aggregate import aggregate_study
-from spurcomp.claims import evaluate_claims
+from spurcomp.claims import config_claims, evaluate_claims
 from spurcomp.data import build_dataset, save_dataset
 from spurcomp.data.io import load_dataset
 from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
@@ -70,5 +70,6 @@ def figure(config: dict, name: str, inputs: list, out_pdf, out_csv=None) -> None
 
 
 def claims(config: dict, out_csv, out_md) -> None:
-    frame = evaluate_claims({study: table_path(study) for study in config["studies"]}, out_csv, out_md)
+    frame = evaluate_claims({study: table_path(study) for study in config["studies"]}, out_csv, out_md,
+                            config_claims(config))
     logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)

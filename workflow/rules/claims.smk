@@ -1,10 +1,10 @@
 # The paper's claims that the configured studies can test; the rest are listed as not computed.
-from spurcomp.claims import CLAIMS
+from spurcomp.claims import config_claims
 
 
 rule claims:
     input:
-        sorted({str(table_path(c.study)) for c in CLAIMS if c.study in config["studies"]}),
+        sorted({str(table_path(c.study)) for c in config_claims(config) if c.study in config["studies"]}),
     output:
         csv="results/claims.csv",
         md=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
