@@ -98,9 +98,18 @@ def test_double_mnist_left_dim_core_right_bright_spurious(datasets):
 
 
 def test_mnist_cifar_layout_digit_on_top(datasets):
+    from spurcomp.data.images import load_mnist
+
     d = datasets["mnist_cifar"]
-    for split in (d.train, d.test):
+    for name, split in (("train", d.train), ("test", d.test)):
         top, bottom = split.x[:, :, :32], split.x[:, :, 32:]
+        # the top digit is an MNIST digit of class b (the spurious label)
+        pool = load_mnist(name)
+        flat = pool.images.reshape(len(pool.images), -1)
+        for digit, b in zip(top[:50, 0, 2:30, 2:30], split.b[:50]):
+            match = np.flatnonzero((flat == digit.reshape(1, -1)).all(axis=1))
+            assert len(match) and pool.labels[match[0]] == b
+        assert bottom.reshape(len(bottom), -1).std(axis=1).min() > 0  # a textured image below, not padding
         np.testing.assert_array_equal(top[:, 0], top[:, 1])  # the digit is grey: three equal channels
         assert (top[:, :, :2] == 0).all() and (top[:, :, :, -2:] == 0).all()  # padded by 2 px
         assert set(np.unique(split.feature[:, :, :32])) <= {SPURIOUS, NOISE}

@@ -11,7 +11,7 @@ from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
 from spurcomp.evaluate import evaluate_run
 from spurcomp.figures import plot_figure, plot_study
 from spurcomp.runtime import logger, resolve_device, setup_torch
-from spurcomp.study import RunKey, figure_inputs, run_evaluation, run_setting, table_path
+from spurcomp.study import RunKey, run_evaluation, run_setting, table_path
 from spurcomp.train.engine import TrainOptions, train_run
 
 
