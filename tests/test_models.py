@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -57,3 +59,28 @@ def test_unknown_architecture_names_the_allowed_ones():
         build_model({"arch": "vit"}, (3, 8, 8), 2)
     with pytest.raises(ValueError, match="allowed"):
         build_model({"arch": "resnet", "depth": "resnet7"}, (3, 8, 8), 2)
+
+
+@pytest.mark.parametrize("spec, input_shape, units, width", [
+    ({"arch": "cnn", "width": 0.125}, (1, 28, 56), 8, 64),          # Double MNIST's shape
+    ({"arch": "resnet", "depth": "resnet18"}, (3, 64, 32), 8, 512),  # MNIST-CIFAR's shape
+    ({"arch": "resnet", "depth": "resnet50"}, (3, 32, 32), 32, 2048),
+    ({"arch": "resnet", "depth": "wide_resnet101_2"}, (1, 28, 28), 66, 2048),
+])
+def test_kappa_prunability_works_for_every_paper_architecture(spec, input_shape, units, width):
+    from spurcomp.metrics.pruning import kappa_prunability
+
+    torch.manual_seed(0)
+    model = build_model(spec, input_shape, 10).eval()
+    x, y = torch.randn(20, *input_shape), torch.arange(20) % 10
+    b = (y + 1) % 10
+    assert len(prunable_units(model)) == units and penultimate_activations(model, x).shape == (20, width)
+    logits = model(x)
+    y = logits.argmax(dim=1)  # make the unpruned model fully accurate, so κP = pruned accuracy
+    result = kappa_prunability(model, x, y, b, kappas=[0.0, 0.9])
+    assert result[0.0] == (1.0, 1.0)  # pruning nothing retains everything
+    kp, accuracy = result[0.9]
+    assert 0.0 <= accuracy <= 1.0 and kp == accuracy
+    scores = activation_scores(model, x)
+    masks = structured_masks(scores, 0.9)
+    assert all((~m).sum() == math.floor(0.9 * len(m) + 1e-9) for m in masks)  # filters of every layer
