@@ -135,7 +135,7 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
 
 
 def test_paper_config_plans_the_full_grid():
-    result = subprocess.run([*SNAKEMAKE, "-n", "--quiet", "--configfile=config/paper.yaml", "figures/fig4.pdf",
+    result = subprocess.run([*SNAKEMAKE, "-n", "--configfile=config/paper.yaml", "figures/fig4.pdf",
                              "figures/fig5.pdf"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
