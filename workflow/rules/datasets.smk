@@ -7,8 +7,8 @@ rule dataset:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=resource("dataset", "mem_mb", 2000),
+        runtime=resource("dataset", "runtime", 30),
     conda:
         "../../envs/spurcomp.yaml"
     script:

@@ -37,6 +37,14 @@ class ImagePool:
     description: str
 
 
+def _download_lock(data_root: str | Path):
+    """Several dataset jobs may download into the same data_root at once: one at a time."""
+    from filelock import FileLock
+
+    Path(data_root).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(data_root) / ".spurcomp-download.lock"))
+
+
 def _check_source(source: str) -> None:
     if source not in SOURCES:
         raise ValueError(f"unknown image source {source!r}; allowed: {list(SOURCES)}")
@@ -63,7 +71,10 @@ def load_mnist(split: str, source: str = "embedded", data_root: str | Path = "da
     import torchvision
 
     try:
-        data = torchvision.datasets.MNIST(str(data_root), train=split == "train", download=download)
+        if download:
+            with _download_lock(data_root):
+                torchvision.datasets.MNIST(str(data_root), train=split == "train", download=True)
+        data = torchvision.datasets.MNIST(str(data_root), train=split == "train", download=False)
     except RuntimeError as err:
         raise FileNotFoundError(
             f"MNIST not found under data_root={str(data_root)!r} ({err}). Put the four MNIST files in "
@@ -105,7 +116,8 @@ def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "em
 
         # torchvision downloads the official archive and checks its md5; we read the batches ourselves so a
         # local copy in the same format needs no download
-        torchvision.datasets.CIFAR10(str(data_root), train=split == "train", download=True)
+        with _download_lock(data_root):
+            torchvision.datasets.CIFAR10(str(data_root), train=split == "train", download=True)
     try:
         raw, labels = read_cifar10_batches(folder, split)
     except FileNotFoundError as err:
