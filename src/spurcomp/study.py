@@ -61,14 +61,14 @@ def study_runs(config: dict, study: str) -> list[RunKey]:
 
 def run_evaluation(config: dict, run: RunKey) -> dict:
     """The ``evaluation`` settings of ``run``: the global ones with the overrides of the studies it belongs to."""
-    overrides = {}
+    found: tuple[str, dict] | None = None  # (study, its overrides)
     for name, spec in config["studies"].items():
         if spec.get("evaluation") and run in study_runs(config, name):
-            if overrides and overrides[1] != spec["evaluation"]:
-                raise ValueError(f"run {run.directory} is in studies {overrides[0]!r} and {name!r} with different "
+            if found and found[1] != spec["evaluation"]:
+                raise ValueError(f"run {run.directory} is in studies {found[0]!r} and {name!r} with different "
                                  f"evaluation overrides; make them equal")
-            overrides = (name, spec["evaluation"])
-    return deep_merge(config.get("evaluation") or {}, overrides[1] if overrides else {})
+            found = (name, spec["evaluation"])
+    return deep_merge(config.get("evaluation") or {}, found[1] if found else {})
 
 
 def figure_inputs(config: dict, figure: str) -> list[Path]:
