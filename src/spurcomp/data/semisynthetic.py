@@ -89,11 +89,21 @@ def _metadata(generator: str, parameters: dict, pools: list[str], source: str, r
     }
 
 
+def _build(generator: str, make_split, *, n_train: int, n_test: int, seed: int, parameters: dict, source: str,
+           rho_train: float, masks: str, **extra) -> Dataset:
+    """A dataset from ``make_split(split, n, rng) -> (Split, base-image descriptions)``, each split drawn from
+    its own random stream."""
+    streams, splits, described = _streams(seed), {}, set()
+    for split, n in (("train", n_train), ("test", n_test)):
+        splits[split], pools = make_split(split, n, streams[split])
+        described.update(pools)
+    return Dataset(**splits, metadata=_metadata(generator, {"n_train": n_train, "n_test": n_test, **parameters},
+                                                sorted(described), source, rho_train, seed, masks, **extra))
+
+
 def colored_mnist(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",
                   data_root: str = "data", download: bool = False, colour_std: float = 0.005) -> Dataset:
-    streams, splits, described = _streams(seed), {}, []
-    for split, n in (("train", n_train), ("test", n_test)):
-        rng = streams[split]
+    def make_split(split, n, rng):
         pool = load_mnist(split, source, data_root, download)
         index = _subset(pool, n, rng, "colored_mnist")
         digits, y = pool.images[index], pool.labels[index]
@@ -101,19 +111,17 @@ def colored_mnist(*, n_train: int, n_test: int, rho_train: float, seed: int, sou
         colours = np.clip(COLORED_MNIST_COLOURS[b] + rng.normal(scale=colour_std, size=(n, 3)), 0, 1)
         x = (colours[:, :, None, None] * digits).astype(np.float32)  # (n, 3, 28, 28): only the foreground is coloured
         feature = np.where(np.repeat(digits > 0, 3, axis=1), CORE, NOISE).astype(np.uint8)
-        splits[split] = Split(x=x, y=y, b=b, feature=feature)
-        described.append(pool.description)
-    return Dataset(**splits, metadata=_metadata(
-        "colored_mnist", {"n_train": n_train, "n_test": n_test, "colour_std": colour_std}, sorted(set(described)),
-        source, rho_train, seed, "core: the digit's pixels (they also carry the colour, the spurious feature); "
-                                 "noise: the black background"))
+        return Split(x=x, y=y, b=b, feature=feature), [pool.description]
+
+    return _build("colored_mnist", make_split, n_train=n_train, n_test=n_test, seed=seed,
+                  parameters={"colour_std": colour_std}, source=source, rho_train=rho_train,
+                  masks="core: the digit's pixels (they also carry the colour, the spurious feature); noise: the "
+                        "black background")
 
 
 def double_mnist(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",
                  data_root: str = "data", download: bool = False, core_intensity: float = 0.5) -> Dataset:
-    streams, splits, described = _streams(seed), {}, []
-    for split, n in (("train", n_train), ("test", n_test)):
-        rng = streams[split]
+    def make_split(split, n, rng):
         pool = load_mnist(split, source, data_root, download)
         left = _subset(pool, n, rng, "double_mnist")
         y = pool.labels[left]
@@ -122,12 +130,11 @@ def double_mnist(*, n_train: int, n_test: int, rho_train: float, seed: int, sour
         x = np.concatenate([core_intensity * pool.images[left], pool.images[right]], axis=3).astype(np.float32)
         feature = np.concatenate([np.where(pool.images[left] > 0, CORE, NOISE),
                                   np.where(pool.images[right] > 0, SPURIOUS, NOISE)], axis=3).astype(np.uint8)
-        splits[split] = Split(x=x, y=y, b=b, feature=feature)
-        described.append(pool.description)
-    return Dataset(**splits, metadata=_metadata(
-        "double_mnist", {"n_train": n_train, "n_test": n_test, "core_intensity": core_intensity},
-        sorted(set(described)), source, rho_train, seed,
-        "core: the left digit's pixels; spurious: the right digit's pixels; noise: the background"))
+        return Split(x=x, y=y, b=b, feature=feature), [pool.description]
+
+    return _build("double_mnist", make_split, n_train=n_train, n_test=n_test, seed=seed,
+                  parameters={"core_intensity": core_intensity}, source=source, rho_train=rho_train,
+                  masks="core: the left digit's pixels; spurious: the right digit's pixels; noise: the background")
 
 
 def _cifar_feature(pool: ImagePool, index: np.ndarray) -> np.ndarray:
@@ -145,30 +152,26 @@ def _cifar_pool(split, n, rng, source, data_root, download) -> tuple[ImagePool, 
 
 def corrupted_cifar10(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",
                       data_root: str = "data", download: bool = False, severity: int = 5) -> Dataset:
-    streams, splits, described = _streams(seed), {}, []
-    for split, n in (("train", n_train), ("test", n_test)):
-        rng = streams[split]
+    def make_split(split, n, rng):
         pool, index = _cifar_pool(split, n, rng, source, data_root, download)
         y = pool.labels[index]
         b = _labels_for_split(y, split, rho_train, rng)
         x = corrupt(pool.images[index], b, severity, rng)
-        splits[split] = Split(x=x, y=y, b=b, feature=_cifar_feature(pool, index))
-        described.append(pool.description)
+        return Split(x=x, y=y, b=b, feature=_cifar_feature(pool, index)), [pool.description]
+
     masks = ("core: the object's pixels; noise: its background (the corruption, the spurious feature, covers the "
              "whole image)" if source == "embedded" else
              "core: every pixel (CIFAR-10 has no object masks; the corruption covers the whole image too)")
-    return Dataset(**splits, metadata=_metadata(
-        "corrupted_cifar10", {"n_train": n_train, "n_test": n_test, "severity": severity}, sorted(set(described)),
-        source, rho_train, seed, masks, corruptions=list(CORRUPTIONS),
-        corruption_parameters={name: SEVERITY_PARAMETERS[name][severity - 1] for name in CORRUPTIONS},
-        corruption_deviations=DEVIATIONS))
+    return _build("corrupted_cifar10", make_split, n_train=n_train, n_test=n_test, seed=seed,
+                  parameters={"severity": severity}, source=source, rho_train=rho_train, masks=masks,
+                  corruptions=list(CORRUPTIONS),
+                  corruption_parameters={name: SEVERITY_PARAMETERS[name][severity - 1] for name in CORRUPTIONS},
+                  corruption_deviations=DEVIATIONS)
 
 
 def mnist_cifar(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",
                 data_root: str = "data", download: bool = False) -> Dataset:
-    streams, splits, described = _streams(seed), {}, []
-    for split, n in (("train", n_train), ("test", n_test)):
-        rng = streams[split]
+    def make_split(split, n, rng):
         cifar, index = _cifar_pool(split, n, rng, source, data_root, download)
         y = cifar.labels[index]
         b = _labels_for_split(y, split, rho_train, rng)
@@ -178,13 +181,12 @@ def mnist_cifar(*, n_train: int, n_test: int, rho_train: float, seed: int, sourc
         x = np.concatenate([top, cifar.images[index]], axis=2).astype(np.float32)
         feature = np.concatenate([np.where(top > 0, SPURIOUS, NOISE).astype(np.uint8),
                                   _cifar_feature(cifar, index)], axis=2)
-        splits[split] = Split(x=x, y=y, b=b, feature=feature)
-        described += [cifar.description, mnist.description]
+        return Split(x=x, y=y, b=b, feature=feature), [cifar.description, mnist.description]
+
     masks = ("spurious: the digit's pixels (top); core: the object's pixels (bottom)" +
              ("; noise: the rest" if source == "embedded" else ", every pixel of the CIFAR-10 image; noise: the rest"))
-    return Dataset(**splits, metadata=_metadata(
-        "mnist_cifar", {"n_train": n_train, "n_test": n_test}, sorted(set(described)), source, rho_train, seed,
-        masks))
+    return _build("mnist_cifar", make_split, n_train=n_train, n_test=n_test, seed=seed, parameters={},
+                  source=source, rho_train=rho_train, masks=masks)
 
 
 GENERATORS = {"colored_mnist": colored_mnist, "corrupted_cifar10": corrupted_cifar10, "mnist_cifar": mnist_cifar,
