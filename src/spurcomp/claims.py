@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from spurcomp.aggregate import read_table
 from spurcomp.runtime import derived_seed
@@ -72,10 +73,10 @@ def config_claims(config: dict) -> list[Claim]:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    if rx.std() == 0 or ry.std() == 0:
+    """Spearman's ρ (SciPy, as in fig5's table); 0 when either side is constant (no trend to rank)."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return float(spearmanr(x, y).statistic)
 
 
 def test_claim(table: pd.DataFrame, claim: Claim, n_boot: int = 1000) -> dict:

