@@ -17,8 +17,9 @@ TINY_CONFIG = {
     "training": {"lr": 0.1, "batch_size": 50, "max_epochs": 15, "checkpoint_epochs": [0, 2, 8]},
     "evaluation": {"kappas": [0.1, 0.5, 0.9], "ig": {"n_samples": 20, "n_baselines": 2, "n_steps": 8}},
     "studies": {
-        "fig3": {"plot": "fig3", "dataset": "parity", "model": "fcn", "grid": {"lr": [0.05, 0.5]}, "seeds": [0, 1]},
+        "fig3": {"dataset": "parity", "model": "fcn", "grid": {"lr": [0.05, 0.5]}, "seeds": [0, 1]},
     },
+    "figures": {"fig3": {"layout": "fig3", "studies": ["fig3"]}},
 }
 
 

@@ -12,19 +12,37 @@ from spurcomp.aggregate import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
+FROM_ROOT = [sys.executable, "-m", "snakemake"]  # finds ./Snakefile and ./profiles/default, as a user's would
 
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir, *args, config="config.yaml"):
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / config), *args],
-                          capture_output=True, text=True, timeout=900)
+def snakemake(workdir, *args, config="config.yaml", command=SNAKEMAKE):
+    return subprocess.run([*command, "--directory", str(workdir), "--configfile", str(workdir / config), *args],
+                          capture_output=True, text=True, timeout=900, cwd=REPO)
 
 
-def test_default_config_plans_every_figure():
-    result = subprocess.run([*SNAKEMAKE, "-n", "--quiet", "all"], cwd=REPO, capture_output=True, text=True)
+def test_default_config_plans_every_figure_from_the_root():
+    result = subprocess.run([*FROM_ROOT, "-n", "all"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "train" in result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "workflow specific profile profiles/default" in out  # the default profile is still found
+    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5"):
+        assert f"figures/{figure}.pdf" in out
+    assert re.search(r"train\s+90", out) and re.search(r"figure\s+5", out)
+
+
+def test_the_dag_side_imports_no_heavy_library():
+    # what the Snakefile and common.smk import (and every layout module, which the DAG asks for its inputs and
+    # claims); the scripts import spurcomp.steps and spurcomp.runtime before they do any work
+    code = ("import sys, spurcomp.claims, spurcomp.config, spurcomp.figures, spurcomp.study, spurcomp.steps, "
+            "spurcomp.runtime, spurcomp.cli\n"
+            "from spurcomp.figures import LAYOUTS, layout_module\n"
+            "[layout_module(name) for name in LAYOUTS]\n"
+            "heavy = ('torch', 'torchvision', 'captum', 'scipy', 'matplotlib')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_a_bad_config_stops_before_any_job(tmp_path, tiny_config):
@@ -36,15 +54,17 @@ def test_a_bad_config_stops_before_any_job(tmp_path, tiny_config):
     assert not (tmp_path / "results").exists()
 
 
-def test_whole_dag_runs_and_makes_fig3(tmp_path, tiny_config):
+def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
-    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf", "results/claims.md")
+    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf", "results/claims.md", command=FROM_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
 
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
-    assert (claims[claims.study == "fig3_moonstar"].verdict == "not computed").all()
+    # the claims of the configured figure only, in words a reader of the paper knows
+    assert set(claims.study) == {"fig3"} and len(claims) == 7
+    assert "Unbiased test accuracy increases with learning rate on parity, FCN (3 × 32)" in set(claims.text)
     # 2 learning rates are too few for a trend: never reported as holding
-    assert (claims[claims.study == "fig3"].verdict == "not enough runs").all()
+    assert (claims.verdict == "not enough runs").all()
 
     pdf = tmp_path / "figures" / "fig3.pdf"
     assert pdf.read_bytes()[:4] == b"%PDF"
@@ -69,11 +89,33 @@ def test_whole_dag_runs_and_makes_fig3(tmp_path, tiny_config):
 
     values = pd.read_csv(tmp_path / "figures" / "fig3.csv")
     assert set(values.metric) >= {"unbiased_test_acc", "prunability", "activation_sparsity"}
+    assert set(values.dataset_name) == {"parity (procedural)"} and set(values.model_name) == {"FCN (3 × 32)"}
+    assert "Unbiased test accuracy" in set(values.metric_name)
     assert (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0" / "train.log").read_text().count("epoch") > 1
 
     report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (tmp_path / "report.html").stat().st_size > 10_000
+    html = (tmp_path / "report.html").read_text()
+    # the figure's caption comes from its layout module and says what it was drawn from
+    assert "The paper&#x27;s Fig. 3" in html or "The paper's Fig. 3" in html
+    assert "study <tt" in html or "study <code" in html
+
+    # a figure or aggregate job never imports torch: re-run both steps in a fresh process and look
+    code = ("import sys, yaml\n"
+            "from spurcomp import steps\n"
+            "from spurcomp.config import load_config\n"
+            "from spurcomp.figures import figure_inputs\n"
+            "from spurcomp.study import EVALUATION_FAMILIES, evaluation_path, study_runs\n"
+            "config = load_config('config.yaml')\n"
+            "runs = study_runs(config, 'fig3')\n"
+            "steps.aggregate('fig3', config['studies']['fig3'], [r.directory / 'run.json' for r in runs],\n"
+            "                [evaluation_path(r, f) for r in runs for f in EVALUATION_FAMILIES], 'again.parquet')\n"
+            "steps.figure('fig3', figure_inputs(config, 'fig3'), 'again.pdf', 'again.csv')\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'captum') if m in sys.modules))")
+    light = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert light.returncode == 0, light.stderr[-3000:]
+    assert light.stdout.strip() == "[]"
+    pd.testing.assert_frame_equal(read_table(tmp_path / "again.parquet")[0], table)
 
     # re-plotting from the table alone: remove the figure, nothing upstream reruns
     pdf.unlink()
@@ -114,6 +156,9 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
 
     fig4 = pd.read_csv(tmp_path / "figures" / "fig4.csv")
     assert set(fig4.study) == {"cm", "mc"}
+    assert set(fig4.dataset_name) == {"Colored MNIST (embedded MNIST 5k)",
+                                      "MNIST-CIFAR (embedded MNIST 5k + procedural CIFAR-10 stand-in)"}
+    assert set(fig4.model_name) == {"VGG11 (width ×1/16)"}
     assert set(fig4.metric) == {"unbiased_test_acc", "prunability", "activation_compressibility"}
     # min and max of each panel's variable are the extremes of its plotted seed means
     for (study, metric), rows in fig4.groupby(["study", "metric"]):
@@ -127,7 +172,7 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
     fig5 = pd.read_csv(tmp_path / "figures" / "fig5.csv")
     assert set(fig5.metric) == {"unbiased_test_acc", "csi", "class_separation_r2"} and (fig5.runs == 2).all()
     fig2 = pd.read_csv(tmp_path / "figures" / "fig2.csv")
-    assert set(fig2.kind) == {"aligned", "conflicting"}
+    assert set(fig2.kind) == {"aligned", "conflicting"} and set(fig2.dataset_name) == {"Colored MNIST", "MNIST-CIFAR"}
     assert ((fig2.y == fig2.b) == (fig2.kind == "aligned")).all()
 
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")

@@ -10,36 +10,49 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spurcomp.runtime import config_hash, package_versions
-from spurcomp.study import evaluation_path, run_setting, study_runs
+from spurcomp.study import EVALUATION_FAMILIES
 
 PROVENANCE_KEY = b"spurcomp"
+FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}
+KEY_COLUMNS = ["dataset", "model", "setting", "seed", "lr", "batch_size", "momentum", "weight_decay", "max_epochs",
+               "status", "epochs", "train_seconds", "data_source", "family"]
 
 
-def aggregate_study(config: dict, study: str, families: list[str], out_path: str | Path) -> pd.DataFrame:
-    frames, sources = [], {}
-    for run in study_runs(config, study):
-        summary = json.loads((run.directory / "run.json").read_text())
+def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, out_path: str | Path) -> pd.DataFrame:
+    """One row per (run, metric) from each run's ``run.json`` (``summaries``) and its evaluation files
+    (``evaluations``: ``RUN/eval/FAMILY.parquet``, every family of every run)."""
+    by_run: dict[Path, dict[str, Path]] = {}
+    for path in map(Path, evaluations):
+        by_run.setdefault(path.parent.parent, {})[path.stem] = path
+    frames, datasets, models, spec_hashes = [], {}, {}, []
+    for summary_path in map(Path, summaries):
+        summary = json.loads(summary_path.read_text())
+        run = summary["run"]
         keys = {
-            **run.as_dict(),
-            **run_setting(config, run.setting).as_dict(),
+            **{key: run[key] for key in ("dataset", "model", "setting", "seed")},
+            **summary["setting"],
             "status": summary["status"],
             "epochs": summary["epochs"],
             "train_seconds": summary["train_seconds"],
             "data_source": summary["data"]["source"],
         }
-        sources[run.dataset] = summary["data"]
-        for family in families:
-            frame = pd.read_parquet(evaluation_path(run, family))
-            frames.append(frame.assign(family=family, **keys))
+        datasets[run["dataset"]] = summary["data"]
+        models[run["model"]] = summary["model"]
+        spec_hashes.append(summary["spec_hash"])
+        families = by_run.get(summary_path.parent)
+        if not families:
+            raise FileNotFoundError(f"no evaluation files given for the run in {summary_path.parent}")
+        for family, path in sorted(families.items(), key=lambda item: FAMILY_ORDER.get(item[0], 99)):
+            frames.append(pd.read_parquet(path).assign(family=family, **keys))
     table = pd.concat(frames, ignore_index=True)
-    key_columns = ["dataset", "model", "setting", "seed", "lr", "batch_size", "momentum", "weight_decay",
-                   "max_epochs", "status", "epochs", "train_seconds", "data_source", "family"]
-    table = table[key_columns + [c for c in table.columns if c not in key_columns]]
+    table = table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
     provenance = {
         "study": study,
-        "study_spec": config["studies"][study],
-        "datasets": sources,
-        "config_hash": config_hash(config),
+        "study_spec": spec,
+        "datasets": datasets,   # each dataset's metadata: generator, version, source, rho, seed
+        "models": models,       # each model's config section: architecture and size
+        # what produced the table: the study's grid and the identity of every run in it
+        "config_hash": config_hash({"study": spec, "runs": sorted(spec_hashes)}),
         "versions": package_versions(),
     }
     write_table(table, out_path, provenance)

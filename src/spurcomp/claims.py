@@ -8,14 +8,12 @@ with fewer than 3 learning rates or 2 seeds, ``not computed`` when the study's t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from scipy.stats import spearmanr
 
-from spurcomp.aggregate import read_table
+from spurcomp.names import dataset_name, metric_name, model_name, source_name
 from spurcomp.runtime import derived_seed
 
 
@@ -26,60 +24,54 @@ class Claim:
     study: str
     metric: str
     direction: int  # +1: increases with the learning rate, -1: decreases
-    figure: str
+    figure: str     # the paper's figure, e.g. "Fig. 4"
 
 
-def _lr_claims(study: str, dataset: str, figure: str, metrics: dict[str, str]) -> list[Claim]:
-    return [Claim(f"{study}:{metric}", f"{label} increases with learning rate on {dataset}", study, metric, +1, figure)
-            for metric, label in metrics.items()]
-
-
-FIG3_METRICS = {
-    "unbiased_test_acc": "Unbiased test accuracy",
-    "prunability": "κ-prunability",
-    "activation_sparsity": "Activation sparsity",
-    "activation_compressibility": "Activation (q, κ)-compressibility",
-    "class_separation_r2": "Class separation R²",
-    "csi": "Class selectivity (CSI)",
-}
-CLAIMS = (
-    _lr_claims("fig3", "parity", "Fig. 3", FIG3_METRICS)
-    + _lr_claims("fig3_moonstar", "moon-star", "Fig. 3 (suppl.)", FIG3_METRICS)
-    + [Claim("fig3:max_bc_loss_ratio", "The maximum bias-conflicting loss ratio during training increases with "
-             "learning rate on parity", "fig3", "max_bc_loss_ratio", +1, "Fig. 12")]
-)
-
-# Claims of the figures drawn from several studies: each of their studies (a dataset x architecture panel)
-# should show every variable rising with learning rate.
-FIGURE_CLAIMS = {
-    "fig4": ("Fig. 4", {"unbiased_test_acc": "Unbiased test accuracy", "prunability": "κ-prunability",
-                        "activation_compressibility": "Activation (q, κ)-compressibility"}),
-    "fig5": ("Fig. 5", {"csi": "Class selectivity (CSI)", "class_separation_r2": "Class separation R²"}),
-}
+def rising_with_lr(config: dict, studies, metrics, figure: str) -> list[Claim]:
+    """The paper's claim for each study (a dataset x architecture panel) and metric: it rises with the learning
+    rate. Texts use names for people ("Colored MNIST, VGG11 (width ×1/8)"); ids are ``STUDY:METRIC``."""
+    claims = []
+    for study in studies:
+        spec = config["studies"][study]
+        where = (f"{dataset_name(config['datasets'][spec['dataset']]['generator'])}, "
+                 f"{model_name(config['models'][spec['model']])}")
+        claims += [Claim(f"{study}:{metric}", f"{metric_name(metric)} increases with learning rate on {where}",
+                         study, metric, +1, figure) for metric in metrics]
+    return claims
 
 
 def config_claims(config: dict) -> list[Claim]:
-    """The fixed claims (fig. 3) plus those of every study drawn in a fig4 or fig5 figure of the config."""
-    claims = {claim.claim_id: claim for claim in CLAIMS}
-    for figure in (config.get("figures") or {}).values():
-        if figure["layout"] not in FIGURE_CLAIMS:
-            continue
-        label, metrics = FIGURE_CLAIMS[figure["layout"]]
-        for study in figure["studies"]:
-            spec = config["studies"][study]
-            for claim in _lr_claims(study, f"{spec['dataset']} ({spec['model']})", label, metrics):
-                claims.setdefault(claim.claim_id, claim)
+    """The claims of every figure of the config, as its layout module states them (first figure wins when
+    two figures test the same claim)."""
+    from spurcomp.figures import layout_module  # figures state their claims with the helpers above
+
+    claims: dict[str, Claim] = {}
+    for spec in (config.get("figures") or {}).values():
+        for claim in layout_module(spec["layout"]).claims(spec, config):
+            claims.setdefault(claim.claim_id, claim)
     return list(claims.values())
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
+def claims_param(config: dict) -> list[dict]:
+    """:func:`config_claims` as plain dicts: the claims job's param (a changed claim reruns it)."""
+    return [asdict(claim) for claim in config_claims(config)]
+
+
+def claim_studies(config: dict) -> list[str]:
+    """The studies whose tables the claims are tested on."""
+    return sorted({claim.study for claim in config_claims(config)})
+
+
+def spearman(x, y) -> float:
     """Spearman's ρ (SciPy, as in fig5's table); 0 when either side is constant (no trend to rank)."""
+    from scipy.stats import spearmanr  # here, not at the top: the DAG side imports this module
+
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
     return float(spearmanr(x, y).statistic)
 
 
-def test_claim(table: pd.DataFrame, claim: Claim, n_boot: int = 1000) -> dict:
+def test_claim(table, claim: Claim, n_boot: int = 1000) -> dict:
     rows = table[(table.metric == claim.metric) & (table.status != "diverged")].dropna(subset=["value"])
     per_lr = {lr: group["value"].to_numpy() for lr, group in rows.groupby("lr")}
     result = {"n_learning_rates": len(per_lr), "n_runs": len(rows)}
@@ -97,9 +89,12 @@ def test_claim(table: pd.DataFrame, claim: Claim, n_boot: int = 1000) -> dict:
     return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
-def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path,
-                    claims: list[Claim] | tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
+def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path, claims: list[Claim]):
     """``tables``: study -> table path, for the studies computed. Claims of other studies are 'not computed'."""
+    import pandas as pd
+
+    from spurcomp.aggregate import read_table
+
     loaded = {study: read_table(path) for study, path in tables.items() if Path(path).exists()}
     rows = []
     for claim in claims:
@@ -110,7 +105,8 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                          "n_learning_rates": 0, "n_runs": 0, "data_source": "", "verdict": "not computed"})
             continue
         table, provenance = loaded[claim.study]
-        sources = ", ".join(sorted({d.get("source", "?") for d in provenance.get("datasets", {}).values()}))
+        sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
+                                    for d in provenance.get("datasets", {}).values()}))
         rows.append({**base, **test_claim(table, claim), "data_source": sources})
     frame = pd.DataFrame(rows)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +115,9 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
     return frame
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+def _markdown(frame) -> str:
+    import pandas as pd
+
     lines = [
         "# Claims of the paper tested on the computed tables",
         "",

@@ -4,10 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
 from spurcomp import steps
+from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, load_config
+from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
-from spurcomp.study import RunKey, dataset_path, evaluation_path, figure_inputs, figure_path, study_runs, table_path
+from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
+                            run_evaluation, runtime_options, study_runs, table_path, train_job)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
 
     p = sub.add_parser("evaluate", help="evaluate one run (every family, or those named)")
-    p.add_argument("families", nargs="*", choices=steps.EVALUATION_FAMILIES, metavar="FAMILY",
-                   help=f"any of {list(steps.EVALUATION_FAMILIES)} (default: all)")
+    p.add_argument("families", nargs="*", metavar="FAMILY",
+                   help=f"any of {list(EVALUATION_FAMILIES)} (default: all)")
     for arg in ("dataset", "model", "setting"):
         p.add_argument(f"--{arg}", required=True)
     p.add_argument("--seed", type=int, required=True)
@@ -39,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="a study's table")
     p.add_argument("study")
 
-    p = sub.add_parser("figure", help="a figure: a study's own, or one of the `figures` section")
+    p = sub.add_parser("figure", help="a figure of the config's `figures` section")
     p.add_argument("name")
     p.add_argument("--out", help="PDF path (default: figures/NAME.pdf)")
 
@@ -57,25 +62,34 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"spurcomp: {err}", file=sys.stderr)
         return 2
+    unknown = sorted(set(getattr(args, "families", None) or ()) - set(EVALUATION_FAMILIES))
+    if unknown:
+        print(f"spurcomp: unknown evaluation family {unknown}; allowed: {list(EVALUATION_FAMILIES)}", file=sys.stderr)
+        return 2
     with log_to(args.log):
         if args.verb == "dataset":
-            steps.make_dataset(config, args.name, args.out or dataset_path(args.name))
+            steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
         elif args.verb == "train":
             run = RunKey(args.dataset, args.model, args.setting, args.seed)
-            steps.train(config, run, args.data or dataset_path(run.dataset), args.threads, args.run_dir)
+            steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
+                        args.run_dir or run.directory, runtime_options(config), args.threads)
         elif args.verb == "evaluate":
             run = RunKey(args.dataset, args.model, args.setting, args.seed)
-            families = args.families or steps.EVALUATION_FAMILIES
-            steps.evaluate(config, run, {f: evaluation_path(run, f) for f in families}, dataset_path(run.dataset),
-                           threads=args.threads)
+            families = args.families or EVALUATION_FAMILIES
+            steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
+                           dataset_path(run.dataset), run.directory, runtime_options(config), args.threads)
         elif args.verb == "aggregate":
-            steps.aggregate(config, args.study, table_path(args.study))
+            runs = study_runs(config, args.study)
+            steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],
+                            [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES],
+                            table_path(args.study))
         elif args.verb == "figure":
-            out = str(args.out or figure_path(args.name))
-            inputs = figure_inputs(config, args.name) if args.name in config["figures"] else [table_path(args.name)]
-            steps.figure(config, args.name, inputs, out, out.removesuffix(".pdf") + ".csv")
+            out = Path(args.out or figure_path(args.name))
+            steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
+                         out.with_suffix(".csv"))
         elif args.verb == "claims":
-            steps.claims(config, "results/claims.csv", "results/claims.md")
+            steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
+                         "results/claims.csv", "results/claims.md")
         elif args.verb == "runs":
             for run in study_runs(config, args.study):
                 print(run.directory)

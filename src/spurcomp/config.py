@@ -83,12 +83,14 @@ def _cross_reference_problems(config: dict) -> list[str]:
     """What the schema cannot check: figures naming defined studies/datasets, study evaluation overrides."""
     problems = []
     studies, datasets = config.get("studies") or {}, config.get("datasets") or {}
+    for name, study in studies.items():
+        if isinstance(study, dict) and "plot" in study:
+            problems.append(f"config key studies.{name}.plot: a study no longer draws its own figure; declare it in "
+                            f"the `figures` section instead: figures: {{{name}: {{layout: {study['plot']}, "
+                            f"studies: [{name}]}}}}")
     for name, figure in (config.get("figures") or {}).items():
         if not isinstance(figure, dict):
             continue
-        if name in studies:
-            problems.append(f"config key figures.{name}: the name is also a study's (figures/{name}.pdf would be "
-                            f"drawn twice); rename one")
         for section, known in (("studies", studies), ("datasets", datasets)):
             for item in figure.get(section) or []:
                 if item not in known:
@@ -114,6 +116,16 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     if overrides:
         config = deep_merge(config, overrides)
     return validate_config(config)
+
+
+def canonical(value):
+    """``value`` with every dict's keys sorted (recursively): one repr for one content, so Snakemake, which
+    compares params by their repr, never reruns a job because config keys were written in another order."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

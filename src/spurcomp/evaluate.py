@@ -26,8 +26,7 @@ from spurcomp.metrics.representation import (activation_sparsity, class_separati
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger
-
-FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
+from spurcomp.study import EVALUATION_FAMILIES as FAMILIES
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
 
@@ -118,6 +117,9 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     masks = {kind: torch.as_tensor(t.mask(kind)[chosen], device=device) for kind in FEATURE_KINDS}
     checkpoint = copy.deepcopy(model)
     rows = []
+    if not run.summary["checkpoints"]:
+        raise FileNotFoundError(f"{run.directory / 'run.json'} lists no checkpoints: attributions through training "
+                                f"need them (training.checkpoint_epochs); retrain the run")
     for name in run.summary["checkpoints"]:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))

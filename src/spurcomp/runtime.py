@@ -1,4 +1,7 @@
-"""Process-level set-up shared by every step: device, threads, determinism, logging, provenance."""
+"""Process-level set-up shared by every step: device, threads, determinism, logging, provenance.
+
+torch is imported inside the functions that need it: logging and provenance are used by jobs (figures,
+tables, claims) that must start without it."""
 from __future__ import annotations
 
 import contextlib
@@ -9,15 +12,14 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-import torch
-
 logger = logging.getLogger("spurcomp")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA where available, else the CPU."""
+def resolve_device(name: str):
+    """The ``torch.device`` for ``name``: ``auto`` picks CUDA where available, else the CPU."""
+    import torch
+
     if name not in DEVICES:
         raise ValueError(f"unknown device {name!r}; allowed: {list(DEVICES)}")
     if name == "auto":
@@ -27,8 +29,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def setup_torch(threads: int, device: torch.device) -> None:
+def setup_torch(threads: int, device) -> None:
     """Deterministic kernels and a fixed thread count: the same config gives the same numbers."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
     if device.type == "cuda":
@@ -81,6 +85,3 @@ def log_to(path: str | Path | None, level=logging.INFO):
             target.removeHandler(handler)
         handler.close()
 
-
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()

@@ -1,75 +1,81 @@
-"""The workflow's verbs. Snakemake rules and the ``spurcomp`` CLI both call these, with a validated config."""
+"""The workflow's verbs. Snakemake scripts and the ``spurcomp`` CLI both call these with what a job is given:
+its inputs, its params (built by :mod:`spurcomp.study` and :mod:`spurcomp.figures` from the config) and its
+outputs, never the whole config.
+
+Heavy libraries are imported inside the step that needs them, so that importing this module (the CLI, every
+Snakemake job) costs nothing, and a figure, aggregate or claims job never imports torch, torchvision or captum.
+"""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from spurcomp.aggregate import aggregate_study
-from spurcomp.claims import config_claims, evaluate_claims
-from spurcomp.data import build_dataset, save_dataset
-from spurcomp.data.io import load_dataset
-from spurcomp.evaluate import FAMILIES as EVALUATION_FAMILIES
-from spurcomp.evaluate import evaluate_run
-from spurcomp.figures import plot_figure, plot_study
-from spurcomp.runtime import logger, resolve_device, setup_torch
-from spurcomp.study import RunKey, run_evaluation, run_setting, table_path
-from spurcomp.train.engine import TrainOptions, train_run
+logger = logging.getLogger("spurcomp")
 
 
-def make_dataset(config: dict, name: str, out: str | Path) -> None:
-    if name not in config["datasets"]:
-        raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
-    dataset = build_dataset(config["datasets"][name], seed=config["seed"])
+def make_dataset(spec: dict, out: str | Path) -> None:
+    """Build the dataset of a ``datasets.NAME`` section (with its ``seed``) into ``out``."""
+    from spurcomp.data import build_dataset, save_dataset
+
+    dataset = build_dataset(spec, seed=spec["seed"])
     save_dataset(out, dataset)
     m = dataset.metadata
-    logger.info("dataset %s (%s, %s source): train %s, test %s, rho_train=%s, rho_test=%s -> %s", name,
-                m["generator"], m["source"], dataset.train.x.shape, dataset.test.x.shape, m["rho_train"],
-                m["rho_test"], out)
+    # rho_test is the bias-conflicting fraction of the test set: with K bias labels spread evenly over each
+    # class (an unbiased test set) it is (K - 1) / K, e.g. 0.9 for ten classes.
+    logger.info("dataset %s (%s source): train %s, test %s, rho_train=%s, rho_test=%s -> %s", m["generator"],
+                m["source"], dataset.train.x.shape, dataset.test.x.shape, m["rho_train"], m["rho_test"], out)
 
 
-def train(config: dict, run: RunKey, data_path: str | Path, threads: int = 1, run_dir: str | Path | None = None) -> dict:
-    if run.model not in config["models"]:
-        raise KeyError(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
-    device = resolve_device(config["device"])
+def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
+          threads: int = 1) -> dict:
+    """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
+    from spurcomp.data.io import load_dataset
+    from spurcomp.runtime import resolve_device, setup_torch
+    from spurcomp.settings import setting_from_dict
+    from spurcomp.train.engine import TrainOptions, train_run
+
+    device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    training = config["training"]
-    # the config is validated, so the schema's defaults are filled in
-    options = TrainOptions(
-        checkpoint_epochs=list(training["checkpoint_epochs"]),
-        state_every_epochs=training["state_every_epochs"],
-        divergence_factor=training["divergence_factor"],
-    )
-    setting = run_setting(config, run.setting)
-    logger.info("training %s with %s on %s", run, setting, device)
-    return train_run(load_dataset(data_path), config["models"][run.model], setting, run.seed,
-                     run_dir or run.directory, options=options, device=device, keys=run.as_dict())
+    options = TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
+                           state_every_epochs=runtime["state_every_epochs"],
+                           divergence_factor=job["divergence_factor"])
+    setting = setting_from_dict(job["setting"])
+    logger.info("training %s with %s on %s", run_keys, setting, device)
+    return train_run(load_dataset(data_path), job["model"], setting, run_keys["seed"], run_dir, options=options,
+                     device=device, keys=run_keys)
 
 
-def evaluate(config: dict, run: RunKey, outputs: dict[str, str | Path], data_path, run_dir=None, threads: int = 1) -> None:
-    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for ``run`` (its files in
-    ``run_dir``, by default the run's folder), with its studies' evaluation settings."""
-    device = resolve_device(config["device"])
+def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir, runtime: dict,
+             threads: int = 1) -> None:
+    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``,
+    with its ``evaluation`` settings (:func:`spurcomp.study.run_evaluation`)."""
+    from spurcomp.evaluate import evaluate_run
+    from spurcomp.runtime import resolve_device, setup_torch
+
+    device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    evaluate_run(outputs, data_path, run_dir or run.directory, settings=run_evaluation(config, run), device=device)
+    evaluate_run(outputs, data_path, run_dir, settings=settings, device=device)
 
 
-def aggregate(config: dict, study: str, out) -> None:
-    table = aggregate_study(config, study, list(EVALUATION_FAMILIES), out)
+def aggregate(study: str, spec: dict, summaries: list, evaluations: list, out) -> None:
+    """A study's table from its runs' ``run.json`` files and evaluation files."""
+    from spurcomp.aggregate import aggregate_study
+
+    table = aggregate_study(study, spec, summaries, evaluations, out)
     logger.info("study %s: %d rows from %d runs -> %s", study, len(table), table.groupby(["setting", "seed"]).ngroups, out)
 
 
-def figure(config: dict, name: str, inputs: list, out_pdf, out_csv=None) -> None:
-    """Figure ``name``: a study's own figure (from its table) or one of the ``figures`` section."""
-    if name in (config.get("figures") or {}):
-        plot_figure(config["figures"][name]["layout"], inputs, out_pdf, out_csv)
-    elif config["studies"].get(name, {}).get("plot"):
-        plot_study(config["studies"][name]["plot"], inputs[0], out_pdf, out_csv)
-    else:
-        raise KeyError(f"no figure {name!r}: neither in `figures` ({sorted(config.get('figures') or {})}) nor a "
-                       f"study with a `plot` ({sorted(n for n, s in config['studies'].items() if s.get('plot'))})")
-    logger.info("figure %s -> %s", name, out_pdf)
+def figure(layout: str, inputs: list, out_pdf, out_csv) -> None:
+    """Draw a figure with its layout module (``spurcomp.figures.LAYOUT``) from its tables or dataset files."""
+    from spurcomp.figures import layout_module
+
+    layout_module(layout).plot(list(inputs), out_pdf, out_csv)
+    logger.info("figure (layout %s) -> %s", layout, out_pdf)
 
 
-def claims(config: dict, out_csv, out_md) -> None:
-    frame = evaluate_claims({study: table_path(study) for study in config["studies"]}, out_csv, out_md,
-                            config_claims(config))
+def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md) -> None:
+    """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``."""
+    from spurcomp.claims import Claim, evaluate_claims
+
+    frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims])
     logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)

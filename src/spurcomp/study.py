@@ -8,11 +8,13 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from spurcomp.config import deep_merge
+from spurcomp.config import canonical, deep_merge
 from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
 
 RESULTS = Path("results")
 FIGURES = Path("figures")
+# One Parquet file per family and run (spurcomp.evaluate computes them); named here, where the DAG reads it.
+EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
 
 
 @dataclass(frozen=True, order=True)
@@ -34,8 +36,8 @@ def dataset_path(name: str) -> Path:
     return RESULTS / "data" / f"{name}.npz"
 
 
-def figure_path(study: str) -> Path:
-    return FIGURES / f"{study}.pdf"
+def figure_path(figure: str) -> Path:
+    return FIGURES / f"{figure}.pdf"
 
 
 def table_path(study: str) -> Path:
@@ -68,28 +70,37 @@ def run_evaluation(config: dict, run: RunKey) -> dict:
                 raise ValueError(f"run {run.directory} is in studies {found[0]!r} and {name!r} with different "
                                  f"evaluation overrides; make them equal")
             found = (name, spec["evaluation"])
-    return deep_merge(config.get("evaluation") or {}, found[1] if found else {})
-
-
-def figure_inputs(config: dict, figure: str) -> list[Path]:
-    """The files a figure is drawn from: a study's own figure from its table; a figure of the ``figures``
-    section from its studies' tables, or its dataset files (fig2)."""
-    if figure not in (config.get("figures") or {}):
-        return [table_path(figure)]
-    spec = config["figures"][figure]
-    if spec["layout"] == "fig2":
-        return [dataset_path(name) for name in spec["datasets"]]
-    return [table_path(name) for name in spec["studies"]]
-
-
-def figure_names(config: dict) -> list[str]:
-    """Every figure the config defines: studies with a ``plot``, then the ``figures`` section."""
-    return [name for name, spec in config["studies"].items() if spec.get("plot")] + list(config.get("figures") or {})
-
-
-def all_figures(config: dict) -> list[Path]:
-    return [figure_path(name) for name in figure_names(config)]
+    return canonical(deep_merge(config.get("evaluation") or {}, found[1] if found else {}))
 
 
 def run_setting(config: dict, setting: str) -> TrainingSetting:
     return parse_setting_key(setting, config["training"])
+
+
+# What each job kind is given: everything that changes its outputs, in canonical form (rules pass these as
+# params, so a change reruns the job and a reordering of config keys does not).
+
+def dataset_job(config: dict, name: str) -> dict:
+    """A dataset's config section with the seed it is built with (its own, else the master seed)."""
+    if name not in config["datasets"]:
+        raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
+    return canonical({"seed": config["seed"], **config["datasets"][name]})
+
+
+def train_job(config: dict, run: RunKey) -> dict:
+    """The model, the full training setting, and the options that change what a run writes."""
+    if run.model not in config["models"]:
+        raise KeyError(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
+    training = config["training"]
+    return canonical({
+        "model": config["models"][run.model],
+        "setting": run_setting(config, run.setting).as_dict(),
+        "checkpoint_epochs": sorted(training["checkpoint_epochs"]),
+        "divergence_factor": training["divergence_factor"],
+    })
+
+
+def runtime_options(config: dict) -> dict:
+    """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
+    rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
+    return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"]}

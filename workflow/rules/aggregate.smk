@@ -1,12 +1,13 @@
 rule aggregate:
     input:
-        study_evaluations,
+        unpack(study_files),
     output:
         "results/tables/{study}.parquet",
     log:
         "logs/tables/{study}.log",
     params:
-        study=lambda wildcards: config["studies"][wildcards.study],
+        # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
+        spec=lambda wildcards: config["studies"][wildcards.study],
     threads: 1
     resources:
         mem_mb=2000,

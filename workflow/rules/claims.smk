@@ -1,15 +1,15 @@
-# The paper's claims that the configured studies can test; the rest are listed as not computed.
-from spurcomp.claims import config_claims
-
-
+# The paper's claims that the configured figures test (each layout module states its own).
 rule claims:
     input:
-        sorted({str(table_path(c.study)) for c in config_claims(config) if c.study in config["studies"]}),
+        **{study: str(table_path(study)) for study in claim_studies(config)},
     output:
         csv="results/claims.csv",
         md=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
     log:
         "logs/claims.log",
+    params:
+        # the claims themselves (ids, texts, directions): a changed claim is tested again
+        claims=claims_param(config),
     threads: 1
     resources:
         mem_mb=1000,

@@ -1,19 +1,22 @@
-# Targets from the config. The mapping from config to runs and paths lives in spurcomp.study, so the
-# workflow and the `spurcomp` CLI can never disagree about where a run's files are.
+# Targets from the config. The mapping from config to runs, paths and each job's params lives in spurcomp.study
+# and spurcomp.figures, so the workflow and the `spurcomp` CLI can never disagree. Only light modules are
+# imported here (no torch, torchvision, captum, SciPy or matplotlib): building the DAG takes seconds.
 import re
 import sys
 
+from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, validate_config
-from spurcomp.steps import EVALUATION_FAMILIES
+from spurcomp.figures import all_figures, figure_caption, figure_inputs, figure_names, figure_spec
 from spurcomp.study import (
+    EVALUATION_FAMILIES,
     RunKey,
-    all_figures,
+    dataset_job,
     evaluation_path,
-    figure_inputs,
-    figure_names,
     run_evaluation,
+    runtime_options,
     study_runs,
     table_path,
+    train_job,
 )
 
 try:
@@ -39,14 +42,6 @@ def resource(family, key, default):
     return config.get("resources", {}).get(family, {}).get(key, default)
 
 
-def study_evaluations(wildcards):
-    return [
-        str(evaluation_path(run, family))
-        for run in study_runs(config, wildcards.study)
-        for family in EVALUATION_FAMILIES
-    ]
-
-
 def one_of(names):
     """A wildcard constraint matching exactly these names (none: matches nothing)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
@@ -54,6 +49,15 @@ def one_of(names):
 
 def run_key(wildcards):
     return RunKey(wildcards.dataset, wildcards.model, wildcards.setting, int(wildcards.seed))
+
+
+def study_files(wildcards):
+    """A study table's inputs: every run's run.json and evaluation files."""
+    runs = study_runs(config, wildcards.study)
+    return {
+        "summaries": [str(run.directory / "run.json") for run in runs],
+        "evaluations": [str(evaluation_path(run, family)) for run in runs for family in EVALUATION_FAMILIES],
+    }
 
 
 # Seconds of work on small tables: never worth a cluster job.

@@ -4,7 +4,8 @@ rule dataset:
     log:
         "logs/data/{dataset}.log",
     params:
-        spec=lambda wildcards: config["datasets"][wildcards.dataset],
+        # the dataset's config section and seed: any change rebuilds it (and so retrains its runs)
+        spec=lambda wildcards: dataset_job(config, wildcards.dataset),
     threads: 1
     resources:
         mem_mb=resource("dataset", "mem_mb", 2000),

@@ -1,5 +1,5 @@
-# Figures are drawn from tables (or, fig2, from dataset files) only: re-plotting never retrains. A study with a
-# `plot` gets its own figure; the `figures` section combines studies (fig4, fig5) or datasets (fig2).
+# Every figure is an entry of the config's `figures:` section, drawn by its layout module
+# (src/spurcomp/figures/LAYOUT.py) from study tables (or dataset files): re-plotting never retrains.
 rule figure:
     input:
         lambda wildcards: [str(path) for path in figure_inputs(config, wildcards.figure)],
@@ -8,6 +8,11 @@ rule figure:
         values="figures/{figure}.csv",
     log:
         "logs/figures/{figure}.log",
+    params:
+        # the layout draws the figure; the caption (the layout's text and what the figure is drawn from)
+        # goes to the report, and is a param so that the report never shows a caption of another layout
+        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
+        caption=lambda wildcards: figure_caption(config, wildcards.figure),
     wildcard_constraints:
         figure=one_of(figure_names(config)),
     threads: 1

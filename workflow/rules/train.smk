@@ -1,5 +1,6 @@
-# One job per (dataset, model, setting, seed). The resumable state (RUN/resume/) is not a declared output,
-# so Snakemake does not delete it when it reruns an interrupted job, and the rerun continues from it.
+# One job per (dataset, model, setting, seed). The resumable state (RUN/resume/) and the checkpoints are not
+# declared outputs, so Snakemake does not delete them when it reruns an interrupted job, and the rerun
+# continues from them; run.json lists the checkpoints that evaluation reads.
 rule train:
     input:
         data="results/data/{dataset}.npz",
@@ -10,8 +11,10 @@ rule train:
     log:
         f"{RUN_LOGS}/train.log",
     params:
-        model=lambda wildcards: config["models"][wildcards.model],
-        training=config["training"],
+        # model, full training setting, checkpoint epochs, divergence rule: a change retrains the run. Device
+        # and state interval are read from the config instead (spurcomp.study.runtime_options): they never
+        # change what a run means, and moving runs between machines must not retrain them.
+        job=lambda wildcards: train_job(config, run_key(wildcards)),
     threads: resource("train", "threads", 1)
     resources:
         mem_mb=resource("train", "mem_mb", 2000),

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from spurcomp import steps
 from spurcomp.runtime import log_to
-from spurcomp.study import RunKey
+from spurcomp.study import EVALUATION_FAMILIES, runtime_options
 
-w = snakemake.wildcards
 with log_to(snakemake.log[0]):
-    steps.evaluate(snakemake.config, RunKey(w.dataset, w.model, w.setting, int(w.seed)), dict(snakemake.output.items()),
-                   snakemake.input.data, Path(snakemake.input.summary).parent, snakemake.threads)
+    steps.evaluate(snakemake.params.evaluation, {family: snakemake.output[family] for family in EVALUATION_FAMILIES},
+                   snakemake.input.data, Path(snakemake.input.summary).parent, runtime_options(snakemake.config),
+                   snakemake.threads)

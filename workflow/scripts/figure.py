@@ -2,5 +2,4 @@ from spurcomp import steps
 from spurcomp.runtime import log_to
 
 with log_to(snakemake.log[0]):
-    steps.figure(snakemake.config, snakemake.wildcards.figure, list(snakemake.input), snakemake.output.pdf,
-                 snakemake.output.values)
+    steps.figure(snakemake.params.layout, list(snakemake.input), snakemake.output.pdf, snakemake.output.values)

@@ -33,10 +33,6 @@ class Split:
                 f"feature {self.feature.shape}"
             )
 
-    @property
-    def bias_conflicting(self) -> np.ndarray:
-        return self.y != self.b
-
     def mask(self, kind: str) -> np.ndarray:
         """Boolean mask of the ``core``, ``spurious`` or ``noise`` features."""
         if kind not in FEATURE_CODES:

@@ -1,22 +1,79 @@
-"""Figures, drawn from study tables (never from checkpoints) or, for fig2, from dataset files."""
-from spurcomp.figures.fig3 import plot_fig3
-from spurcomp.figures.studies import plot_fig2, plot_fig4, plot_fig5
+"""Figures: every paper figure is an entry of the config's ``figures:`` section, ``NAME: {layout: figN,
+studies: [...]}`` (or ``datasets: [...]`` for figures of example images), and every layout is one module
+``spurcomp/figures/figN.py``, found here by its name. A layout module exports
 
-PLOTS = {"fig3": plot_fig3}  # a study's own figure, from its table
-FIGURE_LAYOUTS = {"fig2": plot_fig2, "fig4": plot_fig4, "fig5": plot_fig5}  # figures of the `figures` section
+- ``PAPER_FIGURE``: the paper's figure it reproduces (``"Fig. 4"``);
+- ``INPUTS``: ``"studies"`` (drawn from study tables) or ``"datasets"`` (drawn from dataset files);
+- ``METRICS``: the metrics it plots;
+- ``CAPTION``: what the paper's figure shows and how to read ours (the report adds what it was drawn from);
+- ``claims(spec, config)``: the paper's claims it tests (:mod:`spurcomp.claims`);
+- ``plot(inputs, out_pdf, out_csv)``: draws ``figures/NAME.pdf`` and writes the plotted values to the CSV.
+
+Layout modules import matplotlib, SciPy and pandas inside ``plot`` only: this package is imported when
+Snakemake builds the DAG, which must stay light. Modules whose name starts with ``_`` are helpers.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+
+from spurcomp.names import dataset_label, dataset_spec_source, model_name
+from spurcomp.study import dataset_path, figure_path, table_path
+
+LAYOUTS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
-def plot_study(plot: str, table_path, out_pdf, out_csv=None):
-    if plot not in PLOTS:
-        raise ValueError(f"unknown plot layout {plot!r}; allowed: {sorted(PLOTS)}")
-    return PLOTS[plot](table_path, out_pdf, out_csv)
+def layout_module(layout: str) -> ModuleType:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown figure layout {layout!r}; allowed: {list(LAYOUTS)} (modules of spurcomp.figures)")
+    return importlib.import_module(f"{__name__}.{layout}")
 
 
-def plot_figure(layout: str, inputs, out_pdf, out_csv=None):
-    """A figure of the ``figures`` section from its inputs (study tables, or dataset files for fig2)."""
-    if layout not in FIGURE_LAYOUTS:
-        raise ValueError(f"unknown figure layout {layout!r}; allowed: {sorted(FIGURE_LAYOUTS)}")
-    return FIGURE_LAYOUTS[layout](list(inputs), out_pdf, out_csv)
+def figure_spec(config: dict, figure: str) -> dict:
+    figures = config.get("figures") or {}
+    if figure not in figures:
+        raise KeyError(f"no figure {figure!r} in the config's `figures` section; defined: {sorted(figures)}")
+    return figures[figure]
 
 
-__all__ = ["FIGURE_LAYOUTS", "PLOTS", "plot_figure", "plot_study"]
+def figure_names(config: dict) -> list[str]:
+    return list(config.get("figures") or {})
+
+
+def all_figures(config: dict) -> list[Path]:
+    return [figure_path(name) for name in figure_names(config)]
+
+
+def figure_inputs(config: dict, figure: str) -> list[Path]:
+    """The files a figure is drawn from: its studies' tables, or its datasets' files."""
+    spec = figure_spec(config, figure)
+    if layout_module(spec["layout"]).INPUTS == "datasets":
+        return [dataset_path(name) for name in spec["datasets"]]
+    return [table_path(name) for name in spec["studies"]]
+
+
+def figure_caption(config: dict, figure: str) -> str:
+    """The report's caption: the layout's own text, then what this figure was drawn from (reStructuredText)."""
+    spec = figure_spec(config, figure)
+    module = layout_module(spec["layout"])
+    datasets = config["datasets"]
+    lines = [f"**{module.PAPER_FIGURE}** (``figures/{figure}.pdf``, layout ``{spec['layout']}``). "
+             f"{' '.join(module.CAPTION.split())}", ""]
+    if module.INPUTS == "datasets":
+        drawn = [f"- {dataset_label(datasets[d]['generator'], dataset_spec_source(datasets[d]))} "
+                 f"(dataset ``{d}``)" for d in spec["datasets"]]
+    else:
+        drawn = []
+        for study in spec["studies"]:
+            s = config["studies"][study]
+            data = datasets[s["dataset"]]
+            knobs = "; ".join(f"{knob} {values}" for knob, values in s["grid"].items())
+            drawn.append(f"- study ``{study}``: {dataset_label(data['generator'], dataset_spec_source(data))}, "
+                         f"{model_name(config['models'][s['model']])}; {knobs}; seeds {s['seeds']}")
+    return "\n".join(lines + [f"Drawn from the config's ``figures.{figure}`` entry:", ""] + drawn) + "\n"
+
+
+__all__ = ["LAYOUTS", "all_figures", "figure_caption", "figure_inputs", "figure_names", "figure_spec",
+           "layout_module"]

@@ -1,6 +1,8 @@
 """Build a model from its ``models.NAME`` config section, and the two views of it that metrics need."""
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from torch import nn
 
 from spurcomp.models.cnn import CNN
@@ -8,6 +10,26 @@ from spurcomp.models.fcn import FCN
 from spurcomp.models.resnet import ResNet
 
 ARCHITECTURES = {"fcn": FCN, "cnn": CNN, "resnet": ResNet}
+
+
+@runtime_checkable
+class PaperModel(Protocol):
+    """What the metrics need of a model, beyond being an ``nn.Module``."""
+
+    def prunable_units(self) -> list[nn.Module]:
+        """Modules whose output channels (dim 1) are the units of structured pruning: neurons of an FCN,
+        filters (with their batch-norm channels) of a CNN or ResNet. Their outputs are masked, and should be
+        >= 0 where the unit is active (post-ReLU) or become the ReLU's input (batch-norm before a ReLU)."""
+
+    def representation(self) -> nn.Module:
+        """The module whose output is the learned representation (penultimate layer's post-activations)."""
+
+
+def _paper_model(model: nn.Module) -> PaperModel:
+    if not isinstance(model, PaperModel):
+        raise TypeError(f"{type(model).__name__} does not implement the model contract (spurcomp.models.PaperModel: "
+                        f"prunable_units() and representation())")
+    return model
 
 
 def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -22,16 +44,10 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> n
 
 
 def prunable_units(model: nn.Module) -> list[nn.Module]:
-    """Modules whose output channels (dim 1) are the units of structured pruning: neurons of an FCN, filters
-    (with their batch-norm channels) of a CNN or ResNet. Their outputs are masked, and should be >= 0 where
-    the unit is active (post-ReLU) or become the ReLU's input (batch-norm before a ReLU)."""
-    if not hasattr(model, "prunable_units"):
-        raise TypeError(f"{type(model).__name__} does not expose prunable_units()")
-    return list(model.prunable_units())
+    """See :meth:`PaperModel.prunable_units`."""
+    return list(_paper_model(model).prunable_units())
 
 
 def representation_module(model: nn.Module) -> nn.Module:
-    """The module whose output is the learned representation (penultimate layer's post-activations)."""
-    if not hasattr(model, "representation"):
-        raise TypeError(f"{type(model).__name__} does not expose representation()")
-    return model.representation()
+    """See :meth:`PaperModel.representation`."""
+    return _paper_model(model).representation()

@@ -44,7 +44,41 @@ class TrainOptions:
     state_every_epochs: int = 1
     # an epoch whose mean training loss exceeds this many times ln(num_classes) (chance level) has exploded
     divergence_factor: float = 1000.0
-    log_every_epochs: int = 1
+
+
+@dataclass
+class Progress:
+    """Everything a resumed run needs beyond the model and optimiser: it is what the resumable state holds."""
+
+    epoch: int = 0
+    status: str | None = None
+    epoch_rows: list[dict] = field(default_factory=list)
+    step_blocks: list[np.ndarray] = field(default_factory=list)  # one _step_table per epoch
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _Data:
+    """The dataset as tensors on the device: batches are taken by index, never through a DataLoader."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    b_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    b_test: torch.Tensor
+
+    @classmethod
+    def on(cls, dataset: Dataset, device: torch.device) -> "_Data":
+        def to(a, dtype):
+            return torch.as_tensor(a, dtype=dtype, device=device)
+        train, test = dataset.train, dataset.test
+        return cls(to(train.x, torch.float32), to(train.y, torch.long), to(train.b, torch.long),
+                   to(test.x, torch.float32), to(test.y, torch.long), to(test.b, torch.long))
+
+    @property
+    def conflicting_train(self) -> torch.Tensor:
+        return (self.y_train != self.b_train).float()
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -66,6 +100,83 @@ def _evaluate_split(model: nn.Module, x, y, b) -> dict:
     return {"loss": loss, "acc": correct.float().mean().item(), "unbiased_acc": unbiased_accuracy(correct, y, b)}
 
 
+def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int) -> dict:
+    """Append the epoch row (loss, accuracy and unbiased accuracy on both splits) for ``progress.epoch``."""
+    row = {"scope": "epoch", "epoch": progress.epoch, "step": step}
+    for split, tensors in (("train", (data.x_train, data.y_train, data.b_train)),
+                           ("test", (data.x_test, data.y_test, data.b_test))):
+        row.update({f"{split}_{k}": v for k, v in _evaluate_split(model, *tensors).items()})
+    progress.epoch_rows.append(row)
+    return row
+
+
+def _resume(state_path: Path, spec_hash: str, model: nn.Module, optimizer, device) -> Progress:
+    """The progress saved in ``state_path`` (model and optimiser loaded in place), or a fresh start."""
+    if not state_path.exists():
+        return Progress()
+    state = torch.load(state_path, map_location=device, weights_only=False)
+    if state.get("spec_hash") != spec_hash:
+        logger.warning("ignoring resumable state %s: it belongs to another configuration", state_path)
+        return Progress()
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    logger.info("resuming from %s at epoch %d", state_path, state["epoch"])
+    return Progress(epoch=state["epoch"], status=state.get("status"), epoch_rows=state["epoch_rows"],
+                    step_blocks=state["step_blocks"], elapsed_s=state["elapsed_s"])
+
+
+def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSetting, seed: int,
+                 progress: Progress) -> bool:
+    """One epoch of SGD steps in the epoch's seeded order; appends its per-step block to ``progress`` and
+    returns whether every step's loss was finite."""
+    n = len(data.x_train)
+    steps_per_epoch = math.ceil(n / setting.batch_size)
+    order = _epoch_order(n, seed, progress.epoch, data.x_train.device)
+    conflicting = data.conflicting_train
+    params = list(model.parameters())
+    stats: list[torch.Tensor] = []
+    for step in range(steps_per_epoch):
+        idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
+        logits = model(data.x_train[idx])
+        losses = nn.functional.cross_entropy(logits, data.y_train[idx], reduction="none")
+        loss = losses.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
+            # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
+            stats.append(torch.stack([loss, losses @ conflicting[idx], torch.nn.utils.get_total_norm(params),
+                                      logits.norm(dim=1).mean()]))
+        optimizer.step()
+    raw = torch.stack(stats).cpu().numpy()  # per step: mean loss, BC loss sum, parameter norm, logit norm
+    bounds = np.minimum(np.arange(steps_per_epoch + 1) * setting.batch_size, n)
+    conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting[order].cpu().numpy())])
+    progress.epoch += 1
+    progress.step_blocks.append(_step_table(raw, np.diff(bounds), np.diff(conflicting_in_order[bounds]),
+                                            progress.epoch, (progress.epoch - 1) * steps_per_epoch))
+    # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
+    return bool(np.isfinite(raw[:, 0]).all())
+
+
+def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> str | None:
+    if not (steps_finite and math.isfinite(row["train_loss"])) or row["train_loss"] > divergence_loss:
+        return RunStatus.DIVERGED.value
+    if row["train_acc"] == 1.0:
+        return RunStatus.CONVERGED.value
+    return None
+
+
+def _history(progress: Progress) -> pd.DataFrame:
+    history = pd.concat(
+        [pd.DataFrame(progress.epoch_rows)]
+        + [pd.DataFrame(block, columns=["epoch", "step", *STEP_COLUMNS]).assign(scope="step")
+           for block in progress.step_blocks],
+        ignore_index=True,
+    )
+    history[["epoch", "step"]] = history[["epoch", "step"]].astype("int64")
+    return history
+
+
 def train_run(
     dataset: Dataset,
     model_spec: dict,
@@ -80,7 +191,8 @@ def train_run(
 ) -> dict:
     """Train one run and write ``weights.pt``, ``history.parquet``, ``run.json`` and ``checkpoints/`` to
     ``run_dir``. ``state_path`` holds the resumable state (default ``run_dir/resume/state.pt``); a run
-    started again with the same inputs continues from it. Returns the run summary written to ``run.json``.
+    started again with the same inputs continues from it. ``keys`` (dataset, model, setting, seed) are written
+    to ``run.json`` as ``run``. Returns the run summary written to ``run.json``.
     """
     options = options or TrainOptions()
     run_dir = Path(run_dir)
@@ -88,125 +200,63 @@ def train_run(
     checkpoint_dir = run_dir / "checkpoints"
     for folder in (run_dir, state_path.parent, checkpoint_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    spec_hash = config_hash({"model": model_spec, "setting": setting.as_dict(), "seed": seed, "data": dataset.metadata})
 
-    spec = {"model": model_spec, "setting": setting.as_dict(), "seed": seed, "data": dataset.metadata}
-    spec_hash = config_hash(spec)
-
-    to = lambda a, dtype: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
-    x_train, y_train, b_train = to(dataset.train.x, torch.float32), to(dataset.train.y, torch.long), to(dataset.train.b, torch.long)
-    x_test, y_test, b_test = to(dataset.test.x, torch.float32), to(dataset.test.y, torch.long), to(dataset.test.b, torch.long)
-    conflicting_train = (y_train != b_train).float()
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / setting.batch_size)
-
+    data = _Data.on(dataset, device)
+    steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
     torch.manual_seed(derived_seed("init", seed))
     model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
                                 weight_decay=setting.weight_decay)
-    params = [p for p in model.parameters()]
-
-    epoch_rows: list[dict] = []
-    step_blocks: list[np.ndarray] = []
-    start_epoch, elapsed_before = 0, 0.0
-    status = None
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        if state.get("spec_hash") == spec_hash:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            epoch_rows, step_blocks = state["epoch_rows"], state["step_blocks"]
-            start_epoch, elapsed_before = state["epoch"], state["elapsed_s"]
-            status = state.get("status")
-            logger.info("resuming from %s at epoch %d", state_path, start_epoch)
-        else:
-            logger.warning("ignoring resumable state %s: it belongs to another configuration", state_path)
 
     def save_checkpoint(epoch: int) -> None:
         _atomic_torch_save(model.state_dict(), checkpoint_dir / f"epoch={epoch:05d}.pt")
 
-    def record_epoch(epoch: int, step: int) -> dict:
-        row = {"scope": "epoch", "epoch": epoch, "step": step}
-        for split, tensors in (("train", (x_train, y_train, b_train)), ("test", (x_test, y_test, b_test))):
-            row.update({f"{split}_{k}": v for k, v in _evaluate_split(model, *tensors).items()})
-        epoch_rows.append(row)
-        return row
-
-    if start_epoch == 0 and not epoch_rows:
+    progress = _resume(state_path, spec_hash, model, optimizer, device)
+    if progress.epoch == 0 and not progress.epoch_rows:
         # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
         for stale in checkpoint_dir.glob("epoch=*.pt"):
             stale.unlink()
-        record_epoch(0, 0)
+        _record_epoch(model, data, progress, 0)
         if 0 in options.checkpoint_epochs:
             save_checkpoint(0)
 
-    started = time.perf_counter()
-    loop_seconds = 0.0  # time in the SGD step loop itself (benchmarks/train_throughput.py reads it)
-    chance_loss = math.log(dataset.num_classes)
-    epoch = start_epoch
+    elapsed_before, started, loop_seconds = progress.elapsed_s, time.perf_counter(), 0.0
+    divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
     model.train()
-    while status is None and epoch < setting.max_epochs:
-        order = _epoch_order(n, seed, epoch, device)
-        stats: list[torch.Tensor] = []
+    while progress.status is None and progress.epoch < setting.max_epochs:
         loop_started = time.perf_counter()
-        for step in range(steps_per_epoch):
-            idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
-            logits = model(x_train[idx])
-            losses = nn.functional.cross_entropy(logits, y_train[idx], reduction="none")
-            loss = losses.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
-                # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
-                stats.append(torch.stack([loss, losses @ conflicting_train[idx],
-                                          torch.nn.utils.get_total_norm(params), logits.norm(dim=1).mean()]))
-            optimizer.step()
-        loop_seconds += time.perf_counter() - loop_started
-        epoch += 1
-        bounds = np.minimum(np.arange(steps_per_epoch + 1) * setting.batch_size, n)
-        conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting_train[order].cpu().numpy())])
-        step_blocks.append(_step_table(torch.stack(stats).cpu().numpy(), np.diff(bounds),
-                                       np.diff(conflicting_in_order[bounds]), epoch, (epoch - 1) * steps_per_epoch))
-        row = record_epoch(epoch, epoch * steps_per_epoch)
-        # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
-        step_losses = step_blocks[-1][:, 2 + STEP_COLUMNS.index("loss")]
-        if not (np.isfinite(step_losses).all() and math.isfinite(row["train_loss"])) \
-                or row["train_loss"] > options.divergence_factor * chance_loss:
-            status = RunStatus.DIVERGED.value
-        elif row["train_acc"] == 1.0:
-            status = RunStatus.CONVERGED.value
-        if epoch in options.checkpoint_epochs or status == RunStatus.CONVERGED.value:
+        steps_finite = _train_epoch(model, optimizer, data, setting, seed, progress)
+        loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
+        epoch = progress.epoch
+        row = _record_epoch(model, data, progress, epoch * steps_per_epoch)
+        progress.status = _epoch_status(row, steps_finite, divergence_loss)
+        progress.elapsed_s = elapsed_before + time.perf_counter() - started
+        if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
             save_checkpoint(epoch)
-        if epoch % options.log_every_epochs == 0 or status:
-            logger.info(
-                "epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs",
-                epoch, setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
-                row["test_unbiased_acc"], elapsed_before + time.perf_counter() - started,
-            )
-        if epoch % options.state_every_epochs == 0 or status:
-            _atomic_torch_save({
-                "spec_hash": spec_hash, "epoch": epoch, "status": status,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "epoch_rows": epoch_rows, "step_blocks": step_blocks,
-                "elapsed_s": elapsed_before + time.perf_counter() - started,
-            }, state_path)
-    status = status or RunStatus.NOT_CONVERGED.value
-    elapsed = elapsed_before + time.perf_counter() - started
+        logger.info("epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs", epoch,
+                    setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
+                    row["test_unbiased_acc"], progress.elapsed_s)
+        if epoch % options.state_every_epochs == 0 or progress.status:
+            _atomic_torch_save({"spec_hash": spec_hash, "model": model.state_dict(),
+                                "optimizer": optimizer.state_dict(), **vars(progress)}, state_path)
+    progress.status = progress.status or RunStatus.NOT_CONVERGED.value
+    progress.elapsed_s = elapsed_before + time.perf_counter() - started
+    return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
+                          {"spec_hash": spec_hash, "step_loop_seconds": round(loop_seconds, 3),
+                           "steps": progress.epoch * steps_per_epoch})
 
-    history = pd.concat(
-        [pd.DataFrame(epoch_rows)] + [pd.DataFrame(block, columns=["epoch", "step", *STEP_COLUMNS]).assign(scope="step")
-                                      for block in step_blocks],
-        ignore_index=True,
-    )
-    history[["epoch", "step"]] = history[["epoch", "step"]].astype("int64")
-    history.to_parquet(run_dir / "history.parquet", index=False)
-    checkpoints = sorted(p.name for p in checkpoint_dir.glob("epoch=*.pt"))
-    final = epoch_rows[-1]
+
+def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec: dict, setting: TrainingSetting,
+                   seed: int, progress: Progress, keys: dict, device, extra: dict) -> dict:
+    """``history.parquet``, ``weights.pt`` and, last (Snakemake's sign of a finished run), ``run.json``."""
+    _history(progress).to_parquet(run_dir / "history.parquet", index=False)
+    final = progress.epoch_rows[-1]
     summary = {
-        **(keys or {}),
-        "status": status,
-        "epochs": epoch,
-        "steps": epoch * steps_per_epoch,
+        "run": keys,
+        "status": progress.status,
+        "epochs": progress.epoch,
+        "steps": extra["steps"],
         "final_train_acc": final["train_acc"],
         "final_test_unbiased_acc": final["test_unbiased_acc"],
         "setting": setting.as_dict(),
@@ -214,17 +264,17 @@ def train_run(
         "model": model_spec,
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "train_seconds": round(elapsed, 3),
-        "step_loop_seconds": round(loop_seconds, 3),  # this session's share, when resumed
-        "checkpoints": checkpoints,
+        "train_seconds": round(progress.elapsed_s, 3),
+        "step_loop_seconds": extra["step_loop_seconds"],  # this session's share, when resumed
+        "checkpoints": sorted(p.name for p in (run_dir / "checkpoints").glob("epoch=*.pt")),
         "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed")},
-        "spec_hash": spec_hash,
+        "spec_hash": extra["spec_hash"],
         "versions": package_versions(),
     }
     torch.save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
                 "num_classes": dataset.num_classes}, run_dir / "weights.pt")
     (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
-    logger.info("run finished: %s after %d epochs (%.1fs)", status, epoch, elapsed)
+    logger.info("run finished: %s after %d epochs (%.1fs)", progress.status, progress.epoch, progress.elapsed_s)
     return summary
 
 

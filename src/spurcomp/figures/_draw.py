@@ -1,0 +1,156 @@
+"""What the layout modules draw with: summaries over seeds, normalisation, names and provenance labels,
+panel grids. Imported by ``plot`` functions only (matplotlib is heavy)."""
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never need a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spurcomp.aggregate import read_table  # noqa: E402
+from spurcomp.names import dataset_label, dataset_name, metric_name, model_name, source_name  # noqa: E402
+
+FAILED = ("diverged",)
+
+
+def per_lr_summary(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not diverge, with
+    the number of diverged and unconverged seeds beside them."""
+    rows = table[(table.metric == metric)]
+    ok = rows[~rows.status.isin(FAILED)]
+    summary = ok.groupby("lr")["value"].agg(["mean", "std", "count"])
+    status = rows.groupby("lr")["status"].agg(
+        diverged=lambda s: int((s == "diverged").sum()), not_converged=lambda s: int((s == "not_converged").sum()))
+    return status.join(summary, how="left").reset_index().assign(metric=metric)
+
+
+def normalise(summary: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
+    """Min-max normalise the means to [0, 1] (the paper's per-variable y-axes); returns the range used."""
+    low, high = summary["mean"].min(), summary["mean"].max()
+    span = (high - low) or 1.0
+    out = summary.assign(norm_mean=(summary["mean"] - low) / span, norm_std=summary["std"].fillna(0) / span)
+    return out, float(low), float(high)
+
+
+def source_label(provenance: dict) -> str:
+    """Where each dataset of a table came from, e.g. "Colored MNIST: embedded MNIST 5k data (generator v2)"."""
+    parts = []
+    for data in (provenance.get("datasets") or {}).values():
+        generator = data.get("generator", "?")
+        parts.append(f"{dataset_name(generator)}: {source_name(data.get('source', '?'), generator)} data "
+                     f"(generator v{data.get('version', '?')})")
+    return "; ".join(parts) or "data source unknown"
+
+
+def table_names(table: pd.DataFrame, provenance: dict) -> dict:
+    """Names for people of a study table's dataset (with its source) and model."""
+    dataset, model = table.dataset.iloc[0], table.model.iloc[0]
+    data = (provenance.get("datasets") or {}).get(dataset, {})
+    spec = (provenance.get("models") or {}).get(model)
+    return {"dataset_name": dataset_label(data["generator"], data["source"]) if data else dataset,
+            "model_name": model_name(spec) if spec else model}
+
+
+def with_names(values: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """``values`` with the names for people beside the keys: dataset_name, model_name, metric_name."""
+    out = values.assign(**names)
+    if "metric" in out:
+        out["metric_name"] = [metric_name(m.split(":")[0]) + (f" ({m.split(':')[1]})" if ":" in m else "")
+                              for m in out["metric"]]
+    return out
+
+
+def read_tables(paths) -> list[tuple[pd.DataFrame, dict]]:
+    return [read_table(path) for path in paths]
+
+
+def panel_grid(n: int, width: float = 3.6, height: float = 3.2) -> tuple[plt.Figure, list]:
+    """``n`` panels, at most four a row."""
+    columns = min(n, 4)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.9), layout="constrained",
+                             squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.ravel()[:n])
+
+
+def save(fig: plt.Figure, out_pdf, values: pd.DataFrame, out_csv) -> pd.DataFrame:
+    Path(out_pdf).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_pdf)
+    plt.close(fig)
+    if out_csv:
+        values.to_csv(out_csv, index=False)
+    return values
+
+
+def lr_ticks(ax, lrs) -> None:
+    """Learning rates as plain tick labels (0.03, 0.1, ...) at the grid's values: log-axis minor labels such as
+    "3 × 10⁻¹" collide when the grid spans less than a decade."""
+    lrs = sorted(set(float(lr) for lr in lrs))
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs], fontsize=7, rotation=45 if len(lrs) > 5 else 0)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def plot_lr_curves(ax, table: pd.DataFrame, metrics, legend: bool = True) -> pd.DataFrame:
+    """Each metric's seed mean (line) and spread (band) against learning rate, min-max normalised per metric
+    (the paper's y-axes; the range is in the legend and in the returned rows). Open markers: some seed did not
+    converge; crosses at 0: some seed diverged."""
+    plotted = []
+    colours = {metric: colour for metric, colour in zip(metrics, plt.cm.tab10.colors)}
+    for metric in metrics:
+        label = metric_name(metric)
+        if metric not in set(table.metric):
+            continue
+        summary, low, high = normalise(per_lr_summary(table, metric))
+        lr = summary["lr"].to_numpy()
+        mean, std = summary["norm_mean"].to_numpy(), summary["norm_std"].to_numpy()
+        colour = colours[metric]
+        ax.plot(lr, mean, "o-", color=colour, ms=4, label=f"{label} [{low:.3g}, {high:.3g}]")
+        ax.fill_between(lr, mean - std, mean + std, color=colour, alpha=0.2)
+        unconverged = summary["not_converged"].to_numpy() > 0
+        ax.plot(lr[unconverged], mean[unconverged], "o", mfc="white", color=colour, ms=4)
+        plotted.append(summary.assign(min=low, max=high))
+    diverged = sorted(set(table[table.status == "diverged"].lr))
+    if diverged:
+        ax.plot(diverged, np.zeros(len(diverged)), "kx", ms=8, label="diverged (≥1 seed)")
+    ax.set_xscale("log")
+    lr_ticks(ax, table.lr.unique())
+    ax.set_xlabel("learning rate")
+    if legend:
+        ax.legend(fontsize=6, loc="best")
+    return pd.concat(plotted, ignore_index=True) if plotted else pd.DataFrame()
+
+
+def study_panels(inputs, metrics, title: str) -> tuple[plt.Figure, list, pd.DataFrame]:
+    """One panel per study table (a dataset x architecture): ``metrics`` against learning rate, each min-max
+    normalised. Returns the figure, the tables with their provenance, and the plotted values with names."""
+    tables = read_tables(inputs)
+    fig, axes = panel_grid(len(tables))
+    rows, sources = [], []
+    for ax, (table, provenance), path in zip(axes, tables, inputs):
+        names = table_names(table, provenance)
+        values = plot_lr_curves(ax, table, metrics)
+        ax.set_title(f"{names['dataset_name']}\n{names['model_name']}, {table.seed.nunique()} seeds", fontsize=8)
+        ax.set_ylabel("normalised value")
+        ax.set_ylim(-0.3, 1.3)  # the spread band of a noisy variable would otherwise flatten the curves
+        rows.append(with_names(values, names).assign(study=provenance.get("study", Path(path).stem),
+                                                     dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
+        sources.append(source_label(provenance))
+    wrapped = textwrap.fill("; ".join(sorted(set(sources))), width=45 * min(len(tables), 4))
+    fig.suptitle(f"{title}\n{wrapped}\nlegend: [min, max] of each variable; open marker: ≥1 seed not converged",
+                 fontsize=8)
+    return fig, tables, pd.concat(rows, ignore_index=True)
+
+
+def ordered(values: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """``values`` with the ``first`` columns first (keys and names), the rest after them."""
+    return values[first + [c for c in values.columns if c not in first]]

