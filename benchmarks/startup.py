@@ -25,7 +25,7 @@ DRY_RUNS = {
 # imports (spurcomp.steps, spurcomp.runtime), then what its step imports (see spurcomp.steps).
 PREAMBLE = "import snakemake.script, spurcomp.steps, spurcomp.runtime, spurcomp.study"
 JOB_IMPORTS = {
-    "dataset": "import spurcomp.data",
+    "dataset": "import spurcomp.data.registry",
     "train": "import spurcomp.data.io, spurcomp.settings, spurcomp.train.engine",
     "evaluate": "import spurcomp.evaluate",
     "aggregate": "import spurcomp.aggregate",
@@ -58,7 +58,7 @@ def main() -> None:
                 f"sys.stderr.write(','.join(m for m in {HEAVY!r} if m in sys.modules))")
         seconds = [timed([sys.executable, "-c", code]) for _ in range(args.repeats)]
         heavy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO).stderr
-        print(f"| start-up of a {kind} job (imports: {heavy or 'none of ' + ', '.join(HEAVY)}) | "
+        print(f"| {kind} job start-up (imports {heavy.replace(',', ', ') or 'none of ' + ', '.join(HEAVY)}) | "
               f"{statistics.median(seconds):.2f} |")
 
 

@@ -47,7 +47,7 @@ METRICS = {
     "class_separation_r2": "Class separation R²",
     "csi": "Class selectivity (CSI)",
     "bsi": "Bias selectivity (BSI)",
-    "dead_unit_fraction": "Dead units",
+    "dead_unit_fraction": "Dead-unit fraction",
     "attribution_share": "Attribution share",
     "attribution_density": "Attribution per feature",
     "attribution_entropy": "Attribution entropy",

@@ -7,9 +7,16 @@ from torch import nn
 
 from spurcomp.models.cnn import CNN
 from spurcomp.models.fcn import FCN
-from spurcomp.models.resnet import ResNet
 
-ARCHITECTURES = {"fcn": FCN, "cnn": CNN, "resnet": ResNet}
+ARCHITECTURES = ("fcn", "cnn", "resnet")
+
+
+def _constructor(arch: str):
+    if arch == "resnet":
+        from spurcomp.models.resnet import ResNet  # torchvision: imported only by jobs that build a ResNet
+
+        return ResNet
+    return {"fcn": FCN, "cnn": CNN}[arch]
 
 
 @runtime_checkable
@@ -38,7 +45,7 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> n
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown model architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
     try:
-        return ARCHITECTURES[arch](input_shape=tuple(input_shape), num_classes=num_classes, **spec)
+        return _constructor(arch)(input_shape=tuple(input_shape), num_classes=num_classes, **spec)
     except TypeError as err:
         raise ValueError(f"bad parameters for model architecture {arch!r}: {err}") from None
 
