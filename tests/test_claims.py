@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from spurcomp.aggregate import write_table
-from spurcomp.claims import Claim, config_claims, evaluate_claims, spearman, test_claim as claim_test
+from spurcomp.claims import Claim, config_claims, evaluate_claims, grid_rule_cut, spearman, test_claim as claim_test
 from spurcomp.config import validate_config
 
 
@@ -78,3 +78,35 @@ def test_claims_come_from_the_figures_of_the_config_with_names_for_people(tiny_c
     # a figure removed from the config takes its claims with it
     del tiny_config["figures"]["fig3"]
     assert not any(c.study == "fig3" for c in config_claims(validate_config(tiny_config)))
+
+
+RULE = {"enabled": True, "metric": "unbiased_test_acc", "max_drop": 0.25, "drop": "points"}
+
+
+def test_grid_rule_stops_at_the_first_failed_seed():
+    runs = table({0.01: [0.5, 0.5], 0.1: [0.7, 0.7], 1.0: [0.9, 0.9], 3.0: [0.95, 0.95]},
+                 status={(1.0, 1): "collapsed"})
+    cut = grid_rule_cut(runs, RULE)
+    assert cut == {1.0: "1 seed(s) collapsed", 3.0: "beyond lr 1"}
+    assert grid_rule_cut(runs, {**RULE, "enabled": False}) == {}
+
+
+def test_grid_rule_stops_at_a_drastic_loss_above_the_best_learning_rate_only():
+    # low learning rates far below the best are the paper's curve; a seed 0.3 below the best at lr 3 is a loss
+    runs = table({0.001: [0.2, 0.2], 0.01: [0.5, 0.5], 0.1: [0.9, 0.8], 1.0: [0.8, 0.7], 3.0: [0.84, 0.55],
+                  10.0: [0.8, 0.8]})
+    cut = grid_rule_cut(runs, RULE)
+    assert list(cut) == [3.0, 10.0] and "0.550 is more than 0.25 below the best (0.850 at lr 0.1)" in cut[3.0]
+    # relative: 25% of 0.85 is 0.2125, so 0.55 < 0.6375 is a loss too, and 0.7 at lr 1 is not
+    assert list(grid_rule_cut(runs, {**RULE, "drop": "relative"})) == [3.0, 10.0]
+    assert grid_rule_cut(runs, {**RULE, "max_drop": 0.4}) == {}
+
+
+def test_claims_leave_out_collapsed_runs_and_learning_rates_past_the_grid_rule():
+    rising = table({0.01: [0.5, 0.5, 0.5], 0.1: [0.7, 0.7, 0.7], 1.0: [0.9, 0.1, 0.9], 3.0: [0.1, 0.1, 0.1]},
+                   status={(1.0, 1): "collapsed"})
+    everything = claim_test(rising, CLAIM)  # no grid rule: only the failed run is left out
+    assert everything["n_runs"] == 11 and everything["n_failed_runs"] == 1 and everything["n_learning_rates"] == 4
+    ruled = claim_test(rising, CLAIM, grid_rule=RULE)
+    assert ruled["n_learning_rates"] == 2 and ruled["excluded_lrs"] == "1 (1 seed(s) collapsed); 3 (beyond lr 1)"
+    assert ruled["verdict"] == "not enough runs"  # two learning rates left: never reported as holding

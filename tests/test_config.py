@@ -133,3 +133,37 @@ def test_study_evaluation_overrides_reach_only_their_runs(tiny_config):
     config["studies"]["fig3"]["grid"]["lr"] = [0.5, 2.0]
     with pytest.raises(ValueError, match="different evaluation overrides"):
         run_evaluation(config, RunKey("parity", "fcn", "lr=2.0", 0))
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path):
+    from spurcomp.config import read_config_file
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  lr: 0.1\n  batch_size: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"config file .*bad.yaml is not valid YAML at line 4, column 1: expected ','"):
+        read_config_file(bad)
+    with pytest.raises(ConfigError, match=r"config file .*missing.yaml does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="holds a list, not a mapping"):
+        read_config_file(tmp_path / "list.yaml")
+
+
+def test_spurcomp_check_merges_like_snakemake_and_names_problems(tmp_path, capsys):
+    from spurcomp.cli import main
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("training: {max_epochs: 5}\nstudies: {fig3: {seeds: [0]}}\n")
+    assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 0
+    assert "valid (6 studies, 5 figures)" in capsys.readouterr().out
+    overlay.write_text("training: {max_epochs: 0}\n")
+    assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 2
+    assert "config key training.max_epochs: 0 is less than the minimum of 1" in capsys.readouterr().err
+
+
+def test_evaluate_without_families_means_all_of_them():
+    from spurcomp.cli import _parser
+
+    args = _parser().parse_args(["evaluate", "--dataset", "parity", "--model", "fcn", "--setting", "lr=0.1",
+                                 "--seed", "0"])
+    assert args.families == []

@@ -127,3 +127,93 @@ def test_evaluating_all_families_in_one_call_matches_one_at_a_time(dataset, tmp_
     assert set(together["attributions"].epoch.dropna()) >= {0, 2}
     with pytest.raises(ValueError, match="allowed"):
         evaluate_run({"nope": tmp_path / "d.parquet"}, tmp_path / "data.npz", tmp_path / "run")
+
+
+def _same_run(a, b):
+    """Two run folders hold the same numbers: history, final weights and checkpoints, bit for bit."""
+    pd.testing.assert_frame_equal(pd.read_parquet(a / "history.parquet"), pd.read_parquet(b / "history.parquet"))
+    wa, wb = (torch.load(p / "weights.pt", weights_only=False)["model"] for p in (a, b))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert sorted(p.name for p in (a / "checkpoints").iterdir()) == sorted(p.name for p in (b / "checkpoints").iterdir())
+
+
+def test_a_changed_divergence_rule_is_not_resumed_from_an_old_state(dataset, tmp_path, caplog):
+    # lr = 5 explodes: past 1000 x ln 2 in epoch 3, past 2 x ln 2 already in epoch 2
+    first = train(dataset, tmp_path, "run", lr=5.0, max_epochs=5, divergence_factor=1000)
+    assert first["status"] == "diverged" and first["epochs"] == 3
+    again = train(dataset, tmp_path, "run", lr=5.0, max_epochs=5, divergence_factor=2)
+    assert "divergence_factor 1000 -> 2" in caplog.text and "starts fresh" in caplog.text
+    assert again["status"] == "diverged" and again["epochs"] == 2
+    train(dataset, tmp_path, "fresh", lr=5.0, max_epochs=5, divergence_factor=2)
+    _same_run(tmp_path / "run", tmp_path / "fresh")
+
+
+def test_changed_checkpoint_epochs_are_not_resumed_from_an_old_state(dataset, tmp_path, caplog):
+    train(dataset, tmp_path, "run", lr=0.05, max_epochs=4, checkpoint_epochs=[0, 2, 4])
+    again = train(dataset, tmp_path, "run", lr=0.05, max_epochs=4, checkpoint_epochs=[0, 1, 2, 3, 4])
+    assert "checkpoint_epochs [0, 2, 4] -> [0, 1, 2, 3, 4]" in caplog.text
+    assert again["checkpoints"] == [f"epoch={e:05d}.pt" for e in range(5)]
+
+
+def test_an_unreadable_state_is_set_aside_and_training_starts_fresh(dataset, tmp_path, caplog):
+    train(dataset, tmp_path, "straight", lr=0.5, max_epochs=3)
+    state = tmp_path / "run" / "resume" / "state.pt"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(np.random.default_rng(0).bytes(4096))
+    summary = train(dataset, tmp_path, "run", lr=0.5, max_epochs=3)
+    assert summary["epochs"] == 3 and "is unreadable" in caplog.text
+    assert (state.parent / "state.pt.corrupt").read_bytes()[:16] == np.random.default_rng(0).bytes(16)
+    _same_run(tmp_path / "run", tmp_path / "straight")
+
+
+def test_a_state_whose_checkpoints_are_gone_starts_fresh(dataset, tmp_path, caplog):
+    import shutil
+
+    train(dataset, tmp_path, "run", lr=0.05, max_epochs=3, checkpoint_epochs=[0, 2])
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    summary = train(dataset, tmp_path, "run", lr=0.05, max_epochs=3, checkpoint_epochs=[0, 2])
+    assert "checkpoints that are gone (epoch=00000.pt, epoch=00002.pt)" in caplog.text
+    assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00002.pt"]
+
+
+def test_evaluating_a_run_without_checkpoints_says_so(dataset, tmp_path):
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import evaluate_run
+
+    train(dataset, tmp_path, "run", lr=0.05, max_epochs=1, checkpoint_epochs=[])
+    save_dataset(tmp_path / "data.npz", dataset)
+    with pytest.raises(FileNotFoundError, match="lists no checkpoints"):
+        evaluate_run({"attributions": tmp_path / "a.parquet"}, tmp_path / "data.npz", tmp_path / "run")
+
+
+def test_a_collapsed_run_is_a_failure_with_its_reason(dataset, tmp_path):
+    # lr = 3: every seed ends predicting one class (0.5 training accuracy) without the loss exploding
+    summary = train(dataset, tmp_path, "run", lr=3.0, max_epochs=5)
+    assert summary["status"] == "collapsed" and summary["final_train_acc"] == 0.5
+    assert "within 0.02 of chance (0.5000" in summary["status_reason"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "collapsed"
+    healthy = train(dataset, tmp_path, "ok", lr=0.5, max_epochs=15)
+    assert healthy["status"] == "converged" and healthy["status_reason"].startswith("100% training accuracy")
+
+
+def test_a_representation_with_every_unit_dead_is_collapsed(dataset):
+    from spurcomp.models import build_model
+    from spurcomp.train.engine import _collapse_reason, _Data
+
+    model = build_model(FCN, dataset.input_shape, 2)
+    data = _Data.on(dataset, torch.device("cpu"))
+    assert _collapse_reason(model, data, 0.9, 0.02) == ""
+    with torch.no_grad():
+        model[-3].bias.fill_(-1e6)  # the last hidden layer's pre-activations: never positive
+    assert "every unit of the representation is dead" in _collapse_reason(model, data, 0.9, 0.02)
+    assert "within 0.02 of chance" in _collapse_reason(model, data, 0.51, 0.02)
+
+
+def test_a_full_disk_names_the_file_and_what_to_do(dataset, tmp_path, monkeypatch):
+    def full(obj, path, *args, **kwargs):
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match=r"could not write .*state\.pt .*MiB free on its disk: free some space"):
+        train(dataset, tmp_path, "run", lr=0.5, max_epochs=2)
+    assert not list((tmp_path / "run").rglob("*.tmp"))

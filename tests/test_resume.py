@@ -1,12 +1,16 @@
-"""Kill a real training process with SIGKILL mid-run; the rerun must end with exactly the numbers of an
-uninterrupted run."""
+"""Kill a real training process with SIGKILL (mid-run, and at each of the points where a state, a checkpoint or an
+output is written); the rerun must end with exactly the numbers of an uninterrupted run."""
+import copy
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 import yaml
 
@@ -54,3 +58,51 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, t
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == \
         sorted(p.name for p in (straight / "checkpoints").iterdir())
+
+
+KILLPOINT = Path(__file__).with_name("killpoint.py")
+
+
+@pytest.fixture(scope="module")
+def kill_setup(tmp_path_factory):
+    """A small parity run of 6 epochs x 10 steps (checkpoints at 0, 2, 4) and its uninterrupted result."""
+    from conftest import TINY_CONFIG
+
+    tmp = tmp_path_factory.mktemp("killpoints")
+    config = copy.deepcopy(TINY_CONFIG)
+    config["datasets"]["parity"].update(n_train=1000, n_test=200)
+    config["training"].update(lr=0.01, batch_size=100, max_epochs=6, checkpoint_epochs=[0, 2, 4])
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    data = tmp / "parity.npz"
+    assert spurcomp(path, "dataset", "parity", "--out", str(data)).wait() == 0
+    args = ["train", "--dataset", "parity", "--model", "fcn", "--setting", "lr=0.01", "--seed", "0", "--data", str(data)]
+    assert spurcomp(path, *args, "--run-dir", str(tmp / "straight")).wait() == 0
+    return path, args, tmp / "straight"
+
+
+@pytest.mark.parametrize("point", ["mid-epoch", "state-write", "before-checkpoint", "before-state", "after-state",
+                                   "outputs"])
+def test_a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_run(kill_setup, tmp_path, point):
+    config, args, straight = kill_setup
+    run_dir = tmp_path / "killed"
+    killed = subprocess.run([sys.executable, str(KILLPOINT), point, "--config", str(config), *args, "--run-dir",
+                             str(run_dir)], env={**os.environ, "KILLPOINT_STEPS_PER_EPOCH": "10"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not (run_dir / "run.json").exists()
+    log = tmp_path / "rerun.log"
+    assert spurcomp(config, "--log", str(log), *args, "--run-dir", str(run_dir)).wait() == 0
+    if point != "mid-epoch":  # by then no state was saved past epoch 2
+        assert "resuming from" in log.read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "history.parquet"),
+                                  pd.read_parquet(straight / "history.parquet"))
+    a = torch.load(run_dir / "weights.pt", weights_only=False)["model"]
+    b = torch.load(straight / "weights.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("epoch=00000.pt", "epoch=00002.pt", "epoch=00004.pt"):
+        ca, cb = (torch.load(d / "checkpoints" / name, weights_only=False) for d in (run_dir, straight))
+        assert all(torch.equal(ca[k], cb[k]) for k in ca)
+    summary = json.loads((run_dir / "run.json").read_text())
+    assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00002.pt", "epoch=00004.pt"]
+    assert summary["epochs"] == 6 and summary["status"] == json.loads((straight / "run.json").read_text())["status"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
-from spurcomp.config import ConfigError, load_config
+from spurcomp.config import ConfigError, deep_merge, load_config, read_config_file, validate_config
 from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
@@ -52,12 +52,24 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list a study's runs")
     p.add_argument("study")
+
+    p = sub.add_parser("check", help="check config files: YAML (with the line of an error) and every key, merged "
+                                     "in order over --config as `snakemake --configfile FILE...` merges them")
+    p.add_argument("files", nargs="*", metavar="FILE")
     return parser
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.verb == "check":
+            config = read_config_file(args.config)
+            for path in args.files:
+                config = deep_merge(config, read_config_file(path))
+            validate_config(config)
+            print(f"spurcomp: {' + '.join([args.config, *args.files])}: valid ({len(config['studies'])} studies, "
+                  f"{len(config['figures'])} figures)")
+            return 0
         config = load_config(args.config)
     except ConfigError as err:
         print(f"spurcomp: {err}", file=sys.stderr)
@@ -86,10 +98,10 @@ def main(argv=None) -> int:
         elif args.verb == "figure":
             out = Path(args.out or figure_path(args.name))
             steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
-                         out.with_suffix(".csv"))
+                         out.with_suffix(".csv"), config["grid_rule"])
         elif args.verb == "claims":
             steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
-                         "results/claims.csv", "results/claims.md")
+                         "results/claims.csv", "results/claims.md", config["grid_rule"])
         elif args.verb == "runs":
             for run in study_runs(config, args.study):
                 print(run.directory)

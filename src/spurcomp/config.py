@@ -108,11 +108,29 @@ def _cross_reference_problems(config: dict) -> list[str]:
     return problems
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+def read_config_file(path: str | Path) -> dict:
+    """The YAML mapping in ``path``; a missing file or a YAML error is a ConfigError naming the file and line."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    config = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (working directory: {Path.cwd()})")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        context = f" ({err.context})" if getattr(err, "context", None) else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}{context}; fix it there (mind "
+                          f"tabs, unclosed brackets and a missing space after ':')") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"config file {path} holds a {type(content).__name__}, not a mapping of config keys")
+    return content
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    config = read_config_file(path)
     if overrides:
         config = deep_merge(config, overrides)
     return validate_config(config)

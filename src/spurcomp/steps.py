@@ -38,7 +38,7 @@ def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path,
     setup_torch(threads, device)
     options = TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
                            state_every_epochs=runtime["state_every_epochs"],
-                           divergence_factor=job["divergence_factor"])
+                           divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"])
     setting = setting_from_dict(job["setting"])
     logger.info("training %s with %s on %s", run_keys, setting, device)
     return train_run(load_dataset(data_path), job["model"], setting, run_keys["seed"], run_dir, options=options,
@@ -65,17 +65,18 @@ def aggregate(study: str, spec: dict, summaries: list, evaluations: list, out) -
     logger.info("study %s: %d rows from %d runs -> %s", study, len(table), table.groupby(["setting", "seed"]).ngroups, out)
 
 
-def figure(layout: str, inputs: list, out_pdf, out_csv) -> None:
-    """Draw a figure with its layout module (``spurcomp.figures.LAYOUT``) from its tables or dataset files."""
+def figure(layout: str, inputs: list, out_pdf, out_csv, grid_rule: dict | None = None) -> None:
+    """Draw a figure with its layout module (``spurcomp.figures.LAYOUT``) from its tables or dataset files;
+    ``grid_rule``: the config's section (:func:`spurcomp.claims.grid_rule_cut`)."""
     from spurcomp.figures import layout_module
 
-    layout_module(layout).plot(list(inputs), out_pdf, out_csv)
+    layout_module(layout).plot(list(inputs), out_pdf, out_csv, grid_rule=grid_rule)
     logger.info("figure (layout %s) -> %s", layout, out_pdf)
 
 
-def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md) -> None:
+def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, grid_rule: dict | None = None) -> None:
     """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``."""
     from spurcomp.claims import Claim, evaluate_claims
 
-    frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims])
+    frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims], grid_rule)
     logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)

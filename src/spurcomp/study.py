@@ -4,6 +4,7 @@ A run is (dataset, model, setting, seed) and lives in ``results/runs/DATASET/MOD
 """
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,19 @@ RESULTS = Path("results")
 FIGURES = Path("figures")
 # One Parquet file per family and run (spurcomp.evaluate computes them); named here, where the DAG reads it.
 EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
+
+
+class RunStatus(str, enum.Enum):
+    """How a training run ended (``status`` in its run.json and in every table row)."""
+
+    CONVERGED = "converged"          # reached 100% training accuracy
+    NOT_CONVERGED = "not_converged"  # hit max_epochs first
+    DIVERGED = "diverged"            # loss became NaN/inf or exploded
+    COLLAPSED = "collapsed"          # ended at chance: training accuracy near chance, or every unit dead
+
+
+# Runs that failed: shown as failures, never averaged into a curve, a correlation or a claim.
+FAILED_STATUSES = (RunStatus.DIVERGED.value, RunStatus.COLLAPSED.value)
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +111,7 @@ def train_job(config: dict, run: RunKey) -> dict:
         "setting": run_setting(config, run.setting).as_dict(),
         "checkpoint_epochs": sorted(training["checkpoint_epochs"]),
         "divergence_factor": training["divergence_factor"],
+        "collapse_margin": training["collapse_margin"],
     })
 
 

@@ -7,7 +7,7 @@ rule aggregate:
         "logs/tables/{study}.log",
     params:
         # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
-        spec=lambda wildcards: config["studies"][wildcards.study],
+        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
     threads: 1
     resources:
         mem_mb=2000,

@@ -10,6 +10,8 @@ rule claims:
     params:
         # the claims themselves (ids, texts, directions): a changed claim is tested again
         claims=claims_param(config),
+        # which learning rates the claims are tested on
+        grid_rule=canonical(config["grid_rule"]),
     threads: 1
     resources:
         mem_mb=1000,

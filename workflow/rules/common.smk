@@ -5,7 +5,7 @@ import re
 import sys
 
 from spurcomp.claims import claim_studies, claims_param
-from spurcomp.config import ConfigError, validate_config
+from spurcomp.config import ConfigError, canonical, validate_config
 from spurcomp.figures import all_figures, figure_caption, figure_inputs, figure_names, figure_spec
 from spurcomp.study import (
     EVALUATION_FAMILIES,

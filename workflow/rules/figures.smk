@@ -13,6 +13,8 @@ rule figure:
         # goes to the report, and is a param so that the report never shows a caption of another layout
         layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
         caption=lambda wildcards: figure_caption(config, wildcards.figure),
+        # which learning rates the curves keep (the paper's rule: up to the first failure or drastic loss)
+        grid_rule=canonical(config["grid_rule"]),
     wildcard_constraints:
         figure=one_of(figure_names(config)),
     threads: 1

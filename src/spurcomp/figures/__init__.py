@@ -7,7 +7,8 @@ studies: [...]}`` (or ``datasets: [...]`` for figures of example images), and ev
 - ``METRICS``: the metrics it plots;
 - ``CAPTION``: what the paper's figure shows and how to read ours (the report adds what it was drawn from);
 - ``claims(spec, config)``: the paper's claims it tests (:mod:`spurcomp.claims`);
-- ``plot(inputs, out_pdf, out_csv)``: draws ``figures/NAME.pdf`` and writes the plotted values to the CSV.
+- ``plot(inputs, out_pdf, out_csv, grid_rule=None)``: draws ``figures/NAME.pdf`` and writes the plotted values
+  to the CSV; ``grid_rule`` is the config's section (curves keep the learning rates the paper's rule keeps).
 
 Layout modules import matplotlib, SciPy and pandas inside ``plot`` only: this package is imported when
 Snakemake builds the DAG, which must stay light. Modules whose name starts with ``_`` are helpers.

@@ -16,25 +16,30 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spurcomp.aggregate import read_table  # noqa: E402
+from spurcomp.claims import grid_rule_cut  # noqa: E402
 from spurcomp.names import dataset_label, dataset_name, metric_name, model_name, source_name  # noqa: E402
+from spurcomp.study import FAILED_STATUSES as FAILED  # noqa: E402
 
-FAILED = ("diverged",)
 
-
-def per_lr_summary(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not diverge, with
-    the number of diverged and unconverged seeds beside them."""
+def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = None) -> pd.DataFrame:
+    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not fail (diverge or
+    collapse), with the number of diverged, collapsed and unconverged seeds beside them, and why the grid rule
+    leaves a learning rate out (``excluded``: lr -> reason; empty: kept)."""
     rows = table[(table.metric == metric)]
     ok = rows[~rows.status.isin(FAILED)]
     summary = ok.groupby("lr")["value"].agg(["mean", "std", "count"])
     status = rows.groupby("lr")["status"].agg(
-        diverged=lambda s: int((s == "diverged").sum()), not_converged=lambda s: int((s == "not_converged").sum()))
-    return status.join(summary, how="left").reset_index().assign(metric=metric)
+        diverged=lambda s: int((s == "diverged").sum()), collapsed=lambda s: int((s == "collapsed").sum()),
+        not_converged=lambda s: int((s == "not_converged").sum()))
+    out = status.join(summary, how="left").reset_index().assign(metric=metric)
+    return out.assign(grid_rule=[(excluded or {}).get(lr, "") for lr in out.lr])
 
 
 def normalise(summary: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
-    """Min-max normalise the means to [0, 1] (the paper's per-variable y-axes); returns the range used."""
-    low, high = summary["mean"].min(), summary["mean"].max()
+    """Min-max normalise the means to [0, 1] (the paper's per-variable y-axes) over the learning rates the grid
+    rule keeps; returns the range used."""
+    kept = summary[summary["grid_rule"] == ""] if "grid_rule" in summary else summary
+    low, high = kept["mean"].min(), kept["mean"].max()
     span = (high - low) or 1.0
     out = summary.assign(norm_mean=(summary["mean"] - low) / span, norm_std=summary["std"].fillna(0) / span)
     return out, float(low), float(high)
@@ -100,28 +105,40 @@ def lr_ticks(ax, lrs) -> None:
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
-def plot_lr_curves(ax, table: pd.DataFrame, metrics, legend: bool = True) -> pd.DataFrame:
+def plot_lr_curves(ax, table: pd.DataFrame, metrics, legend: bool = True, grid_rule: dict | None = None) -> pd.DataFrame:
     """Each metric's seed mean (line) and spread (band) against learning rate, min-max normalised per metric
     (the paper's y-axes; the range is in the legend and in the returned rows). Open markers: some seed did not
-    converge; crosses at 0: some seed diverged."""
+    converge; crosses / triangles at 0: some seed diverged / collapsed. Learning rates past the paper's grid rule
+    (``grid_rule``, :func:`spurcomp.claims.grid_rule_cut`) are drawn grey and dashed, outside the range."""
     plotted = []
     colours = {metric: colour for metric, colour in zip(metrics, plt.cm.tab10.colors)}
+    excluded = grid_rule_cut(table, grid_rule)
     for metric in metrics:
         label = metric_name(metric)
         if metric not in set(table.metric):
             continue
-        summary, low, high = normalise(per_lr_summary(table, metric))
+        summary, low, high = normalise(per_lr_summary(table, metric, excluded))
+        kept = (summary["grid_rule"] == "").to_numpy()
         lr = summary["lr"].to_numpy()
         mean, std = summary["norm_mean"].to_numpy(), summary["norm_std"].to_numpy()
         colour = colours[metric]
-        ax.plot(lr, mean, "o-", color=colour, ms=4, label=f"{label} [{low:.3g}, {high:.3g}]")
-        ax.fill_between(lr, mean - std, mean + std, color=colour, alpha=0.2)
-        unconverged = summary["not_converged"].to_numpy() > 0
+        ax.plot(lr[kept], mean[kept], "o-", color=colour, ms=4, label=f"{label} [{low:.3g}, {high:.3g}]")
+        ax.fill_between(lr[kept], (mean - std)[kept], (mean + std)[kept], color=colour, alpha=0.2)
+        if not kept.all():
+            # the last kept point joined to the left-out ones, greyed: shown, never part of the curve
+            tail = np.flatnonzero(~kept)
+            tail = np.concatenate([tail[:1] - 1, tail]) if tail[0] > 0 else tail
+            ax.plot(lr[tail], mean[tail], "o--", color="0.6", ms=3, zorder=1)
+        unconverged = (summary["not_converged"].to_numpy() > 0) & kept
         ax.plot(lr[unconverged], mean[unconverged], "o", mfc="white", color=colour, ms=4)
         plotted.append(summary.assign(min=low, max=high))
-    diverged = sorted(set(table[table.status == "diverged"].lr))
-    if diverged:
-        ax.plot(diverged, np.zeros(len(diverged)), "kx", ms=8, label="diverged (≥1 seed)")
+    for status, marker in (("diverged", "kx"), ("collapsed", "kv")):
+        failed = sorted(set(table[table.status == status].lr))
+        if failed:
+            ax.plot(failed, np.zeros(len(failed)), marker, ms=7, label=f"{status} (≥1 seed)")
+    if excluded:
+        ax.axvspan(min(excluded) / 1.15, max(excluded) * 1.15, color="0.92", zorder=0,
+                   label=f"past the grid rule (from lr {min(excluded):g})")
     ax.set_xscale("log")
     lr_ticks(ax, table.lr.unique())
     ax.set_xlabel("learning rate")
@@ -130,7 +147,7 @@ def plot_lr_curves(ax, table: pd.DataFrame, metrics, legend: bool = True) -> pd.
     return pd.concat(plotted, ignore_index=True) if plotted else pd.DataFrame()
 
 
-def study_panels(inputs, metrics, title: str) -> tuple[plt.Figure, list, pd.DataFrame]:
+def study_panels(inputs, metrics, title: str, grid_rule: dict | None = None) -> tuple[plt.Figure, list, pd.DataFrame]:
     """One panel per study table (a dataset x architecture): ``metrics`` against learning rate, each min-max
     normalised. Returns the figure, the tables with their provenance, and the plotted values with names."""
     tables = read_tables(inputs)
@@ -138,16 +155,17 @@ def study_panels(inputs, metrics, title: str) -> tuple[plt.Figure, list, pd.Data
     rows, sources = [], []
     for ax, (table, provenance), path in zip(axes, tables, inputs):
         names = table_names(table, provenance)
-        values = plot_lr_curves(ax, table, metrics)
+        values = plot_lr_curves(ax, table, metrics, grid_rule=grid_rule)
         ax.set_title(f"{names['dataset_name']}\n{names['model_name']}, {table.seed.nunique()} seeds", fontsize=8)
         ax.set_ylabel("normalised value")
         ax.set_ylim(-0.3, 1.3)  # the spread band of a noisy variable would otherwise flatten the curves
         rows.append(with_names(values, names).assign(study=provenance.get("study", Path(path).stem),
                                                      dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
         sources.append(source_label(provenance))
-    wrapped = textwrap.fill("; ".join(sorted(set(sources))), width=45 * min(len(tables), 4))
-    fig.suptitle(f"{title}\n{wrapped}\nlegend: [min, max] of each variable; open marker: ≥1 seed not converged",
-                 fontsize=8)
+    lines = [title, "; ".join(sorted(set(sources))),
+             "legend: [min, max] of each variable; open marker: ≥1 seed not converged; grey: past the paper's grid rule"]
+    width = 60 * min(len(tables), 4)  # characters that fit above the panels at this font size
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=8)
     return fig, tables, pd.concat(rows, ignore_index=True)
 
 

@@ -31,7 +31,7 @@ def _show(ax, image) -> None:
     ax.set_yticks([])
 
 
-def plot(inputs, out_pdf, out_csv=None):
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     """``PER_KIND`` bias-aligned then ``PER_KIND`` bias-conflicting training images per dataset (one row each)."""
     import matplotlib.pyplot as plt
     import numpy as np

@@ -14,9 +14,10 @@ The paper's Fig. 3: larger learning rates give higher unbiased test accuracy tog
 compressibility (κ-prunability, activation sparsity and (q, κ)-compressibility) and more favourable
 representations (class separation R², class selectivity). Left: each variable against learning rate,
 min-max normalised (its range in the legend and in the CSV beside the figure); mean and spread over seeds;
-open markers: a seed hit max_epochs before 100% training accuracy; crosses: a seed diverged (left out of the
-mean). Right: Integrated Gradients attribution per core, spurious and noise feature through training, for
-the lowest and the highest learning rate with no diverged seed: the paper's model moves from the spurious to
+open markers: a seed hit max_epochs before 100% training accuracy; crosses and triangles: a seed diverged or
+collapsed (left out of the mean); grey, dashed: learning rates past the paper's grid rule (the first with a failed
+seed or a drastic loss of accuracy). Right: Integrated Gradients attribution per core, spurious and noise feature
+through training, for the lowest and the highest learning rate with no failed seed within the grid rule: the paper's model moves from the spurious to
 the core feature faster at the high learning rate.
 """
 FEATURE_COLOURS = {"core": "tab:green", "spurious": "tab:red", "noise": "tab:gray"}
@@ -28,16 +29,17 @@ def claims(spec: dict, config: dict):
             + rising_with_lr(config, spec["studies"], ["max_bc_loss_ratio"], "Fig. 12"))
 
 
-def _low_high_lr(table) -> tuple[float, float]:
-    """The smallest and the largest learning rate none of whose seeds diverged."""
+def _low_high_lr(table, grid_rule) -> tuple[float, float]:
+    """The smallest and the largest learning rate that no seed failed at and the grid rule keeps."""
+    from spurcomp.claims import grid_rule_cut
     from spurcomp.figures._draw import FAILED
 
-    failed = set(table[table.status.isin(FAILED)].lr)
+    failed = set(table[table.status.isin(FAILED)].lr) | set(grid_rule_cut(table, grid_rule))
     usable = sorted(lr for lr in table.lr.unique() if lr not in failed) or sorted(table.lr.unique())
     return usable[0], usable[-1]
 
 
-def plot(inputs, out_pdf, out_csv=None):
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -50,7 +52,7 @@ def plot(inputs, out_pdf, out_csv=None):
     for row, (table, provenance) in enumerate(tables):
         names = table_names(table, provenance)
         left = fig.add_subplot(grid[row, 0])
-        values = [plot_lr_curves(left, table, METRICS, legend=False)]
+        values = [plot_lr_curves(left, table, METRICS, legend=False, grid_rule=grid_rule)]
         left.set_ylabel("normalised value")
         left.set_title(f"{names['dataset_name']} — {names['model_name']}: effect of learning rate", fontsize=9)
         # below the axes: with six variables, a legend inside would hide the curves
@@ -58,7 +60,7 @@ def plot(inputs, out_pdf, out_csv=None):
                     title="range of each variable in brackets; open marker: ≥1 seed not converged", title_fontsize=6)
 
         attributions = table[table.metric == "attribution_density"]
-        low_lr, high_lr = _low_high_lr(table)
+        low_lr, high_lr = _low_high_lr(table, grid_rule)
         axes = [fig.add_subplot(grid[row, 1]), fig.add_subplot(grid[row, 2])]
         for ax, lr, name in zip(axes, (low_lr, high_lr), ("Low", "High")):
             runs = attributions[attributions.lr == lr]

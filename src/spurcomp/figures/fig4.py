@@ -11,8 +11,10 @@ CAPTION = """
 The paper's Fig. 4: on semi-synthetic datasets and convolutional models, larger learning rates give higher
 unbiased test accuracy (robustness to the spurious feature) together with higher κ-prunability and activation
 (q, κ)-compressibility. One panel per dataset and architecture; each variable min-max normalised (its range in
-the legend); mean and spread over seeds; open markers: a seed did not reach 100% training accuracy; crosses: a
-seed diverged (left out of the mean). The CSV beside the figure holds every plotted mean, spread, count and each
+the legend); mean and spread over seeds; open markers: a seed did not reach 100% training accuracy; crosses and
+triangles: a seed diverged or collapsed (left out of the mean). Grey, dashed: learning rates past the paper's grid
+rule (the first with a failed seed or a drastic loss of accuracy), shown but not part of the curve or the claims;
+the CSV's grid_rule column says why. The CSV beside the figure holds every plotted mean, spread, count and each
 variable's minimum and maximum per panel.
 """
 
@@ -21,11 +23,12 @@ def claims(spec: dict, config: dict):
     return rising_with_lr(config, spec["studies"], METRICS, PAPER_FIGURE)
 
 
-def plot(inputs, out_pdf, out_csv=None):
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     from spurcomp.figures._draw import ordered, save, study_panels
 
     fig, _, values = study_panels(inputs, METRICS, "Effect of learning rate on robustness (unbiased test accuracy) "
-                                                   "and compressibility")
+                                                   "and compressibility", grid_rule)
     values = ordered(values, ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name",
-                              "lr", "mean", "std", "count", "diverged", "not_converged", "min", "max"])
+                              "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged", "grid_rule", "min",
+                              "max"])
     return save(fig, out_pdf, values, out_csv)

@@ -13,7 +13,8 @@ The paper's Fig. 5: larger learning rates give representations with higher class
 units' preference for one class) and class separation (R² of cosine distances), beside unbiased test accuracy.
 One panel per dataset and architecture, each variable min-max normalised (range in the legend). The CSV beside
 the figure holds Spearman's ρ (and its p-value) between each metric and learning rate over each panel's runs
-that did not diverge.
+that did not fail (diverge or collapse), at the learning rates the paper's grid rule keeps (greyed points are
+past it).
 """
 
 
@@ -21,16 +22,20 @@ def claims(spec: dict, config: dict):
     return rising_with_lr(config, spec["studies"], CLAIM_METRICS, PAPER_FIGURE)
 
 
-def lr_correlations(table, metrics):
-    """Spearman's rank correlation of each metric with learning rate over the runs that did not diverge."""
+def lr_correlations(table, metrics, grid_rule=None):
+    """Spearman's rank correlation of each metric with learning rate over the runs that did not fail, at the
+    learning rates the grid rule keeps."""
     import pandas as pd
     from scipy.stats import spearmanr
 
+    from spurcomp.claims import grid_rule_cut
     from spurcomp.figures._draw import FAILED
 
+    excluded = list(grid_rule_cut(table, grid_rule))
     rows = []
     for metric in metrics:
-        runs = table[(table.metric == metric) & ~table.status.isin(FAILED)].dropna(subset=["value"])
+        runs = table[(table.metric == metric) & ~table.status.isin(FAILED) & ~table.lr.isin(excluded)]
+        runs = runs.dropna(subset=["value"])
         if runs.lr.nunique() < 2:
             rho, p = float("nan"), float("nan")
         else:
@@ -40,15 +45,15 @@ def lr_correlations(table, metrics):
     return pd.DataFrame(rows)
 
 
-def plot(inputs, out_pdf, out_csv=None):
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import pandas as pd
 
     from spurcomp.figures._draw import ordered, save, study_panels, table_names, with_names
 
     fig, tables, _ = study_panels(inputs, METRICS, "Effect of learning rate on core-feature utilisation (CSI) and "
-                                                   "class separation (R²)")
+                                                   "class separation (R²)", grid_rule)
     correlations = pd.concat([
-        with_names(lr_correlations(table, METRICS), table_names(table, provenance)).assign(
+        with_names(lr_correlations(table, METRICS, grid_rule), table_names(table, provenance)).assign(
             study=provenance.get("study", ""), dataset=table.dataset.iloc[0], model=table.model.iloc[0])
         for table, provenance in tables], ignore_index=True)
     correlations = ordered(correlations, ["study", "dataset", "model", "dataset_name", "model_name", "metric",

@@ -7,10 +7,10 @@ read back once per epoch, so the hot loop never synchronises with Python.
 """
 from __future__ import annotations
 
-import enum
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +24,9 @@ from spurcomp.data.io import Dataset
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, derived_seed, logger, package_versions
+from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
-
-
-class RunStatus(str, enum.Enum):
-    CONVERGED = "converged"          # reached 100% training accuracy
-    NOT_CONVERGED = "not_converged"  # hit max_epochs first
-    DIVERGED = "diverged"            # loss became NaN/inf or exploded
+from spurcomp.study import RunStatus
 
 
 STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm")
@@ -38,12 +34,15 @@ STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "lo
 
 @dataclass
 class TrainOptions:
-    """What changes how a run is stored or watched, but never its numbers."""
+    """How a run is stored and judged. All but ``state_every_epochs`` change what a run writes, so they are
+    part of its identity (a resumable state saved under other options is never resumed)."""
 
     checkpoint_epochs: list[int] = field(default_factory=list)
     state_every_epochs: int = 1
     # an epoch whose mean training loss exceeds this many times ln(num_classes) (chance level) has exploded
     divergence_factor: float = 1000.0
+    # a run ending with training accuracy at most this far above chance (or every unit dead) has collapsed
+    collapse_margin: float = 0.02
 
 
 @dataclass
@@ -55,6 +54,8 @@ class Progress:
     epoch_rows: list[dict] = field(default_factory=list)
     step_blocks: list[np.ndarray] = field(default_factory=list)  # one _step_table per epoch
     elapsed_s: float = 0.0
+    checkpoints: list[str] = field(default_factory=list)  # file names saved so far, checked on resume
+    status_reason: str = ""
 
 
 @dataclass
@@ -87,8 +88,16 @@ def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
+    """Write ``path`` whole or not at all: a kill or a full disk mid-write leaves the previous file intact."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (OSError, RuntimeError) as err:
+        # torch reports a full disk as "basic_ios::clear: iostream error"; say what and where
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise OSError(f"could not write {path} ({err}); {free:.0f} MiB free on its disk: free some space and run "
+                      f"again (the run resumes from its last saved state)") from err
     os.replace(tmp, path)
 
 
@@ -110,19 +119,54 @@ def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int) 
     return row
 
 
-def _resume(state_path: Path, spec_hash: str, model: nn.Module, optimizer, device) -> Progress:
-    """The progress saved in ``state_path`` (model and optimiser loaded in place), or a fresh start."""
+def _identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Dataset, options: TrainOptions,
+              device: torch.device) -> dict:
+    """Everything that changes what a run writes (run.json, history, checkpoints): a resumable state saved
+    under another identity is never resumed."""
+    return {"model": model_spec, "setting": setting.as_dict(), "seed": seed, "data": dataset.metadata,
+            "checkpoint_epochs": sorted(options.checkpoint_epochs), "divergence_factor": options.divergence_factor,
+            "collapse_margin": options.collapse_margin, "device": device.type}
+
+
+def _set_aside(state_path: Path, why: str) -> None:
+    corrupt = state_path.with_name(state_path.name + ".corrupt")
+    os.replace(state_path, corrupt)
+    logger.warning("resumable state %s is unreadable (%s): moved to %s; training starts fresh", state_path, why,
+                   corrupt)
+
+
+def _resume(state_path: Path, identity: dict, checkpoint_dir: Path, model: nn.Module, optimizer, device) -> Progress:
+    """The progress saved in ``state_path`` (model and optimiser loaded in place), or a fresh start when there is
+    none, when it cannot be read (it is set aside), when it belongs to another identity, or when checkpoints it
+    saved are gone."""
     if not state_path.exists():
         return Progress()
-    state = torch.load(state_path, map_location=device, weights_only=False)
-    if state.get("spec_hash") != spec_hash:
-        logger.warning("ignoring resumable state %s: it belongs to another configuration", state_path)
+    try:
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        saved = state.get("identity") or {}
+        progress = Progress(**{k: state[k] for k in Progress.__dataclass_fields__ if k in state})
+    except Exception as err:  # a truncated or overwritten file fails in many ways (pickle, zip, EOF, keys)
+        _set_aside(state_path, f"{type(err).__name__}: {err}")
         return Progress()
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    logger.info("resuming from %s at epoch %d", state_path, state["epoch"])
-    return Progress(epoch=state["epoch"], status=state.get("status"), epoch_rows=state["epoch_rows"],
-                    step_blocks=state["step_blocks"], elapsed_s=state["elapsed_s"])
+    if saved != identity:
+        differs = ", ".join(f"{key} {saved.get(key)!r} -> {identity[key]!r}" if key != "data" else "the dataset"
+                            for key in identity if saved.get(key) != identity[key])
+        logger.warning("resumable state %s belongs to another configuration (%s): training starts fresh",
+                       state_path, differs)
+        return Progress()
+    missing = [name for name in progress.checkpoints if not (checkpoint_dir / name).exists()]
+    if missing:
+        logger.warning("resumable state %s saved checkpoints that are gone (%s): training starts fresh", state_path,
+                       ", ".join(missing))
+        return Progress()
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        _set_aside(state_path, f"{type(err).__name__}: {err}")
+        return Progress()
+    logger.info("resuming from %s at epoch %d", state_path, progress.epoch)
+    return progress
 
 
 def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSetting, seed: int,
@@ -158,12 +202,28 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     return bool(np.isfinite(raw[:, 0]).all())
 
 
-def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> str | None:
-    if not (steps_finite and math.isfinite(row["train_loss"])) or row["train_loss"] > divergence_loss:
-        return RunStatus.DIVERGED.value
+def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tuple[str | None, str]:
+    """The status an epoch ends a run with (None: training goes on), and why."""
+    if not (steps_finite and math.isfinite(row["train_loss"])):
+        return RunStatus.DIVERGED.value, f"the training loss became NaN or infinite in epoch {row['epoch']}"
+    if row["train_loss"] > divergence_loss:
+        return RunStatus.DIVERGED.value, (f"epoch {row['epoch']}'s training loss {row['train_loss']:.4g} exceeds "
+                                          f"{divergence_loss:.4g} (divergence_factor x ln K)")
     if row["train_acc"] == 1.0:
-        return RunStatus.CONVERGED.value
-    return None
+        return RunStatus.CONVERGED.value, f"100% training accuracy after epoch {row['epoch']}"
+    return None, ""
+
+
+def _collapse_reason(model: nn.Module, data: _Data, final_train_acc: float, margin: float) -> str:
+    """Why a run that did not diverge has collapsed ('' if it has not): its training accuracy is within
+    ``margin`` of chance (the majority class's share), or no unit of its representation is ever active."""
+    chance = torch.bincount(data.y_train).max().item() / len(data.y_train)
+    if final_train_acc <= chance + margin:
+        return (f"final training accuracy {final_train_acc:.4f} is within {margin} of chance "
+                f"({chance:.4f}, the majority class's share)")
+    if not (penultimate_activations(model, data.x_train) > 0).any():
+        return "every unit of the representation is dead (never active) on the training set"
+    return ""
 
 
 def _history(progress: Progress) -> pd.DataFrame:
@@ -200,7 +260,7 @@ def train_run(
     checkpoint_dir = run_dir / "checkpoints"
     for folder in (run_dir, state_path.parent, checkpoint_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    spec_hash = config_hash({"model": model_spec, "setting": setting.as_dict(), "seed": seed, "data": dataset.metadata})
+    identity = _identity(model_spec, setting, seed, dataset, options, device)
 
     data = _Data.on(dataset, device)
     steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
@@ -210,9 +270,12 @@ def train_run(
                                 weight_decay=setting.weight_decay)
 
     def save_checkpoint(epoch: int) -> None:
-        _atomic_torch_save(model.state_dict(), checkpoint_dir / f"epoch={epoch:05d}.pt")
+        name = f"epoch={epoch:05d}.pt"
+        _atomic_torch_save(model.state_dict(), checkpoint_dir / name)
+        if name not in progress.checkpoints:
+            progress.checkpoints.append(name)
 
-    progress = _resume(state_path, spec_hash, model, optimizer, device)
+    progress = _resume(state_path, identity, checkpoint_dir, model, optimizer, device)
     if progress.epoch == 0 and not progress.epoch_rows:
         # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
         for stale in checkpoint_dir.glob("epoch=*.pt"):
@@ -230,7 +293,7 @@ def train_run(
         loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
         epoch = progress.epoch
         row = _record_epoch(model, data, progress, epoch * steps_per_epoch)
-        progress.status = _epoch_status(row, steps_finite, divergence_loss)
+        progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
             save_checkpoint(epoch)
@@ -238,12 +301,18 @@ def train_run(
                     setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
                     row["test_unbiased_acc"], progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
-            _atomic_torch_save({"spec_hash": spec_hash, "model": model.state_dict(),
+            _atomic_torch_save({"identity": identity, "model": model.state_dict(),
                                 "optimizer": optimizer.state_dict(), **vars(progress)}, state_path)
-    progress.status = progress.status or RunStatus.NOT_CONVERGED.value
+    if progress.status is None:
+        progress.status = RunStatus.NOT_CONVERGED.value
+        progress.status_reason = f"max_epochs ({setting.max_epochs}) reached before 100% training accuracy"
+    if progress.status != RunStatus.DIVERGED.value:
+        collapse = _collapse_reason(model, data, progress.epoch_rows[-1]["train_acc"], options.collapse_margin)
+        if collapse:
+            progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
     progress.elapsed_s = elapsed_before + time.perf_counter() - started
     return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
-                          {"spec_hash": spec_hash, "step_loop_seconds": round(loop_seconds, 3),
+                          {"spec_hash": config_hash(identity), "step_loop_seconds": round(loop_seconds, 3),
                            "steps": progress.epoch * steps_per_epoch})
 
 
@@ -255,6 +324,7 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
     summary = {
         "run": keys,
         "status": progress.status,
+        "status_reason": progress.status_reason,
         "epochs": progress.epoch,
         "steps": extra["steps"],
         "final_train_acc": final["train_acc"],
@@ -266,15 +336,16 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
         "threads": torch.get_num_threads(),
         "train_seconds": round(progress.elapsed_s, 3),
         "step_loop_seconds": extra["step_loop_seconds"],  # this session's share, when resumed
-        "checkpoints": sorted(p.name for p in (run_dir / "checkpoints").glob("epoch=*.pt")),
+        "checkpoints": sorted(progress.checkpoints),
         "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed")},
         "spec_hash": extra["spec_hash"],
         "versions": package_versions(),
     }
-    torch.save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
-                "num_classes": dataset.num_classes}, run_dir / "weights.pt")
+    _atomic_torch_save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
+                        "num_classes": dataset.num_classes}, run_dir / "weights.pt")
     (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
-    logger.info("run finished: %s after %d epochs (%.1fs)", progress.status, progress.epoch, progress.elapsed_s)
+    logger.info("run finished: %s after %d epochs (%.1fs): %s", progress.status, progress.epoch, progress.elapsed_s,
+                progress.status_reason)
     return summary
 
 
