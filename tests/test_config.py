@@ -113,7 +113,8 @@ def test_conda_env_lists_every_dependency_of_pyproject():
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     env = yaml.safe_load((REPO / "envs" / "spurcomp.yaml").read_text())["dependencies"]
-    conda_names = {d.split(">")[0].split("=")[0] for d in env if isinstance(d, str)}
+    pip = [d for entry in env if isinstance(entry, dict) for d in entry.get("pip", [])]
+    conda_names = {d.split(">")[0].split("=")[0] for d in env + pip if isinstance(d, str)}
     for dep in deps:
         name = dep.split(">")[0].split("=")[0].split("<")[0]
         assert {"torch": "pytorch"}.get(name, name) in conda_names, f"envs/spurcomp.yaml lacks {name}"

@@ -150,6 +150,90 @@ def test_corruption_parameters_are_the_cifar10c_ones():
         C.corrupt(image.transpose(2, 0, 1)[None], np.array([0]), 6, rng)
 
 
+def test_snow_blur_is_imagemagicks_motion_blur():
+    # ImageMagick's MotionBlurImage: 2·ceil(radius) + 1 taps, weight exp(-i²/2σ²), integer steps along the angle
+    weights, offsets = C.motion_blur_taps(2, 1.0, 0.0)
+    expected = np.exp(-np.arange(5) ** 2 / 2.0)
+    np.testing.assert_allclose(weights, expected / expected.sum())
+    assert offsets.tolist() == [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4]]  # (row, col): along the row
+    weights, offsets = C.motion_blur_taps(14, 12, -90.0)  # level 5: 29 taps, straight up
+    assert len(weights) == 29 and offsets[:, 1].tolist() == [0] * 29 and offsets[:, 0].tolist() == [-i for i in range(29)]
+    _, offsets = C.motion_blur_taps(3, 2, -45.0)  # ceil(i·cos a - 0.5), ceil(i·sin a - 0.5)
+    assert offsets.tolist() == [[0, 0], [-1, 1], [-1, 1], [-2, 2], [-3, 3], [-4, 4], [-4, 4]]
+    # smooth Gaussian decay, not a comb: every tap weaker than the one before
+    assert (np.diff(C.motion_blur_taps(14, 12, -60.0)[0]) < 0).all()
+    # edge pixels are repeated beyond the border: a uniform layer stays uniform (zero padding darkened it)
+    blurred = C.motion_blur(np.full((32, 32), 128.0), 14, 12, -100.0)
+    np.testing.assert_allclose(blurred, 128.0)
+    # one bright pixel spreads along the taps with their weights
+    spot = np.zeros((32, 32))
+    spot[10, 10] = 1.0
+    weights, offsets = C.motion_blur_taps(3, 2, 0.0)
+    out = C.motion_blur(spot, 3, 2, 0.0)
+    for weight, (dr, dc) in zip(weights, offsets):  # output(r, c) samples (r + dr, c + dc)
+        assert out[10 - dr, 10 - dc] == pytest.approx(weight)
+
+
+def test_snow_greys_with_opencvs_weights():
+    green = np.zeros((32, 32, 3))
+    green[..., 1] = 1.0
+    rng = np.random.default_rng(0)
+    mean, std, zoom, threshold, radius, sigma, blend = C.SEVERITY_PARAMETERS["snow"][4]
+    no_flakes = (mean, 0.0, zoom, 2.0, radius, sigma, blend)  # threshold 2: no flake survives
+    out = C.snow(green, no_flakes, rng)
+    grey = 0.587 * 1.5 + 0.5  # OpenCV's RGB -> grey: 0.299 R + 0.587 G + 0.114 B
+    np.testing.assert_allclose(out[0, 0], [0.2 * grey, 0.8 + 0.2 * max(1.0, grey), 0.2 * grey])
+
+
+def test_fog_amplitude_falls_by_decay_squared_per_octave():
+    class Recording:
+        """Stands in for the Generator: records the half-width of every uniform draw."""
+
+        def __init__(self):
+            self.widths, self.rng = [], np.random.default_rng(0)
+
+        def uniform(self, low, high, size):
+            self.widths.append(high)
+            return self.rng.uniform(low, high, size)
+
+    rng = Recording()
+    heights = C.plasma_fractal(32, 1.75, rng)
+    assert heights.shape == (32, 32) and heights.min() == 0 and heights.max() == 1
+    # five octaves (32 -> 2), three fills each (squares, two diamond sets), noise wibble x U(-wibble, wibble)
+    # with wibble = 100 / decay^octave: the amplitude wibble² falls by decay² per octave
+    assert rng.widths == pytest.approx([100 / 1.75 ** k for k in range(5) for _ in range(3)])
+    with pytest.raises(ValueError, match="power of 2"):
+        C.plasma_fractal(30, 2, np.random.default_rng(0))
+
+
+def test_frost_uses_the_photographs_at_the_cifar10c_crop():
+    photos = C.frost_photos()
+    assert photos is not None, "the imagecorruptions package data should be installed"
+    # the first five photographs, shrunk to a fifth (frost1.png is 900 x 600)
+    assert len(photos) == 5 and photos[0].shape == (120, 180, 3) and photos[0].dtype == np.uint8
+    grey = np.full((32, 32, 3), 0.5)
+    rng = np.random.default_rng(0)
+    image_weight, frost_weight = C.SEVERITY_PARAMETERS["frost"][4]
+    outs = np.stack([C.frost(grey, (image_weight, frost_weight), rng) for _ in range(400)])
+    # mean brightness: 0.75 x 0.5 + 0.45 x the photographs' mean (each photograph equally likely)
+    expected = image_weight * 0.5 + frost_weight * np.mean([p.mean() for p in photos]) / 255
+    assert outs.mean() == pytest.approx(expected, abs=0.02)
+    assert outs.mean() > 0.6  # the procedural layer (mean ≈ 95/255) gave about 0.54
+    # each output is a 32 x 32 crop of one photograph, blended with the original weights
+    crop = (outs[0] - image_weight * 0.5) / frost_weight * 255
+    assert np.allclose(crop, np.round(crop), atol=1e-6)
+
+
+def test_corrupted_images_are_truncated_to_whole_grey_levels():
+    assert C.whole_grey_levels(np.array([0.5]))[0] == 127 / 255  # 127.5 -> 127, as np.uint8 truncates
+    levels = np.arange(256) / 255
+    np.testing.assert_array_equal(C.whole_grey_levels(levels), levels)  # whole levels stay
+    np.testing.assert_array_equal(C.whole_grey_levels(np.array([-0.2, 1.3])), [0.0, 1.0])
+    image = np.random.default_rng(0).uniform(0, 1, size=(4, 3, 32, 32))
+    out = C.corrupt(image, np.array([0, 2, 4, 6]), 5, np.random.default_rng(0))
+    np.testing.assert_allclose(out * 255, np.round(out * 255), atol=1e-4)
+
+
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_same_seed_same_bytes_other_seed_other_data(name):
     spec = {"generator": name, "rho_train": RHO[name], "n_train": 100, "n_test": 100}

@@ -1,20 +1,26 @@
 """The ten corruptions of Corrupted CIFAR-10 (Nam et al. 2020, "Type0"), with the CIFAR-10-C parameters.
 
-Corrupted CIFAR-10 uses Hendrycks & Dietterich's CIFAR-10-C code with its 32 px parameter tables (not the
-ImageNet-C tables that the ``imagecorruptions`` package applies). ``SEVERITY_PARAMETERS`` holds those tables for
-levels 1-5 (LfF's "Severity4" is level 5, our default). Each corruption here is built on maintained primitives
-(scikit-image, SciPy, Pillow) with the same parameters; where the original needs something that is not
-available offline, the substitute is named in ``DEVIATIONS`` (and in README.md).
+Corrupted CIFAR-10 uses Hendrycks & Dietterich's CIFAR-10-C code (``make_cifar_c.py``) with its 32 px parameter
+tables (not the ImageNet-C tables that the ``imagecorruptions`` package applies). ``SEVERITY_PARAMETERS`` holds
+those tables for levels 1-5 (LfF's "Severity4" is level 5, our default). Each corruption here is built on
+maintained primitives (scikit-image, SciPy, Pillow) with the same maths: ImageMagick's motion blur (snow) and the
+diamond-square plasma fractal (fog) are written out, the frost photographs are read from the ``imagecorruptions``
+wheel's package data (its module is never imported: its code does not run on current NumPy and scikit-image),
+and every corrupted image is truncated to whole grey levels as the original's ``np.uint8(...)`` does. What still
+differs is named in ``DEVIATIONS`` (and in README.md).
 
 Images are float (H, W, 3) in [0, 1]; every random draw comes from the ``rng`` passed in.
 """
 from __future__ import annotations
 
+import functools
 import io
+import logging
+from importlib import metadata
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import convolve, map_coordinates, zoom
+from scipy.ndimage import map_coordinates, zoom
 from skimage import color, transform
 from skimage.filters import gaussian
 
@@ -50,12 +56,19 @@ SEVERITY_PARAMETERS = {
 }
 
 DEVIATIONS = {
-    "snow": "ImageMagick's motion blur (Wand) replaced by a one-sided Gaussian-weighted line kernel (SciPy)",
-    "frost": "the six frost photographs are not available offline: a procedural ice texture (ridged fractal "
-             "noise, pale blue) is blended with the original weights",
-    "fog": "the diamond-square plasma fractal replaced by octave value noise with the same per-octave decay",
     "spatter": "water branch (levels 1-3) not implemented: levels 1-3 use the mud branch too",
+    "elastic_transform": "scikit-image's affine warp instead of OpenCV's; the three affine points are read as "
+                         "(row, col) where OpenCV reads (x, y), so the warp is the transpose of the original's for "
+                         "the same draws (the same distribution)",
+    "random draws": "NumPy's Generator instead of the legacy global np.random: the same distributions, other draws",
 }
+FROST_FALLBACK = ("the frost photographs could not be read from the imagecorruptions package: a procedural ice "
+                  "texture (ridged fractal noise, pale blue) is blended with the original weights instead")
+# The frost photographs of the original (make_cifar_c.py draws among the first five), in the imagecorruptions wheel.
+FROST_PHOTOS = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
+# OpenCV's RGB -> grey weights (ITU-R BT.601), which the original's snow uses (scikit-image's rgb2gray differs).
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
+logger = logging.getLogger("spurcomp")
 
 
 def _fractal_noise(size: int, decay: float, rng: np.random.Generator, octaves_from: int = 1) -> np.ndarray:
@@ -72,6 +85,37 @@ def _fractal_noise(size: int, decay: float, rng: np.random.Generator, octaves_fr
     return total / (total.max() + 1e-12)
 
 
+def plasma_fractal(size: int, decay: float, rng: np.random.Generator) -> np.ndarray:
+    """The original fog's height map in [0, 1]: diamond-square on a ``size`` x ``size`` torus (size a power of
+    2). Each new point is the mean of its four neighbours plus ``wibble`` x U(-wibble, wibble), so the noise of an
+    octave scales with wibble², and ``wibble`` (100 at first) is divided by ``decay`` after each octave: the
+    amplitude falls by decay² per octave."""
+    if size & (size - 1):
+        raise ValueError(f"plasma_fractal needs a power of 2, got {size}")
+    heights = np.zeros((size, size))
+    step, wibble = size, 100.0
+
+    def displaced(total):
+        return total / 4 + wibble * rng.uniform(-wibble, wibble, total.shape)
+
+    while step >= 2:
+        half = step // 2
+        corners = heights[0::step, 0::step]
+        # squares: the centre of each square of corners
+        around = corners + np.roll(corners, -1, axis=0)
+        heights[half::step, half::step] = displaced(around + np.roll(around, -1, axis=1))
+        # diamonds: the edge midpoints, from the two corners and the two centres beside each
+        centres = heights[half::step, half::step]
+        heights[0::step, half::step] = displaced(centres + np.roll(centres, 1, axis=0)
+                                                 + corners + np.roll(corners, -1, axis=1))
+        heights[half::step, 0::step] = displaced(centres + np.roll(centres, 1, axis=1)
+                                                 + corners + np.roll(corners, -1, axis=0))
+        step //= 2
+        wibble /= decay
+    heights -= heights.min()
+    return heights / heights.max()
+
+
 def _clipped_zoom(image: np.ndarray, factor: float) -> np.ndarray:
     h = image.shape[0]
     crop = int(np.ceil(h / factor))
@@ -81,17 +125,27 @@ def _clipped_zoom(image: np.ndarray, factor: float) -> np.ndarray:
     return zoomed[trim:trim + h, trim:trim + h]
 
 
-def _motion_kernel(radius: float, sigma: float, angle_deg: float) -> np.ndarray:
-    """A one-sided line kernel (weights exp(-t^2 / 2 sigma^2), t = 0..radius) pointing along ``angle_deg``."""
-    size = 2 * int(np.ceil(radius)) + 1
-    kernel = np.zeros((size, size))
-    centre = size // 2
-    direction = np.deg2rad(angle_deg)
-    for t in np.arange(0, radius + 1e-9, 0.5):
-        r = int(round(centre - t * np.sin(direction)))
-        c = int(round(centre + t * np.cos(direction)))
-        kernel[r, c] += np.exp(-(t**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
+def motion_blur_taps(radius: float, sigma: float, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """ImageMagick's MotionBlurImage: 2·ceil(radius) + 1 taps; tap i has weight exp(-i² / 2σ²) (normalised) and
+    samples the pixel at integer offset (ceil(i·cos a - 0.5) columns, ceil(i·sin a - 0.5) rows). Returns the
+    weights and the (row, col) offsets."""
+    width = int(2 * np.ceil(radius) + 1)
+    steps = np.arange(width)
+    weights = np.exp(-(steps.astype(np.float64) ** 2) / (2 * max(sigma, 1e-12) ** 2))
+    angle = np.deg2rad(angle_deg)
+    offsets = np.stack([np.ceil(steps * np.sin(angle) - 0.5), np.ceil(steps * np.cos(angle) - 0.5)], axis=1)
+    return weights / weights.sum(), offsets.astype(int)
+
+
+def motion_blur(layer: np.ndarray, radius: float, sigma: float, angle_deg: float) -> np.ndarray:
+    """``layer`` (H, W) blurred as ImageMagick's motion blur does, edge pixels repeated beyond the border."""
+    weights, offsets = motion_blur_taps(radius, sigma, angle_deg)
+    h, w = layer.shape
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    out = np.zeros((h, w))
+    for weight, (dr, dc) in zip(weights, offsets):
+        out += weight * layer[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)]
+    return out
 
 
 def snow(x, p, rng):
@@ -99,25 +153,50 @@ def snow(x, p, rng):
     layer = rng.normal(loc=mean, scale=std, size=x.shape[:2])
     layer = _clipped_zoom(layer[..., None], zoom_factor)[..., 0]
     layer[layer < threshold] = 0
-    layer = convolve(np.clip(layer, 0, 1), _motion_kernel(radius, sigma, rng.uniform(-135, -45)), mode="constant")
-    layer = np.round(layer * 255) / 255
-    grey = color.rgb2gray(x)[..., None]
+    # the original blurs an 8-bit greyscale image (truncated on the way in, rounded on the way out)
+    grey_levels = np.floor(np.clip(layer, 0, 1) * 255)
+    layer = np.round(motion_blur(grey_levels, radius, sigma, rng.uniform(-135, -45))) / 255
+    grey = (x @ GREY_WEIGHTS)[..., None]
     x = blend * x + (1 - blend) * np.maximum(x, grey * 1.5 + 0.5)
     return x + layer[..., None] + np.rot90(layer, k=2)[..., None]
 
 
+@functools.lru_cache(maxsize=1)
+def frost_photos() -> tuple[np.ndarray, ...] | None:
+    """The original's frost photographs (RGB uint8), shrunk to a fifth as the CIFAR-10-C code does
+    (OpenCV's bilinear resize by 0.2 samples exactly every fifth pixel from the third); None if unavailable."""
+    try:
+        package = metadata.distribution("imagecorruptions")
+        photos = []
+        for name in FROST_PHOTOS:
+            image = np.asarray(Image.open(package.locate_file(f"imagecorruptions/frost/{name}")).convert("RGB"))
+            h, w = round(image.shape[0] * 0.2), round(image.shape[1] * 0.2)
+            photos.append(image[2::5, 2::5][:h, :w])
+        return tuple(photos)
+    except (metadata.PackageNotFoundError, OSError) as err:
+        logger.warning("%s (%s)", FROST_FALLBACK, err)
+        return None
+
+
 def frost(x, p, rng):
     image_weight, frost_weight = p
-    ridges = 1 - np.abs(2 * _fractal_noise(x.shape[0] * 2, 1.6, rng) - 1)
-    ice = ridges[: x.shape[0], : x.shape[1]] ** 3
-    texture = ice[..., None] * np.array([0.85, 0.92, 1.0])  # pale blue, like the frost photographs
-    return image_weight * x + frost_weight * texture
+    photos = frost_photos()
+    if photos is None:  # the documented fallback
+        ridges = 1 - np.abs(2 * _fractal_noise(x.shape[0] * 2, 1.6, rng) - 1)
+        ice = ridges[: x.shape[0], : x.shape[1]] ** 3
+        texture = ice[..., None] * np.array([0.85, 0.92, 1.0])  # pale blue, like the frost photographs
+        return image_weight * x + frost_weight * texture
+    photo = photos[rng.integers(len(photos))]
+    h, w = x.shape[:2]
+    top, left = rng.integers(0, photo.shape[0] - h), rng.integers(0, photo.shape[1] - w)
+    return image_weight * x + frost_weight * photo[top:top + h, left:left + w] / 255
 
 
 def fog(x, p, rng):
     strength, decay = p
     peak = x.max()
-    x = x + strength * _fractal_noise(x.shape[0], decay, rng)[..., None]
+    side = 1 << (max(x.shape[:2]) - 1).bit_length()  # the original's map is 32 x 32 for CIFAR
+    x = x + strength * plasma_fractal(side, decay, rng)[: x.shape[0], : x.shape[1], None]
     return x * peak / (peak + strength)
 
 
@@ -143,6 +222,8 @@ def spatter(x, p, rng):
 
 
 def elastic_transform(x, p, rng):
+    # The original builds the three affine points in OpenCV's (x, y) order; here they are (row, col): for the
+    # same draws the warp is the transpose of the original's, with the same distribution (see DEVIATIONS).
     alpha, sigma, affine_jitter = p
     h, w = x.shape[:2]
     centre = np.float32([h, w]) // 2
@@ -195,5 +276,11 @@ def corrupt(images: np.ndarray, kinds: np.ndarray, severity: int, rng: np.random
         name = CORRUPTIONS[int(kind)]
         corrupted = FUNCTIONS[name](image.transpose(1, 2, 0).astype(np.float64),
                                     SEVERITY_PARAMETERS[name][severity - 1], rng)
-        out[i] = np.clip(corrupted, 0, 1).transpose(2, 0, 1)
+        out[i] = whole_grey_levels(corrupted).transpose(2, 0, 1)
     return out
+
+
+def whole_grey_levels(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] and truncate to whole grey levels k/255, as the original stores every corrupted image with
+    ``np.uint8(clip(x) * 255)``. (1e-9 keeps an exact k/255 that float arithmetic put a hair below k at k.)"""
+    return np.floor(np.clip(x, 0, 1) * 255 + 1e-9) / 255

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spurcomp.data.corruptions import CORRUPTIONS, DEVIATIONS, SEVERITY_PARAMETERS, corrupt
+from spurcomp.data.corruptions import (CORRUPTIONS, DEVIATIONS, FROST_FALLBACK, SEVERITY_PARAMETERS, corrupt,
+                                      frost_photos)
 from spurcomp.data.images import ImagePool, load_cifar10, load_mnist
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
 
@@ -166,7 +167,7 @@ def corrupted_cifar10(*, n_train: int, n_test: int, rho_train: float, seed: int,
                   parameters={"severity": severity}, source=source, rho_train=rho_train, masks=masks,
                   corruptions=list(CORRUPTIONS),
                   corruption_parameters={name: SEVERITY_PARAMETERS[name][severity - 1] for name in CORRUPTIONS},
-                  corruption_deviations=DEVIATIONS)
+                  corruption_deviations={**DEVIATIONS, **({"frost": FROST_FALLBACK} if frost_photos() is None else {})})
 
 
 def mnist_cifar(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",
