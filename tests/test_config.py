@@ -168,3 +168,16 @@ def test_evaluate_without_families_means_all_of_them():
     args = _parser().parse_args(["evaluate", "--dataset", "parity", "--model", "fcn", "--setting", "lr=0.1",
                                  "--seed", "0"])
     assert args.families == []
+
+
+def test_a_new_generator_version_rebuilds_the_dataset(tiny_config, monkeypatch):
+    from spurcomp.data import build_dataset
+    from spurcomp.data.versions import GENERATOR_VERSIONS
+    from spurcomp.study import dataset_job
+
+    config = validate_config(tiny_config)
+    job = dataset_job(config, "parity")
+    assert job["generator_version"] == GENERATOR_VERSIONS["parity"] == build_dataset(
+        config["datasets"]["parity"], seed=0).metadata["version"]
+    monkeypatch.setitem(GENERATOR_VERSIONS, "parity", GENERATOR_VERSIONS["parity"] + 1)
+    assert repr(dataset_job(config, "parity")) != repr(job)  # another param: Snakemake rebuilds the file

@@ -17,13 +17,16 @@ def make_dataset(spec: dict, out: str | Path) -> None:
     """Build the dataset of a ``datasets.NAME`` section (with its ``seed``) into ``out``."""
     from spurcomp.data import build_dataset, save_dataset
 
+    spec = {key: value for key, value in spec.items() if key != "generator_version"}
     dataset = build_dataset(spec, seed=spec["seed"])
     save_dataset(out, dataset)
     m = dataset.metadata
-    # rho_test is the bias-conflicting fraction of the test set: with K bias labels spread evenly over each
-    # class (an unbiased test set) it is (K - 1) / K, e.g. 0.9 for ten classes.
-    logger.info("dataset %s (%s source): train %s, test %s, rho_train=%s, rho_test=%s -> %s", m["generator"],
-                m["source"], dataset.train.x.shape, dataset.test.x.shape, m["rho_train"], m["rho_test"], out)
+    # rho is the bias-conflicting fraction: an unbiased test set spreads K bias labels evenly over each class, so
+    # its rho is (K - 1) / K, e.g. 0.9 for ten classes
+    logger.info("dataset %s (%s source): train %s, test %s; bias-conflicting fraction: train %s, test %s (an "
+                "unbiased test set with %d bias labels has %.3g) -> %s", m["generator"], m["source"],
+                dataset.train.x.shape, dataset.test.x.shape, m["rho_train"], m["rho_test"], dataset.num_classes,
+                1 - 1 / dataset.num_classes, out)
 
 
 def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,

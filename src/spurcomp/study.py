@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spurcomp.config import canonical, deep_merge
+from spurcomp.data.versions import GENERATOR_VERSIONS
 from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
 
 RESULTS = Path("results")
@@ -95,10 +96,13 @@ def run_setting(config: dict, setting: str) -> TrainingSetting:
 # params, so a change reruns the job and a reordering of config keys does not).
 
 def dataset_job(config: dict, name: str) -> dict:
-    """A dataset's config section with the seed it is built with (its own, else the master seed)."""
+    """A dataset's config section with the seed it is built with (its own, else the master seed) and the version
+    of its generator."""
     if name not in config["datasets"]:
         raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
-    return canonical({"seed": config["seed"], **config["datasets"][name]})
+    spec = {"seed": config["seed"], **config["datasets"][name]}
+    # the generator's version is not the generator's input, but a new version must rebuild the file
+    return canonical({**spec, "generator_version": GENERATOR_VERSIONS[spec["generator"]]})
 
 
 def train_job(config: dict, run: RunKey) -> dict:

@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.path import Path as PolygonPath
 
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels
+from spurcomp.data.versions import GENERATOR_VERSIONS
 
-VERSION = 1
 STAR, MOON = 0, 1
 ORIGINAL_SIZE = 200
 # (class, quadrant index) -> (dx range, dy range) in pixels of the original 200 px image (upper bound exclusive).
@@ -90,7 +90,7 @@ def generate(*, image_size: int, n_train: int, n_test: int, rho_train: float, rh
     rng = np.random.default_rng(seed)
     metadata = {
         "generator": "moonstar",
-        "version": VERSION,
+        "version": GENERATOR_VERSIONS["moonstar"],
         "source": "procedural",
         "parameters": {"image_size": image_size, "n_train": n_train, "n_test": n_test,
                        "max_rotation": max_rotation, "scale_jitter": scale_jitter},

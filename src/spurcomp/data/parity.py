@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels
+from spurcomp.data.versions import GENERATOR_VERSIONS
 
-VERSION = 1
 
 
 def bits_with_parity(parity: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -60,7 +60,7 @@ def generate(*, core_bits: int, spurious_bits: int, noise_bits: int, n_train: in
     test = make_split(n_test, core_bits, spurious_bits, noise_bits, rho_test, rng)
     metadata = {
         "generator": "parity",
-        "version": VERSION,
+        "version": GENERATOR_VERSIONS["parity"],
         "source": "procedural",
         "parameters": {"core_bits": core_bits, "spurious_bits": spurious_bits, "noise_bits": noise_bits,
                        "n_train": n_train, "n_test": n_test},

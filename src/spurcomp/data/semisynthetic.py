@@ -22,8 +22,8 @@ from spurcomp.data.corruptions import (CORRUPTIONS, DEVIATIONS, FROST_FALLBACK, 
                                       frost_photos)
 from spurcomp.data.images import ImagePool, load_cifar10, load_mnist
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
+from spurcomp.data.versions import GENERATOR_VERSIONS
 
-VERSION = 1
 NUM_CLASSES = 10
 # Mean RGB of each bias label (LfF's colors.th).
 COLORED_MNIST_COLOURS = np.array([
@@ -76,7 +76,7 @@ def _metadata(generator: str, parameters: dict, pools: list[str], source: str, r
               masks: str, **extra) -> dict:
     return {
         "generator": generator,
-        "version": VERSION,
+        "version": GENERATOR_VERSIONS[generator],
         "source": source,
         "base_images": pools,
         "parameters": parameters,
