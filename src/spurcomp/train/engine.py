@@ -68,18 +68,16 @@ class _Data:
     x_test: torch.Tensor
     y_test: torch.Tensor
     b_test: torch.Tensor
+    conflicting_train: torch.Tensor  # 1.0 where a training sample is bias-conflicting (y != b)
 
     @classmethod
     def on(cls, dataset: Dataset, device: torch.device) -> "_Data":
         def to(a, dtype):
             return torch.as_tensor(a, dtype=dtype, device=device)
         train, test = dataset.train, dataset.test
-        return cls(to(train.x, torch.float32), to(train.y, torch.long), to(train.b, torch.long),
-                   to(test.x, torch.float32), to(test.y, torch.long), to(test.b, torch.long))
-
-    @property
-    def conflicting_train(self) -> torch.Tensor:
-        return (self.y_train != self.b_train).float()
+        y, b = to(train.y, torch.long), to(train.b, torch.long)
+        return cls(to(train.x, torch.float32), y, b, to(test.x, torch.float32), to(test.y, torch.long),
+                   to(test.b, torch.long), (y != b).float())
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
