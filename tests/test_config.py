@@ -116,7 +116,7 @@ def test_conda_env_lists_every_dependency_of_pyproject():
     pip = [d for entry in env if isinstance(entry, dict) for d in entry.get("pip", [])]
     conda_names = {d.split(">")[0].split("=")[0] for d in env + pip if isinstance(d, str)}
     for dep in deps:
-        name = dep.split(">")[0].split("=")[0].split("<")[0]
+        name = dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0]
         assert {"torch": "pytorch"}.get(name, name) in conda_names, f"envs/spurcomp.yaml lacks {name}"
 
 

@@ -68,6 +68,7 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
 
     pdf = tmp_path / "figures" / "fig3.pdf"
     assert pdf.read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "figures" / "fig3.png").read_bytes()[:4] == b"\x89PNG"  # what the report shows inline
     table, provenance = read_table(tmp_path / "results" / "tables" / "fig3.parquet")
     assert provenance["study"] == "fig3" and provenance["datasets"]["parity"]["source"] == "procedural"
     assert provenance["versions"]["torch"] and provenance["config_hash"]

@@ -4,7 +4,19 @@ rule figure:
     input:
         lambda wildcards: [str(path) for path in figure_inputs(config, wildcards.figure)],
     output:
-        pdf=report("figures/{figure}.pdf", caption="../report/figure.rst", category="Figures"),
+        # the report shows the PNG inline; the PDF is the figure for papers
+        pdf=report(
+            "figures/{figure}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}", "file": "PDF"},
+        ),
+        png=report(
+            "figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}", "file": "PNG"},
+        ),
         values="figures/{figure}.csv",
     log:
         "logs/figures/{figure}.log",

@@ -89,8 +89,10 @@ def panel_grid(n: int, width: float = 3.6, height: float = 3.2) -> tuple[plt.Fig
 
 
 def save(fig: plt.Figure, out_pdf, values: pd.DataFrame, out_csv) -> pd.DataFrame:
+    """The figure as PDF and, beside it, as PNG (what the report shows inline), and its values as CSV."""
     Path(out_pdf).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_pdf)
+    fig.savefig(Path(out_pdf).with_suffix(".png"), dpi=110)
     plt.close(fig)
     if out_csv:
         values.to_csv(out_csv, index=False)
