@@ -181,3 +181,15 @@ def test_a_new_generator_version_rebuilds_the_dataset(tiny_config, monkeypatch):
         config["datasets"]["parity"], seed=0).metadata["version"]
     monkeypatch.setitem(GENERATOR_VERSIONS, "parity", GENERATOR_VERSIONS["parity"] + 1)
     assert repr(dataset_job(config, "parity")) != repr(job)  # another param: Snakemake rebuilds the file
+
+
+def test_command_line_values_are_read_as_a_config_file_would_be():
+    from spurcomp.config import command_line_values
+
+    # what Snakemake hands over for --config 'training={max_epochs: 5, checkpoint_epochs: [0, 1]}' device=cuda
+    given = {"training": {"max_epochs": "5", "checkpoint_epochs": ["0", "1"], "lr": "0.1"}, "device": "cuda",
+             "seed": 3}
+    assert command_line_values(given) == {"training": {"max_epochs": 5, "checkpoint_epochs": [0, 1], "lr": 0.1},
+                                          "device": "cuda", "seed": 3}
+    assert command_line_values({"a": "{b: [1, x]}"}) == {"a": {"b": [1, "x"]}}
+    assert command_line_values({"a": "[unclosed"}) == {"a": "[unclosed"}  # not YAML: left as it is

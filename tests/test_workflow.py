@@ -32,6 +32,15 @@ def test_default_config_plans_every_figure_from_the_root():
     assert re.search(r"train\s+90", out) and re.search(r"figure\s+5", out)
 
 
+def test_nested_command_line_overrides_are_typed():
+    result = subprocess.run([*FROM_ROOT, "-n", "figures/fig3.pdf", "--config", "training={max_epochs: 5}",
+                             "studies={fig3: {seeds: [0]}}"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    # before, the string '5' failed validation; now 7 learning rates x 1 seed are planned
+    assert re.search(r"train\s+7\b", out) and "seed=1" not in out
+
+
 def test_the_dag_side_imports_no_heavy_library():
     # what the Snakefile and common.smk import (and every layout module, which the DAG asks for its inputs and
     # claims); the scripts import spurcomp.steps and spurcomp.runtime before they do any work

@@ -146,6 +146,23 @@ def canonical(value):
     return value
 
 
+def command_line_values(overrides: dict) -> dict:
+    """``snakemake --config KEY=VALUE`` values read as a config file's would be. Snakemake parses a top-level
+    VALUE as a number or boolean but everything inside a mapping (``training={max_epochs: 5}``) with YAML's
+    BaseLoader, as strings: each such string is read again with the safe loader, so ``5`` is 5 and ``[0, 1]`` a
+    list, exactly as in a YAML file."""
+    if isinstance(overrides, dict):
+        return {key: command_line_values(value) for key, value in overrides.items()}
+    if isinstance(overrides, list):
+        return [command_line_values(item) for item in overrides]
+    if isinstance(overrides, str):
+        try:
+            return yaml.safe_load(overrides)
+        except yaml.YAMLError:
+            return overrides
+    return overrides
+
+
 def deep_merge(base: dict, extra: dict) -> dict:
     merged = dict(base)
     for key, value in extra.items():

@@ -5,7 +5,7 @@ import re
 import sys
 
 from spurcomp.claims import claim_studies, claims_param
-from spurcomp.config import ConfigError, canonical, validate_config
+from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
 from spurcomp.figures import all_figures, figure_caption, figure_inputs, figure_names, figure_spec
 from spurcomp.study import (
     EVALUATION_FAMILIES,
@@ -19,6 +19,8 @@ from spurcomp.study import (
     train_job,
 )
 
+# values given with --config arrive as strings inside mappings: read them as a config file's would be
+config.update(deep_merge(config, command_line_values(dict(workflow.config_settings.config))))
 try:
     validate_config(config)
 except ConfigError as err:
