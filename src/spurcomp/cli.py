@@ -8,16 +8,22 @@ from pathlib import Path
 
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
-from spurcomp.config import ConfigError, deep_merge, load_config, read_config_file, validate_config
+from spurcomp.config import ConfigError, deep_merge, read_config_file, validate_config
 from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
+from spurcomp.status import format_status, study_status
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
                             run_evaluation, runtime_options, study_runs, table_path, train_job)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spurcomp", description=__doc__)
-    parser.add_argument("--config", default="config/config.yaml", help="workflow config (default: %(default)s)")
+    parser.add_argument("--config", action="append", default=[], metavar="FILE",
+                        help="a config file merged over the base, as `snakemake --configfile FILE` merges it "
+                             "(repeat it to stack files)")
+    parser.add_argument("--base", default="config/config.yaml",
+                        help="the workflow's own config, read first when it exists, as Snakemake's `configfile:` "
+                             "is (default: %(default)s; 'none': only the --config files)")
     parser.add_argument("--log", default=None, help="append the log here instead of stderr")
     sub = parser.add_subparsers(dest="verb", required=True)
 
@@ -50,27 +56,42 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("claims", help="results/claims.csv and .md from the study tables that exist")
 
-    p = sub.add_parser("runs", help="list a study's runs")
+    p = sub.add_parser("runs", help="list a study's run folders")
     p.add_argument("study")
 
+    p = sub.add_parser("status", help="where each run stands: not started, incomplete (state at epoch N), "
+                                      "converged / not_converged / diverged / collapsed, evaluated")
+    p.add_argument("studies", nargs="*", metavar="STUDY", help="default: every study of the config")
+
     p = sub.add_parser("check", help="check config files: YAML (with the line of an error) and every key, merged "
-                                     "in order over --config as `snakemake --configfile FILE...` merges them")
+                                     "in order over the base as `snakemake --configfile FILE...` merges them")
     p.add_argument("files", nargs="*", metavar="FILE")
     return parser
+
+
+def merged_config(base: str, files: list[str]) -> dict:
+    """``base`` (when it exists, unless 'none') with each file merged over it in order, as Snakemake merges its
+    ``configfile:`` and ``--configfile`` files."""
+    paths = ([base] if base != "none" and Path(base).is_file() else []) + list(files)
+    if not paths:
+        raise ConfigError(f"no config: {base} does not exist here (working directory {Path.cwd()}) and no --config "
+                          f"FILE was given")
+    config: dict = {}
+    for path in paths:
+        config = deep_merge(config, read_config_file(path))
+    return config
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        files = [*args.config, *(args.files if args.verb == "check" else [])]
+        config = validate_config(merged_config(args.base, files))
         if args.verb == "check":
-            config = read_config_file(args.config)
-            for path in args.files:
-                config = deep_merge(config, read_config_file(path))
-            validate_config(config)
-            print(f"spurcomp: {' + '.join([args.config, *args.files])}: valid ({len(config['studies'])} studies, "
+            used = ([args.base] if args.base != "none" and Path(args.base).is_file() else []) + files
+            print(f"spurcomp: {' + '.join(used)}: valid ({len(config['studies'])} studies, "
                   f"{len(config['figures'])} figures)")
             return 0
-        config = load_config(args.config)
     except ConfigError as err:
         print(f"spurcomp: {err}", file=sys.stderr)
         return 2
@@ -105,6 +126,10 @@ def main(argv=None) -> int:
         elif args.verb == "runs":
             for run in study_runs(config, args.study):
                 print(run.directory)
+        elif args.verb == "status":
+            for study in args.studies or list(config["studies"]):
+                rows, summary = study_status(config, study)
+                print("\n".join([summary, *("  " + line for line in format_status(rows))]))
     return 0
 
 

@@ -99,6 +99,12 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 @torch.no_grad()
 def _evaluate_split(model: nn.Module, x, y, b) -> dict:
     logits = predict_logits(model, x)
@@ -301,6 +307,10 @@ def train_run(
         if epoch % options.state_every_epochs == 0 or progress.status:
             _atomic_torch_save({"identity": identity, "model": model.state_dict(),
                                 "optimizer": optimizer.state_dict(), **vars(progress)}, state_path)
+            # a few numbers beside the state, for `spurcomp status` (reading the state itself needs torch)
+            _atomic_write_text(state_path.with_name("progress.json"), json.dumps(
+                {"epoch": epoch, "max_epochs": setting.max_epochs, "elapsed_s": round(progress.elapsed_s, 1),
+                 "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
     if progress.status is None:
         progress.status = RunStatus.NOT_CONVERGED.value
         progress.status_reason = f"max_epochs ({setting.max_epochs}) reached before 100% training accuracy"

@@ -1,0 +1,47 @@
+"""Where each run of a study stands, from its files alone (no torch): not started, incomplete (a resumable state
+at epoch N), or finished with its status, and whether it is evaluated. ``spurcomp status`` prints it."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from spurcomp.study import EVALUATION_FAMILIES, evaluation_path, study_runs
+
+
+def run_status(run) -> dict:
+    """One run's state, epochs, final unbiased test accuracy and training time (what its files say)."""
+    row = {"run": str(run.directory), "setting": run.setting, "seed": run.seed, "state": "not started", "epochs": None,
+           "unbiased_acc": None, "seconds": None, "evaluated": False}
+    summary = run.directory / "run.json"
+    progress = run.directory / "resume" / "progress.json"
+    if summary.is_file():
+        done = json.loads(summary.read_text())
+        row.update(state=done["status"], epochs=done["epochs"], unbiased_acc=done["final_test_unbiased_acc"],
+                   seconds=done["train_seconds"],
+                   evaluated=all(evaluation_path(run, family).is_file() for family in EVALUATION_FAMILIES))
+    elif progress.is_file():
+        saved = json.loads(progress.read_text())
+        row.update(state=f"incomplete (state at epoch {saved['epoch']}/{saved['max_epochs']})",
+                   epochs=saved["epoch"], unbiased_acc=saved["test_unbiased_acc"], seconds=saved["elapsed_s"])
+    elif (run.directory / "resume" / "state.pt").is_file():
+        row.update(state="incomplete (a resumable state)")
+    return row
+
+
+def study_status(config: dict, study: str) -> tuple[list[dict], str]:
+    """Every run's row, and a one-line summary of the study."""
+    rows = [run_status(run) for run in study_runs(config, study)]
+    counts = Counter(row["state"].split(" (")[0] for row in rows)
+    evaluated = sum(row["evaluated"] for row in rows)
+    summary = (f"{study}: {len(rows)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+               + f"; {evaluated} evaluated")
+    return rows, summary
+
+
+def format_status(rows: list[dict]) -> list[str]:
+    def show(value, spec):
+        return "–" if value is None else format(value, spec)
+
+    return [f"{row['setting']:<22} seed={row['seed']:<3} {row['state']:<36} epochs {show(row['epochs'], '>4')}  "
+            f"unbiased acc {show(row['unbiased_acc'], '.3f'):>5}  {show(row['seconds'], '>7.1f')} s  "
+            f"{'evaluated' if row['evaluated'] else ''}".rstrip() for row in rows]
