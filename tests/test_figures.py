@@ -53,3 +53,19 @@ def test_fig5_correlates_only_what_the_grid_rule_keeps(tmp_path):
     acc = ruled.set_index("metric").loc["unbiased_test_acc"]
     assert acc.runs == 6 and acc.learning_rates == 3 and acc.spearman_rho == pytest.approx(1.0, abs=0.15)
     assert everything.set_index("metric").loc["unbiased_test_acc"].runs == 8
+
+
+def test_results_tables_give_mean_and_std_per_learning_rate_in_markdown_and_latex(tmp_path):
+    from spurcomp.tables import write_tables
+
+    accuracy = {0.01: [0.2, 0.4], 0.1: [0.5, 0.7], 0.3: [0.7, 0.1]}
+    table = study_table(tmp_path / "cm_cnn.parquet", accuracy, {(0.3, 1): "collapsed"})
+    frame = write_tables("fig4", [table], tmp_path / "fig4.md", tmp_path / "fig4.tex", RULE)
+    row = frame.set_index("lr").loc[0.1]
+    assert row["unbiased_test_acc"] == pytest.approx(0.6) and row["unbiased_test_acc_std"] == pytest.approx(0.1414, abs=1e-4)
+    md = (tmp_path / "fig4.md").read_text()
+    assert "| Colored MNIST (embedded MNIST 5k) | VGG11 (width ×1/8) | 0.1 | 0.600 ± 0.141 |" in md
+    # the collapsed seed is left out (one seed: no spread), and lr 0.3 is marked as past the grid rule
+    assert "| 0.3 † | 0.700 |" in md and "cm_cnn, lr 0.3: 1 seed(s) collapsed" in md
+    tex = (tmp_path / "fig4.tex").read_text()
+    assert r"0.600 $\pm$ 0.141" in tex and r"\begin{tabular}{llrrrr}" in tex and "0.3 $^\\dagger$" in tex

@@ -23,13 +23,14 @@ def snakemake(workdir, *args, config="config.yaml", command=SNAKEMAKE):
 
 
 def test_default_config_plans_every_figure_from_the_root():
-    result = subprocess.run([*FROM_ROOT, "-n", "all"], cwd=REPO, capture_output=True, text=True)
+    # no target: the default one (the top-level Snakefile's, the same files as workflow/Snakefile's `all`)
+    result = subprocess.run([*FROM_ROOT, "-n"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     assert "workflow specific profile profiles/default" in out  # the default profile is still found
     for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5"):
         assert f"figures/{figure}.pdf" in out
-    assert re.search(r"train\s+90", out) and re.search(r"figure\s+5", out)
+    assert re.search(r"train\s+90", out) and re.search(r"figure\s+5", out) and re.search(r"table\s+4", out)
 
 
 def test_nested_command_line_overrides_are_typed():
@@ -65,7 +66,9 @@ def test_a_bad_config_stops_before_any_job(tmp_path, tiny_config):
 
 def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
-    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf", "results/claims.md", command=FROM_ROOT)
+    # every file of the default target, so that the report below has them all
+    result = snakemake(tmp_path, "--cores", "2", "figures/fig3.pdf", "results/claims.md", "results/tables/fig3.md",
+                       command=FROM_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
 
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
@@ -172,7 +175,7 @@ SEMISYNTHETIC_CONFIG = {
 def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(SEMISYNTHETIC_CONFIG))
     result = snakemake(tmp_path, "--cores", "2", "figures/fig4.pdf", "figures/fig5.pdf", "figures/fig2.pdf",
-                       "results/claims.md")
+                       "results/claims.md", "results/tables/fig4.md")
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("fig2", "fig4", "fig5"):
         assert (tmp_path / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -200,6 +203,13 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
 
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert {"cm:prunability", "mc:csi", "mc:class_separation_r2"} <= set(claims.claim)
+
+    # the figure's numbers as a table: one row per study and learning rate, the plotted means
+    md = (tmp_path / "results" / "tables" / "fig4.md").read_text()
+    assert md.count("| Colored MNIST (embedded MNIST 5k) | VGG11 (width ×1/8) |") == 2
+    mean = fig4[(fig4.study == "cm") & (fig4.metric == "unbiased_test_acc") & (fig4.lr == 0.1)]["mean"].iloc[0]
+    assert f"| 0.1 | {mean:.3f} |" in md
+    assert (tmp_path / "results" / "tables" / "fig4.tex").read_text().startswith("\\begin{table}")
 
 
 def test_paper_config_plans_the_full_grid():

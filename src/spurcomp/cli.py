@@ -9,9 +9,10 @@ from pathlib import Path
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, deep_merge, read_config_file, validate_config
-from spurcomp.figures import figure_inputs, figure_spec
+from spurcomp.figures import figure_inputs, figure_spec, layout_module
 from spurcomp.runtime import log_to
 from spurcomp.status import format_status, study_status
+from spurcomp.tables import render, results_table
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
                             run_evaluation, runtime_options, study_runs, table_path, train_job)
 
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PDF path (default: figures/NAME.pdf)")
 
     sub.add_parser("claims", help="results/claims.csv and .md from the study tables that exist")
+
+    p = sub.add_parser("table", help="a figure's numbers: mean ± std per study, learning rate and metric")
+    p.add_argument("name")
+    p.add_argument("--format", choices=("md", "latex"), default="md", help="printed to stdout (default: %(default)s)")
 
     p = sub.add_parser("runs", help="list a study's run folders")
     p.add_argument("study")
@@ -120,6 +125,10 @@ def main(argv=None) -> int:
             out = Path(args.out or figure_path(args.name))
             steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
                          out.with_suffix(".csv"), config["grid_rule"])
+        elif args.verb == "table":
+            layout = layout_module(figure_spec(config, args.name)["layout"])
+            frame = results_table(figure_inputs(config, args.name), layout.METRICS, config["grid_rule"])
+            print(render(frame, layout.METRICS, f"{layout.PAPER_FIGURE} ({args.name})", args.format), end="")
         elif args.verb == "claims":
             steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
                          "results/claims.csv", "results/claims.md", config["grid_rule"])

@@ -77,6 +77,14 @@ def figure(layout: str, inputs: list, out_pdf, out_csv, grid_rule: dict | None =
     logger.info("figure (layout %s) -> %s", layout, out_pdf)
 
 
+def table(layout: str, inputs: list, out_md, out_tex, grid_rule: dict | None = None) -> None:
+    """A figure's numbers as tables: mean ± std per study, learning rate and metric, in Markdown and LaTeX."""
+    from spurcomp.tables import write_tables
+
+    frame = write_tables(layout, list(inputs), out_md, out_tex, grid_rule)
+    logger.info("table (layout %s): %d rows -> %s, %s", layout, len(frame), out_md, out_tex)
+
+
 def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, grid_rule: dict | None = None) -> None:
     """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``."""
     from spurcomp.claims import Claim, evaluate_claims

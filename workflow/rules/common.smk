@@ -6,7 +6,15 @@ import sys
 
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
-from spurcomp.figures import all_figures, figure_caption, figure_inputs, figure_names, figure_spec
+from spurcomp.figures import (
+    all_figures,
+    figure_caption,
+    figure_inputs,
+    figure_names,
+    figure_spec,
+    results_table_paths,
+    tabulated_figures,
+)
 from spurcomp.study import (
     EVALUATION_FAMILIES,
     RunKey,
@@ -66,4 +74,5 @@ def study_files(wildcards):
 localrules:
     aggregate,
     figure,
+    table,
     claims,

@@ -37,3 +37,28 @@ rule figure:
         "../../envs/spurcomp.yaml"
     script:
         "../scripts/figure.py"
+
+
+# A figure's numbers for readers who compare them: mean ± std per study, learning rate and metric.
+rule table:
+    input:
+        lambda wildcards: [str(path) for path in figure_inputs(config, wildcards.figure)],
+    output:
+        md=report("results/tables/{figure}.md", category="Tables", labels={"figure": "{figure}", "file": "Markdown"}),
+        tex="results/tables/{figure}.tex",
+    log:
+        "logs/tables/{figure}.table.log",
+    params:
+        # the layout says which metrics; the grid rule which learning rates are marked as left out
+        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
+        grid_rule=canonical(config["grid_rule"]),
+    wildcard_constraints:
+        figure=one_of(tabulated_figures(config)),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/spurcomp.yaml"
+    script:
+        "../scripts/table.py"

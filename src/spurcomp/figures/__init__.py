@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from spurcomp.names import dataset_label, dataset_spec_source, model_name
-from spurcomp.study import dataset_path, figure_path, table_path
+from spurcomp.study import RESULTS, dataset_path, figure_path, table_path
 
 LAYOUTS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
@@ -45,6 +45,16 @@ def figure_names(config: dict) -> list[str]:
 
 def all_figures(config: dict) -> list[Path]:
     return [figure_path(name) for name in figure_names(config)]
+
+
+def tabulated_figures(config: dict) -> list[str]:
+    """The figures drawn from study tables with metrics to tabulate (results/tables/FIGURE.md and .tex)."""
+    return [name for name in figure_names(config) if layout_module(figure_spec(config, name)["layout"]).INPUTS ==
+            "studies" and layout_module(figure_spec(config, name)["layout"]).METRICS]
+
+
+def results_table_paths(config: dict) -> list[Path]:
+    return [RESULTS / "tables" / f"{name}.{ext}" for name in tabulated_figures(config) for ext in ("md", "tex")]
 
 
 def figure_inputs(config: dict, figure: str) -> list[Path]:
@@ -77,4 +87,4 @@ def figure_caption(config: dict, figure: str) -> str:
 
 
 __all__ = ["LAYOUTS", "all_figures", "figure_caption", "figure_inputs", "figure_names", "figure_spec",
-           "layout_module"]
+           "layout_module", "results_table_paths", "tabulated_figures"]

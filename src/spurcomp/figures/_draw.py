@@ -19,20 +19,7 @@ from spurcomp.aggregate import read_table  # noqa: E402
 from spurcomp.claims import grid_rule_cut  # noqa: E402
 from spurcomp.names import dataset_label, dataset_name, metric_name, model_name, source_name  # noqa: E402
 from spurcomp.study import FAILED_STATUSES as FAILED  # noqa: E402
-
-
-def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = None) -> pd.DataFrame:
-    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not fail (diverge or
-    collapse), with the number of diverged, collapsed and unconverged seeds beside them, and why the grid rule
-    leaves a learning rate out (``excluded``: lr -> reason; empty: kept)."""
-    rows = table[(table.metric == metric)]
-    ok = rows[~rows.status.isin(FAILED)]
-    summary = ok.groupby("lr")["value"].agg(["mean", "std", "count"])
-    status = rows.groupby("lr")["status"].agg(
-        diverged=lambda s: int((s == "diverged").sum()), collapsed=lambda s: int((s == "collapsed").sum()),
-        not_converged=lambda s: int((s == "not_converged").sum()))
-    out = status.join(summary, how="left").reset_index().assign(metric=metric)
-    return out.assign(grid_rule=[(excluded or {}).get(lr, "") for lr in out.lr])
+from spurcomp.tables import per_lr_summary  # noqa: E402
 
 
 def normalise(summary: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:

@@ -1,0 +1,105 @@
+"""Results as tables, for readers who compare numbers: each figure's metrics per study and learning rate as
+mean ± std over seeds (failed runs left out, learning rates past the paper's grid rule marked), in Markdown and
+LaTeX. Also the one per-learning-rate summary the figures draw from. pandas only: no plotting library."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from spurcomp.claims import grid_rule_cut
+from spurcomp.names import dataset_label, metric_name, model_name
+from spurcomp.study import FAILED_STATUSES
+
+FORMATS = ("md", "latex")
+
+
+def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = None) -> pd.DataFrame:
+    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not fail (diverge or
+    collapse), with the number of diverged, collapsed and unconverged seeds beside them, and why the grid rule
+    leaves a learning rate out (``excluded``: lr -> reason; empty: kept)."""
+    rows = table[(table.metric == metric)]
+    ok = rows[~rows.status.isin(FAILED_STATUSES)]
+    summary = ok.groupby("lr")["value"].agg(["mean", "std", "count"])
+    status = rows.groupby("lr")["status"].agg(
+        diverged=lambda s: int((s == "diverged").sum()), collapsed=lambda s: int((s == "collapsed").sum()),
+        not_converged=lambda s: int((s == "not_converged").sum()))
+    out = status.join(summary, how="left").reset_index().assign(metric=metric)
+    return out.assign(grid_rule=[(excluded or {}).get(lr, "") for lr in out.lr])
+
+
+def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFrame:
+    """One row per study and learning rate, one column per metric (a number's mean, std and count in columns
+    ``METRIC``, ``METRIC_std``, ``METRIC_n``), and the grid rule's reason where a learning rate is left out."""
+    from spurcomp.aggregate import read_table
+
+    rows = []
+    for path in inputs:
+        table, provenance = read_table(path)
+        dataset, model = table.dataset.iloc[0], table.model.iloc[0]
+        data = (provenance.get("datasets") or {}).get(dataset)
+        spec = (provenance.get("models") or {}).get(model)
+        names = {"study": provenance.get("study", Path(path).stem),
+                 "dataset": dataset_label(data["generator"], data["source"]) if data else dataset,
+                 "model": model_name(spec) if spec else model}
+        excluded = grid_rule_cut(table, grid_rule)
+        summaries = {metric: per_lr_summary(table, metric, excluded).set_index("lr")
+                     for metric in metrics if metric in set(table.metric)}
+        for lr in sorted(table.lr.unique()):
+            row = {**names, "lr": lr, "grid_rule": excluded.get(lr, "")}
+            for metric, summary in summaries.items():
+                row.update({metric: summary.loc[lr, "mean"], f"{metric}_std": summary.loc[lr, "std"],
+                            f"{metric}_n": int(summary.loc[lr, "count"]) if pd.notna(summary.loc[lr, "count"]) else 0})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(row, metric: str) -> str:
+    mean, std, n = row.get(metric), row.get(f"{metric}_std"), row.get(f"{metric}_n", 0)
+    if mean is None or pd.isna(mean):
+        return "–"
+    return f"{mean:.3f} ± {std:.3f}" if n > 1 and pd.notna(std) else f"{mean:.3f}"
+
+
+def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
+    """``frame`` (from :func:`results_table`) as a Markdown or LaTeX table; grid-rule rows are marked †."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown table format {fmt!r}; allowed: {list(FORMATS)}")
+    metrics = [m for m in metrics if m in frame]
+    header = ["dataset", "model", "learning rate"] + [metric_name(m) for m in metrics]
+    body = [[row["dataset"], row["model"], f"{row['lr']:g}{' †' if row['grid_rule'] else ''}"]
+            + [_cell(row, m) for m in metrics] for row in frame.to_dict("records")]
+    excluded = sorted({f"{row['study']}, lr {row['lr']:g}: {row['grid_rule']}" for row in frame.to_dict("records")
+                       if row["grid_rule"]})
+    note = ("Mean ± std over the seeds that did not fail (diverged or collapsed runs left out). † past the paper's "
+            "grid rule (not part of the curves or claims)" + (": " + "; ".join(excluded) if excluded else "") + ".")
+    if fmt == "md":
+        lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines + ["", note]) + "\n"
+
+    def tex(text: str) -> str:
+        for old, new in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                         ("±", r"$\pm$"), ("†", r"$^\dagger$"), ("×", r"$\times$"), ("²", r"$^2$"),
+                         ("κ", r"$\kappa$"), ("Σ", r"$\Sigma$")):
+            text = text.replace(old, new)
+        return text
+
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{tex(title)}. {tex(note)}}}",
+             r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+             " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex(c) for c in cells) + r" \\" for cells in body]
+    return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
+
+
+def write_tables(layout: str, inputs, out_md, out_tex, grid_rule: dict | None = None) -> pd.DataFrame:
+    """``results/tables/FIGURE.md`` and ``.tex``: the metrics of the figure's layout per study and learning rate."""
+    from spurcomp.figures import layout_module
+
+    module = layout_module(layout)
+    frame = results_table(inputs, module.METRICS, grid_rule)
+    title = f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate"
+    for out, fmt in ((out_md, "md"), (out_tex, "latex")):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(render(frame, module.METRICS, title, fmt))
+    return frame
