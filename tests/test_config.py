@@ -193,3 +193,30 @@ def test_command_line_values_are_read_as_a_config_file_would_be():
                                           "device": "cuda", "seed": 3}
     assert command_line_values({"a": "{b: [1, x]}"}) == {"a": {"b": [1, "x"]}}
     assert command_line_values({"a": "[unclosed"}) == {"a": "[unclosed"}  # not YAML: left as it is
+
+
+# import name -> distribution, where they differ
+DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "skimage": "scikit-image", "sklearn": "scikit-learn"}
+# declared without an import in src/: what runs the workflow, and package data read without importing the package
+NOT_IMPORTED = {"snakemake": "runs the workflow (the rules and scripts)",
+                "imagecorruptions": "its frost photographs are read as package data; its module is never imported"}
+
+
+def test_declared_dependencies_are_the_imported_ones():
+    import ast
+    import sys
+    import tomllib
+
+    imported = set()
+    for path in (REPO / "src" / "spurcomp").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = {DISTRIBUTIONS.get(name, name).lower() for name in imported
+                   if name not in sys.stdlib_module_names and name != "spurcomp"}
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip().lower() for dep in deps}
+    assert third_party - declared == set(), "imported but not declared"
+    assert declared - third_party == set(NOT_IMPORTED), "declared but never imported"
