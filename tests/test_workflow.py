@@ -104,7 +104,11 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     assert set(values.metric) >= {"unbiased_test_acc", "prunability", "activation_sparsity"}
     assert set(values.dataset_name) == {"parity (procedural)"} and set(values.model_name) == {"FCN (3 × 32)"}
     assert "Unbiased test accuracy" in set(values.metric_name)
-    assert (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0" / "train.log").read_text().count("epoch") > 1
+    run_logs = tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0"
+    assert (run_logs / "train.log").read_text().count("epoch") > 1
+    # Snakemake's own record of each job's time and memory, beside its log
+    benchmark = pd.read_csv(run_logs / "train.benchmark.tsv", sep="\t")
+    assert {"s", "max_rss"} <= set(benchmark.columns) and benchmark.s.iloc[0] > 0
 
     report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]

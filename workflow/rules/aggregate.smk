@@ -5,6 +5,8 @@ rule aggregate:
         "results/tables/{study}.parquet",
     log:
         "logs/tables/{study}.log",
+    benchmark:
+        "logs/tables/{study}.benchmark.tsv"
     params:
         # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
         spec=lambda wildcards: canonical(config["studies"][wildcards.study]),

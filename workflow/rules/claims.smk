@@ -7,6 +7,8 @@ rule claims:
         md=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
     log:
         "logs/claims.log",
+    benchmark:
+        "logs/claims.benchmark.tsv"
     params:
         # the claims themselves (ids, texts, directions): a changed claim is tested again
         claims=claims_param(config),

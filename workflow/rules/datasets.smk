@@ -3,6 +3,8 @@ rule dataset:
         "results/data/{dataset}.npz",
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "logs/data/{dataset}.benchmark.tsv"
     params:
         # the dataset's config section and seed: any change rebuilds it (and so retrains its runs)
         spec=lambda wildcards: dataset_job(config, wildcards.dataset),

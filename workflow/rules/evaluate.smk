@@ -10,6 +10,8 @@ rule evaluate:
         **{family: f"{RUN}/eval/{family}.parquet" for family in EVALUATION_FAMILIES},
     log:
         f"{RUN_LOGS}/evaluate.log",
+    benchmark:
+        f"{RUN_LOGS}/evaluate.benchmark.tsv"
     params:
         # the run's evaluation settings (global, with its studies' overrides): a change re-evaluates it
         evaluation=lambda wildcards: run_evaluation(config, run_key(wildcards)),

@@ -20,6 +20,8 @@ rule figure:
         values="figures/{figure}.csv",
     log:
         "logs/figures/{figure}.log",
+    benchmark:
+        "logs/figures/{figure}.benchmark.tsv"
     params:
         # the layout draws the figure; the caption (the layout's text and what the figure is drawn from)
         # goes to the report, and is a param so that the report never shows a caption of another layout
@@ -48,6 +50,8 @@ rule table:
         tex="results/tables/{figure}.tex",
     log:
         "logs/tables/{figure}.table.log",
+    benchmark:
+        "logs/tables/{figure}.table.benchmark.tsv"
     params:
         # the layout says which metrics; the grid rule which learning rates are marked as left out
         layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],

@@ -10,6 +10,8 @@ rule train:
         summary=f"{RUN}/run.json",
     log:
         f"{RUN_LOGS}/train.log",
+    benchmark:
+        f"{RUN_LOGS}/train.benchmark.tsv"
     params:
         # model, full training setting, checkpoint epochs, divergence rule: a change retrains the run. Device
         # and state interval are read from the config instead (spurcomp.study.runtime_options): they never
