@@ -110,3 +110,9 @@ def test_claims_leave_out_collapsed_runs_and_learning_rates_past_the_grid_rule()
     ruled = claim_test(rising, CLAIM, grid_rule=RULE)
     assert ruled["n_learning_rates"] == 2 and ruled["excluded_lrs"] == "1 (1 seed(s) collapsed); 3 (beyond lr 1)"
     assert ruled["verdict"] == "not enough runs"  # two learning rates left: never reported as holding
+
+
+def test_a_config_whose_figures_test_no_claim_gets_an_empty_table(tmp_path):
+    frame = evaluate_claims({}, tmp_path / "claims.csv", tmp_path / "claims.md", [])
+    assert frame.empty and "verdict" in frame.columns
+    assert "Summary: no claims" in (tmp_path / "claims.md").read_text()

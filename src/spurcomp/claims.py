@@ -157,7 +157,9 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
                                     for d in provenance.get("datasets", {}).values()}))
         rows.append({**base, **test_claim(table, claim, grid_rule=grid_rule), "data_source": sources})
-    frame = pd.DataFrame(rows)
+    columns = ["claim", "text", "figure", "study", "metric", "paper_direction", "statistic", "value", "ci_low",
+               "ci_high", "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source", "verdict"]
+    frame = pd.DataFrame(rows, columns=columns)  # the columns even when no figure of the config tests a claim
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
     Path(out_md).write_text(_markdown(frame))
@@ -185,5 +187,6 @@ def _markdown(frame) -> str:
                      f"{row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | {row.excluded_lrs or '–'} | "
                      f"**{row.verdict}** |")
     counts = frame.verdict.value_counts()
-    lines += ["", "Summary: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + "."]
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no claims (no figure of the config tests one)"
+    lines += ["", f"Summary: {summary}."]
     return "\n".join(lines) + "\n"
