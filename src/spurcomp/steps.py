@@ -17,7 +17,6 @@ def make_dataset(spec: dict, out: str | Path) -> None:
     """Build the dataset of a ``datasets.NAME`` section (with its ``seed``) into ``out``."""
     from spurcomp.data import build_dataset, save_dataset
 
-    spec = {key: value for key, value in spec.items() if key != "generator_version"}
     dataset = build_dataset(spec, seed=spec["seed"])
     save_dataset(out, dataset)
     m = dataset.metadata

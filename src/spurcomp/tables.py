@@ -28,6 +28,15 @@ def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = Non
     return out.assign(grid_rule=[(excluded or {}).get(lr, "") for lr in out.lr])
 
 
+def table_names(table: pd.DataFrame, provenance: dict) -> dict:
+    """Names for people of a study table's dataset (with its source) and model, from its provenance."""
+    dataset, model = table.dataset.iloc[0], table.model.iloc[0]
+    data = (provenance.get("datasets") or {}).get(dataset, {})
+    spec = (provenance.get("models") or {}).get(model)
+    return {"dataset_name": dataset_label(data["generator"], data["source"]) if data else dataset,
+            "model_name": model_name(spec) if spec else model}
+
+
 def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFrame:
     """One row per study and learning rate, one column per metric (a number's mean, std and count in columns
     ``METRIC``, ``METRIC_std``, ``METRIC_n``), and the grid rule's reason where a learning rate is left out."""
@@ -36,12 +45,9 @@ def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFram
     rows = []
     for path in inputs:
         table, provenance = read_table(path)
-        dataset, model = table.dataset.iloc[0], table.model.iloc[0]
-        data = (provenance.get("datasets") or {}).get(dataset)
-        spec = (provenance.get("models") or {}).get(model)
-        names = {"study": provenance.get("study", Path(path).stem),
-                 "dataset": dataset_label(data["generator"], data["source"]) if data else dataset,
-                 "model": model_name(spec) if spec else model}
+        named = table_names(table, provenance)
+        names = {"study": provenance.get("study", Path(path).stem), "dataset": named["dataset_name"],
+                 "model": named["model_name"]}
         excluded = grid_rule_cut(table, grid_rule)
         summaries = {metric: per_lr_summary(table, metric, excluded).set_index("lr")
                      for metric in metrics if metric in set(table.metric)}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from spurcomp.data import moonstar, parity, semisynthetic
 from spurcomp.data.io import Dataset
+from spurcomp.data.versions import GENERATOR_VERSIONS
 
 GENERATORS = {"parity": parity.generate, "moonstar": moonstar.generate, **semisynthetic.GENERATORS}
 
@@ -13,6 +14,10 @@ def build_dataset(spec: dict, seed: int) -> Dataset:
     name = spec.pop("generator", None)
     if name not in GENERATORS:
         raise ValueError(f"unknown dataset generator {name!r}; allowed: {sorted(GENERATORS)}")
+    # the dataset job's params carry the version the file is built for (spurcomp.study.dataset_job)
+    version = spec.pop("generator_version", GENERATOR_VERSIONS[name])
+    if version != GENERATOR_VERSIONS[name]:
+        raise ValueError(f"dataset generator {name!r} is at version {GENERATOR_VERSIONS[name]}, not {version}")
     spec.setdefault("seed", seed)
     try:
         return GENERATORS[name](**spec)

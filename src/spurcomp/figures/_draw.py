@@ -17,9 +17,9 @@ import pandas as pd  # noqa: E402
 
 from spurcomp.aggregate import read_table  # noqa: E402
 from spurcomp.claims import grid_rule_cut  # noqa: E402
-from spurcomp.names import dataset_label, dataset_name, metric_name, model_name, source_name  # noqa: E402
+from spurcomp.names import dataset_name, metric_name, source_name  # noqa: E402
 from spurcomp.study import FAILED_STATUSES as FAILED  # noqa: E402
-from spurcomp.tables import per_lr_summary  # noqa: E402
+from spurcomp.tables import per_lr_summary, table_names  # noqa: E402
 
 
 def normalise(summary: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
@@ -40,15 +40,6 @@ def source_label(provenance: dict) -> str:
         parts.append(f"{dataset_name(generator)}: {source_name(data.get('source', '?'), generator)} data "
                      f"(generator v{data.get('version', '?')})")
     return "; ".join(parts) or "data source unknown"
-
-
-def table_names(table: pd.DataFrame, provenance: dict) -> dict:
-    """Names for people of a study table's dataset (with its source) and model."""
-    dataset, model = table.dataset.iloc[0], table.model.iloc[0]
-    data = (provenance.get("datasets") or {}).get(dataset, {})
-    spec = (provenance.get("models") or {}).get(model)
-    return {"dataset_name": dataset_label(data["generator"], data["source"]) if data else dataset,
-            "model_name": model_name(spec) if spec else model}
 
 
 def with_names(values: pd.DataFrame, names: dict) -> pd.DataFrame:
