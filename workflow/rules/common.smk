@@ -3,6 +3,7 @@
 # imported here (no torch, torchvision, captum, SciPy or matplotlib): building the DAG takes seconds.
 import re
 import sys
+from pathlib import Path
 
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
@@ -48,6 +49,11 @@ RUN = "results/runs/{dataset}/{model}/{setting}/seed={seed}"
 RUN_LOGS = "logs/runs/{dataset}/{model}/{setting}/seed={seed}"
 
 
+def all_targets(config):
+    """Every figure of the config, its results tables and the claims table: what `all` makes."""
+    return [*all_figures(config), *results_table_paths(config), Path("results/claims.md")]
+
+
 def resource(family, key, default):
     return config.get("resources", {}).get(family, {}).get(key, default)
 
@@ -72,6 +78,7 @@ def study_files(wildcards):
 
 # Seconds of work on small tables: never worth a cluster job.
 localrules:
+    made,
     aggregate,
     figure,
     table,
