@@ -18,7 +18,6 @@ import pandas as pd  # noqa: E402
 from spurcomp.aggregate import read_table  # noqa: E402
 from spurcomp.claims import grid_rule_cut  # noqa: E402
 from spurcomp.names import dataset_name, metric_name, source_name  # noqa: E402
-from spurcomp.study import FAILED_STATUSES as FAILED  # noqa: E402
 from spurcomp.tables import per_lr_summary, table_names  # noqa: E402
 
 

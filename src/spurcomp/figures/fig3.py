@@ -32,7 +32,7 @@ def claims(spec: dict, config: dict):
 def _low_high_lr(table, grid_rule) -> tuple[float, float]:
     """The smallest and the largest learning rate that no seed failed at and the grid rule keeps."""
     from spurcomp.claims import grid_rule_cut
-    from spurcomp.figures._draw import FAILED
+    from spurcomp.study import FAILED_STATUSES as FAILED
 
     failed = set(table[table.status.isin(FAILED)].lr) | set(grid_rule_cut(table, grid_rule))
     usable = sorted(lr for lr in table.lr.unique() if lr not in failed) or sorted(table.lr.unique())

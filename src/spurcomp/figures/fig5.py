@@ -29,7 +29,7 @@ def lr_correlations(table, metrics, grid_rule=None):
     from scipy.stats import spearmanr
 
     from spurcomp.claims import grid_rule_cut
-    from spurcomp.figures._draw import FAILED
+    from spurcomp.study import FAILED_STATUSES as FAILED
 
     excluded = list(grid_rule_cut(table, grid_rule))
     rows = []
