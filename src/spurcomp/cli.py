@@ -9,10 +9,10 @@ from pathlib import Path
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, deep_merge, read_config_file, validate_config
-from spurcomp.figures import figure_inputs, figure_spec, layout_module
+from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
 from spurcomp.status import format_status, study_status
-from spurcomp.tables import render, results_table
+from spurcomp.tables import figure_tables
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
                             run_evaluation, runtime_options, study_runs, table_path, train_job)
 
@@ -74,9 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def merged_config(base: str, files: list[str]) -> dict:
+def merged_config(base: str, files: list[str]) -> tuple[dict, list[str]]:
     """``base`` (when it exists, unless 'none') with each file merged over it in order, as Snakemake merges its
-    ``configfile:`` and ``--configfile`` files."""
+    ``configfile:`` and ``--configfile`` files; and the files read."""
     paths = ([base] if base != "none" and Path(base).is_file() else []) + list(files)
     if not paths:
         raise ConfigError(f"no config: {base} does not exist here (working directory {Path.cwd()}) and no --config "
@@ -84,16 +84,16 @@ def merged_config(base: str, files: list[str]) -> dict:
     config: dict = {}
     for path in paths:
         config = deep_merge(config, read_config_file(path))
-    return config
+    return config, paths
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         files = [*args.config, *(args.files if args.verb == "check" else [])]
-        config = validate_config(merged_config(args.base, files))
+        config, used = merged_config(args.base, files)
+        validate_config(config)
         if args.verb == "check":
-            used = ([args.base] if args.base != "none" and Path(args.base).is_file() else []) + files
             print(f"spurcomp: {' + '.join(used)}: valid ({len(config['studies'])} studies, "
                   f"{len(config['figures'])} figures)")
             return 0
@@ -126,9 +126,9 @@ def main(argv=None) -> int:
             steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
                          out.with_suffix(".csv"), config["grid_rule"])
         elif args.verb == "table":
-            layout = layout_module(figure_spec(config, args.name)["layout"])
-            frame = results_table(figure_inputs(config, args.name), layout.METRICS, config["grid_rule"])
-            print(render(frame, layout.METRICS, f"{layout.PAPER_FIGURE} ({args.name})", args.format), end="")
+            _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
+                                     config["grid_rule"], formats=(args.format,))
+            print(texts[args.format], end="")
         elif args.verb == "claims":
             steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
                          "results/claims.csv", "results/claims.md", config["grid_rule"])

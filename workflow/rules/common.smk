@@ -22,7 +22,6 @@ from spurcomp.study import (
     dataset_job,
     evaluation_path,
     run_evaluation,
-    runtime_options,
     study_runs,
     table_path,
     train_job,

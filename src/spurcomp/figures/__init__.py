@@ -49,8 +49,8 @@ def all_figures(config: dict) -> list[Path]:
 
 def tabulated_figures(config: dict) -> list[str]:
     """The figures drawn from study tables with metrics to tabulate (results/tables/FIGURE.md and .tex)."""
-    return [name for name in figure_names(config) if layout_module(figure_spec(config, name)["layout"]).INPUTS ==
-            "studies" and layout_module(figure_spec(config, name)["layout"]).METRICS]
+    modules = {name: layout_module(figure_spec(config, name)["layout"]) for name in figure_names(config)}
+    return [name for name, module in modules.items() if module.INPUTS == "studies" and module.METRICS]
 
 
 def results_table_paths(config: dict) -> list[Path]:
