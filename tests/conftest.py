@@ -23,6 +23,13 @@ TINY_CONFIG = {
 }
 
 
+def reversed_keys(value):
+    """``value`` with every mapping's keys in reverse order (the same config, written otherwise)."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
 @pytest.fixture
 def tiny_config():
     return copy.deepcopy(TINY_CONFIG)

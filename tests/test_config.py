@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import reversed_keys
 
 from spurcomp.config import ConfigError, load_config, validate_config
 from spurcomp.study import RunKey, study_runs
@@ -94,18 +95,12 @@ def test_params_are_canonical_so_key_order_never_reruns_a_job(tiny_config):
 
     config = validate_config(copy.deepcopy(tiny_config))
     reordered = validate_config(yaml.safe_load(yaml.safe_dump(
-        _reversed(copy.deepcopy(tiny_config)), sort_keys=False)))
+        reversed_keys(copy.deepcopy(tiny_config)), sort_keys=False)))
     run = RunKey("parity", "fcn", "lr=0.5", 0)
     for job in (lambda c: dataset_job(c, "parity"), lambda c: train_job(c, run), lambda c: run_evaluation(c, run)):
         # Snakemake compares params by repr: the same content must give the same repr
         assert repr(job(config)) == repr(job(reordered))
     assert list(reordered["datasets"]["parity"]) != list(config["datasets"]["parity"])  # really reordered
-
-
-def _reversed(value):
-    if isinstance(value, dict):
-        return {key: _reversed(value[key]) for key in reversed(list(value))}
-    return value
 
 
 def test_conda_env_lists_every_dependency_of_pyproject():

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import reversed_keys
 
 from spurcomp.aggregate import read_table
 
@@ -136,7 +137,7 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
 
     # the same config with every mapping's keys in reverse order: params are compared in canonical form
     reordered = tmp_path / "reordered.yaml"
-    reordered.write_text(yaml.safe_dump(_reversed(tiny_config), sort_keys=False))
+    reordered.write_text(yaml.safe_dump(reversed_keys(tiny_config), sort_keys=False))
     plan = snakemake(tmp_path, "-n", "figures/fig3.pdf", "results/claims.md", config="reordered.yaml")
     assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-2000:]
 
@@ -145,12 +146,6 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     result = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf")
     assert result.returncode == 0
     assert "rule train" not in result.stdout + result.stderr and pdf.exists()
-
-
-def _reversed(value):
-    if isinstance(value, dict):
-        return {key: _reversed(value[key]) for key in reversed(list(value))}
-    return value
 
 
 SEMISYNTHETIC_CONFIG = {
