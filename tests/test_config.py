@@ -115,6 +115,33 @@ def test_conda_env_lists_every_dependency_of_pyproject():
         assert {"torch": "pytorch"}.get(name, name) in conda_names, f"envs/spurcomp.yaml lacks {name}"
 
 
+def test_conda_post_deploy_installs_this_checkout(tmp_path):
+    """Snakemake copies envs/spurcomp.yaml into .snakemake/conda/ before creating the env, so the package is
+    installed by the post-deploy script from SPURCOMP_SOURCE (set by the workflow); run it in a fresh venv."""
+    import subprocess
+    import sys
+
+    env = yaml.safe_load((REPO / "envs" / "spurcomp.yaml").read_text())["dependencies"]
+    pip = [d for entry in env if isinstance(entry, dict) for d in entry.get("pip", [])]
+    assert not [d for d in pip if d.startswith(("-e", ".", "/"))], "a path in the env file points nowhere once copied"
+    venv = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    setup = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=68"], capture_output=True, text=True)
+    if setup.returncode:
+        pytest.skip(f"setuptools cannot be installed here: {setup.stderr[-300:]}")
+    script = REPO / "envs" / "spurcomp.post-deploy.sh"
+    path = f"{venv / 'bin'}:/usr/bin:/bin"
+    unset = subprocess.run(["bash", str(script)], env={"PATH": path}, capture_output=True, text=True)
+    assert unset.returncode != 0 and "SPURCOMP_SOURCE" in unset.stderr
+    deployed = subprocess.run(["bash", str(script)], env={"PATH": path, "SPURCOMP_SOURCE": str(REPO)},
+                              capture_output=True, text=True, cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    found = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import importlib.util as u; print(u.find_spec('spurcomp').origin)"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert found.stdout.strip() == str(REPO / "src" / "spurcomp" / "__init__.py")
+
+
 def test_study_evaluation_overrides_reach_only_their_runs(tiny_config):
     from spurcomp.study import run_evaluation
 

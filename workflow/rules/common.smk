@@ -77,7 +77,6 @@ def study_files(wildcards):
 
 # Seconds of work on small tables: never worth a cluster job.
 localrules:
-    made,
     aggregate,
     figure,
     table,
