@@ -67,14 +67,29 @@ def test_claims_come_from_the_figures_of_the_config_with_names_for_people(tiny_c
                                   fig5={"layout": "fig5", "studies": ["cm_cnn"]},
                                   fig2={"layout": "fig2", "datasets": ["cm"]})
     claims = {c.claim_id: c for c in config_claims(validate_config(tiny_config))}
-    # fig3: six variables and fig. 12's BC loss ratio; fig4: three; fig5: CSI and R² (its accuracy is fig4's);
-    # fig2 tests nothing
-    assert len(claims) == 7 + 3 + 2
+    # fig3: six variables and fig. 12's BC loss ratio; fig4: three; fig5: CSI and R² (its accuracy is fig4's),
+    # and supplementary CSI and BSI over all units; fig2 tests nothing
+    assert len(claims) == 7 + 3 + 2 + 2
+    assert [c.claim_id for c in claims.values() if c.supplementary] == ["cm_cnn:csi_all", "cm_cnn:bsi_all"]
+    assert claims["cm_cnn:bsi_all"].direction == -1 and "decreases" in claims["cm_cnn:bsi_all"].text
     assert claims["fig3:prunability"].figure == "Fig. 3" and claims["fig3:max_bc_loss_ratio"].figure == "Fig. 12"
     assert claims["cm_cnn:prunability"].text == \
         "κ-prunability (Σκ κP) increases with learning rate on Colored MNIST, VGG11 (width ×1/8)"
     assert claims["fig3:csi"].text == "Class selectivity (CSI) increases with learning rate on parity, FCN (3 × 32)"
     assert claims["cm_cnn:csi"].figure == "Fig. 5"
+    # the pruning variants on fig4's panels: one supplementary claim per variant other than the default (whose
+    # claim is fig4's), unstructured and the default above chance; bn_scale only where the model has batch norm
+    tiny_config["figures"]["figS"] = {"layout": "figS_pruning", "studies": ["cm_cnn", "fig3"]}
+    variants = {c.claim_id: c for c in config_claims(validate_config(tiny_config)) if c.figure.startswith("Fig. 4 (")}
+    assert all(c.supplementary for c in variants.values())
+    assert sorted(k for k in variants if k.startswith("cm_cnn:")) == sorted(
+        [f"cm_cnn:prunability[{v}]" for v in ("l1_weight/global", "bn_scale/layer", "bn_scale/global",
+                                              "mean_activation/layer", "mean_activation/global", "random/layer",
+                                              "random/global", "unstructured")] + ["cm_cnn:prunability_chance"])
+    assert "fig3:prunability[bn_scale/layer]" not in variants and "fig3:prunability[random/global]" in variants
+    assert variants["cm_cnn:prunability[random/global]"].text == ("κ-prunability (Σκ κP), random, global increases "
+                                                                   "with learning rate on Colored MNIST, VGG11 (width ×1/8)")
+    del tiny_config["figures"]["figS"]
     # a figure removed from the config takes its claims with it
     del tiny_config["figures"]["fig3"]
     assert not any(c.study == "fig3" for c in config_claims(validate_config(tiny_config)))

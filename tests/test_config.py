@@ -18,7 +18,11 @@ def test_the_shipped_config_is_valid_and_defaults_are_filled():
     del raw["evaluation"]
     filled = validate_config(raw)
     assert filled["evaluation"]["kappas"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    assert filled["evaluation"]["ig"] == {"n_samples": 200, "n_baselines": 10, "n_steps": 16}
+    assert filled["evaluation"]["ig"] == {"baseline": "uniform", "n_samples": 200, "n_baselines": 10, "n_steps": 16}
+    # the paper's citation for structured pruning (Li et al. 2017) is the default, every variant computed beside it
+    pruning = filled["evaluation"]["pruning"]
+    assert (pruning["criterion"], pruning["scope"], pruning["budget"]) == ("l1_weight", "layer", "units")
+    assert len(pruning["variants"]) == 8
 
 
 def test_every_schema_key_is_described_in_config_readme():
@@ -54,7 +58,7 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key studies.fig3.plot: a study no longer draws its own figure; declare it in the `figures` section "
      "instead: figures: {fig3: {layout: fig3, studies: [fig3]}}"),
     (lambda c: c.update(figures={"fig9": {"layout": "fig99", "studies": ["fig3"]}}),
-     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5']"),
+     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning']"),
     (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
      "config key figures.fig2: 'datasets' is a required property"),
     (lambda c: c["studies"]["fig3"].update(evaluation={"ig": {"n_steps": 1}}),
@@ -149,7 +153,7 @@ def test_study_evaluation_overrides_reach_only_their_runs(tiny_config):
                                        "evaluation": {"ig": {"n_samples": 7}}}
     config = validate_config(tiny_config)
     overridden = run_evaluation(config, RunKey("parity", "fcn", "lr=2.0", 0))
-    assert overridden["ig"] == {"n_samples": 7, "n_baselines": 2, "n_steps": 8}  # merged over the global section
+    assert overridden["ig"] == {"baseline": "uniform", "n_samples": 7, "n_baselines": 2, "n_steps": 8}  # merged over the global section
     assert run_evaluation(config, RunKey("parity", "fcn", "lr=0.5", 0))["ig"]["n_samples"] == 20
     # the same run in two studies with different overrides is ambiguous: a clear error
     config["studies"]["fig3"]["evaluation"] = {"ig": {"n_samples": 9}}
@@ -178,7 +182,7 @@ def test_spurcomp_check_merges_like_snakemake_and_names_problems(tmp_path, capsy
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("training: {max_epochs: 5}\nstudies: {fig3: {seeds: [0]}}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 0
-    assert "valid (6 studies, 5 figures)" in capsys.readouterr().out
+    assert "valid (6 studies, 6 figures)" in capsys.readouterr().out
     overlay.write_text("training: {max_epochs: 0}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 2
     assert "config key training.max_epochs: 0 is less than the minimum of 1" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def test_every_layout_module_states_what_it_is():
         module = layout_module(name)
         assert module.PAPER_FIGURE.startswith("Fig.") and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig2', 'fig3', 'fig4', 'fig5'\]"):
+    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning'\]"):
         layout_module("fig99")
 
 

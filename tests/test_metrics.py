@@ -9,7 +9,8 @@ from spurcomp.metrics.attribution import (attribution_density, attribution_entro
                                           background_attribution_percentage,
                                           integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import (activation_scores, kappa_prunability, magnitude_pruned, masked_units,
-                                      structured_masks)
+                                      pruned_parameter_fraction, structured_masks, unit_scores)
+from spurcomp.models import UnitLayer, unit_layers
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models.fcn import FCN
@@ -73,8 +74,16 @@ def test_kappa_prunability_on_a_hand_computed_case():
     # κ=1.0 prunes all: logits 0 -> all class 0: right, right, wrong, wrong -> 0.5 -> κP = 2/3
     result = kappa_prunability(model, x, y, b, kappas=[0.4, 0.7, 1.0],
                                scores=[torch.tensor([1.0, 2.0, 0.5])])
-    assert result == {0.4: (pytest.approx(1.0), pytest.approx(0.75)), 0.7: (pytest.approx(1.0), pytest.approx(0.75)),
-                      1.0: (pytest.approx(0.5 / 0.75), pytest.approx(0.5))}
+    assert [p.kappa for p in result] == [0.4, 0.7, 1.0]
+    assert [p.accuracy for p in result] == pytest.approx([0.75, 0.75, 0.5])
+    assert [p.retained for p in result] == pytest.approx([1.0, 1.0, 0.5 / 0.75])
+    # above chance (1/2 for 2 classes): (0.75 - 0.5) / (0.75 - 0.5) = 1; all pruned: (0.5 - 0.5) / 0.25 = 0
+    assert [p.retained_above_chance for p in result] == pytest.approx([1.0, 1.0, 0.0])
+    # 17 parameters (6 + 3 in, 6 + 2 out); a hidden neuron owns its 2 incoming weights, its bias and its 2
+    # outgoing weights: 5 each; the output bias is never pruned
+    assert [p.parameter_fraction for p in result] == pytest.approx([5 / 17, 10 / 17, 15 / 17])
+    unstructured = kappa_prunability(model, x, y, b, kappas=[0.5], structured=False)
+    assert unstructured[0].parameter_fraction == 0.5
 
 
 def test_activation_scores_are_mean_absolute_post_activations():
@@ -89,9 +98,103 @@ def test_activation_scores_are_mean_absolute_post_activations():
 def test_kappa_prunability_of_a_model_with_no_accuracy_is_nan_not_a_crash():
     model = hand_fcn()
     x = torch.tensor([[1.0, 0.0]])
-    result = kappa_prunability(model, x, torch.tensor([1]), torch.tensor([1]), kappas=[0.5],
-                               scores=[torch.ones(3)])
-    assert math.isnan(result[0.5][0]) and result[0.5][1] == 0.0
+    (result,) = kappa_prunability(model, x, torch.tensor([1]), torch.tensor([1]), kappas=[0.5],
+                                  scores=[torch.ones(3)])
+    assert math.isnan(result.retained) and math.isnan(result.retained_above_chance) and result.accuracy == 0.0
+
+
+class HandNet(nn.Module):
+    """2 inputs -> 4 units -> 2 units -> 2 classes, Linear -> BatchNorm -> ReLU, weights written out so that every
+    criterion ranks the units the same way: layer 0 scores ∝ (0.4, 0.1, 0.3, 0.2), layer 1 ∝ (0.05, 0.5).
+
+    Parameters: Linear(2, 4) 12, BN 8, Linear(4, 2) 10, BN 4, Linear(2, 2) 6: 40. A layer-0 unit owns 7 of them
+    (2 weights in, bias, γ and β, 2 weights out), a layer-1 unit 9 (4 in, bias, γ, β, 2 out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.l0, self.n0, self.r0 = nn.Linear(2, 4), nn.BatchNorm1d(4), nn.ReLU()
+        self.l1, self.n1, self.r1 = nn.Linear(4, 2), nn.BatchNorm1d(2), nn.ReLU()
+        self.out = nn.Linear(2, 2)
+        s0, s1 = torch.tensor([0.4, 0.1, 0.3, 0.2]), torch.tensor([0.05, 0.5])
+        with torch.no_grad():
+            self.l0.weight.copy_(s0[:, None].expand(4, 2))
+            self.l1.weight.copy_(s1[:, None].expand(2, 4))
+            self.n0.weight.copy_(s0)
+            self.n1.weight.copy_(s1)
+            for module in (self.l0, self.l1, self.n0, self.n1):
+                module.bias.zero_()
+        self.eval()
+
+    def forward(self, x):
+        return self.out(self.r1(self.n1(self.l1(self.r0(self.n0(self.l0(x)))))))
+
+    def unit_layers(self):
+        return [UnitLayer(self.r0, self.l0, self.n0, self.l1), UnitLayer(self.r1, self.l1, self.n1, self.out)]
+
+    def representation(self):
+        return self.r1
+
+
+def test_unit_scores_of_every_criterion_on_a_hand_built_model():
+    model, x = HandNet(), torch.ones(3, 2)
+    l1 = unit_scores(model, "l1_weight")  # mean |w| of each unit's incoming weights
+    assert [s.tolist() for s in l1] == [pytest.approx([0.4, 0.1, 0.3, 0.2]), pytest.approx([0.05, 0.5])]
+    bn = unit_scores(model, "bn_scale")
+    assert [s.tolist() for s in bn] == [pytest.approx([0.4, 0.1, 0.3, 0.2]), pytest.approx([0.05, 0.5])]
+    # x = (1, 1): layer 0 pre-BN 2·s0, after BN (running mean 0, var 1) γ·2·s0 = 2·s0²; layer 1: s1·Σh0·s1
+    activation = unit_scores(model, "mean_activation", x)
+    h0 = 2 * torch.tensor([0.4, 0.1, 0.3, 0.2]) ** 2 / math.sqrt(1 + 1e-5)
+    h1 = torch.tensor([0.05, 0.5]) ** 2 * h0.sum() / math.sqrt(1 + 1e-5)
+    assert [s.tolist() for s in activation] == [pytest.approx(h0.tolist()), pytest.approx(h1.tolist())]
+    first, again, other = (unit_scores(model, "random", seed=s) for s in (3, 3, 4))
+    assert all(torch.equal(a, b) for a, b in zip(first, again)) and not torch.equal(first[0], other[0])
+    assert [len(s) for s in first] == [4, 2] and all(((s >= 0) & (s < 1)).all() for s in first)
+    with pytest.raises(ValueError, match="batch norm"):
+        unit_scores(hand_fcn(), "bn_scale")
+    with pytest.raises(ValueError, match="allowed"):
+        unit_scores(model, "taylor")
+
+
+# (scope, budget, κ) -> expected keep-masks and removed parameter fraction, worked out on HandNet (every
+# criterion but random ranks its units alike: layer 0 u1 < u3 < u2 < u0, layer 1 u0 < u1; globally, leaving
+# each layer's best unit: L1u0 < L0u1 < L0u3 < L0u2)
+MASK_CASES = {
+    # floor(0.34·4) = 1 unit of layer 0, floor(0.34·2) = 0 of layer 1: 7 of 40 parameters
+    ("layer", "units", 0.34): ([[1, 0, 1, 1], [1, 1]], 7 / 40),
+    # floor(0.34·6) = 2 units ranked together: L1u0, L0u1; remaining 9 + 6 + 4 + 2 + 4 = 25 of 40
+    ("global", "units", 0.34): ([[1, 0, 1, 1], [0, 1]], 15 / 40),
+    # per layer 1/4 of the units removes 7/40 < 0.2; 1/2 removes 2 + 1 of layer 0 and 1 of layer 1: 21/40
+    ("layer", "parameters", 0.2): ([[1, 0, 1, 0], [0, 1]], 21 / 40),
+    # globally the first unit, L1u0, already removes 9/40 >= 0.2
+    ("global", "parameters", 0.2): ([[1, 1, 1, 1], [0, 1]], 9 / 40),
+}
+
+
+@pytest.mark.parametrize("criterion", ["l1_weight", "bn_scale", "mean_activation"])
+@pytest.mark.parametrize("scope,budget,kappa", list(MASK_CASES))
+def test_every_criterion_scope_and_budget_prunes_the_expected_units(criterion, scope, budget, kappa):
+    model = HandNet()
+    scores = unit_scores(model, criterion, torch.ones(3, 2))
+    masks = structured_masks(scores, kappa, scope, budget, unit_layers(model))
+    expected, fraction = MASK_CASES[(scope, budget, kappa)]
+    assert [m.int().tolist() for m in masks] == expected
+    assert pruned_parameter_fraction(unit_layers(model), masks) == pytest.approx(fraction)
+
+
+def test_global_scope_never_empties_a_layer_and_random_pruning_is_seeded():
+    model = HandNet()
+    scores = unit_scores(model, "l1_weight")
+    masks = structured_masks(scores, 1.0, "global", "units")
+    assert [m.int().tolist() for m in masks] == [[1, 0, 0, 0], [0, 1]]  # each layer keeps its best unit
+    layers = unit_layers(model)
+    # a budget the model cannot meet (every layer keeps a unit): the most that can be pruned
+    most = structured_masks(scores, 0.99, "layer", "parameters", layers)
+    assert [int(m.sum()) for m in most] == [1, 1]
+    assert pruned_parameter_fraction(layers, [torch.ones(4, dtype=torch.bool), torch.ones(2, dtype=torch.bool)]) == 0
+    with pytest.raises(ValueError, match="scope"):
+        structured_masks(scores, 0.5, "network")
+    with pytest.raises(ValueError, match="unit layers"):
+        structured_masks(scores, 0.5, "layer", "parameters")
 
 
 def test_activation_sparsity_and_penultimate_activations():
@@ -201,6 +304,11 @@ def test_selectivity_index_hand_computed():
     assert math.isnan(per_unit[2].item())  # dead: left out of the mean
     assert per_unit[3].item() == pytest.approx((3 - 1) / (3 + 1))
     assert result["mean"] == pytest.approx((0.5 + 0.0 + 0.5) / 3) and result["dead_fraction"] == 0.25
+    assert result["mean_all"] == pytest.approx((0.5 + 0.0 + 0.0 + 0.5) / 4)  # the dead unit counts 0
+    # one more dead unit: the live-unit mean (the authors') does not move, the all-unit mean falls
+    more_dead = selectivity_index(torch.cat([acts, torch.zeros(4, 1)], dim=1), labels, eps=0.0)
+    assert more_dead["mean"] == pytest.approx(result["mean"])
+    assert more_dead["mean_all"] == pytest.approx(1.0 / 5) and more_dead["dead_fraction"] == 0.4
     with pytest.raises(ValueError, match="at least 2 classes"):
         selectivity_index(acts, torch.zeros(4, dtype=torch.long))
     assert math.isnan(selectivity_index(torch.zeros(4, 2), labels)["mean"])
@@ -218,6 +326,17 @@ def test_qk_compressibility_hand_computed_and_properties():
     assert rows.tolist() == pytest.approx([1 - math.sqrt(0.5), 1.0])
     with pytest.raises(ValueError, match="kappa"):
         qk_compressibility(torch.ones(3), kappa=0.0)
+
+
+def test_qk_compressibility_keeps_its_precision_for_q_other_than_2():
+    # a κ-sparse row (k = ⌈0.1·10⌉ = 1 non-zero) is represented exactly, for any q
+    sparse = torch.zeros(10, dtype=torch.float64)
+    sparse[3] = 3.7
+    assert qk_compressibility(sparse, q=3, kappa=0.1).item() == 1.0
+    # a residual far below the kept entry's digits: ‖(1e-6)‖₃ / ‖(1.1, 1e-6)‖₃ = 1e-6 / 1.1 (total minus kept
+    # would round the residual 1e-18 away and give exactly 1)
+    row = torch.tensor([1.1, 1e-6] + [0.0] * 8, dtype=torch.float64)
+    assert qk_compressibility(row, q=3, kappa=0.1).item() == pytest.approx(1 - 1e-6 / 1.1, rel=0, abs=1e-15)
 
 
 def test_unstructured_pruning_zeroes_the_smallest_weights_and_restores_them():
@@ -256,3 +375,16 @@ def test_batched_integrated_gradients_equal_captum_per_baseline():
         baseline = -1.0 + 2.0 * torch.rand(6, generator=generator)
         direct = IntegratedGradients(model).attribute(x, baselines=baseline[None], target=target, n_steps=8)
         torch.testing.assert_close(maps[k], direct, rtol=1e-4, atol=1e-6)
+
+
+def test_zero_baseline_integrated_gradients_is_input_times_weight():
+    # for f(x) = w.x and the all-zero baseline, IG of feature i is x_i · w_i: one map, n_baselines unused
+    model = nn.Sequential(nn.Linear(3, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 1.0, 1.0]]))
+    x = torch.tensor([[2.0, 1.0, -4.0]])
+    maps = integrated_gradients(model, x, torch.tensor([0]), (-1.0, 1.0), n_baselines=5, baseline="zero")
+    assert maps.shape == (1, 1, 3)
+    torch.testing.assert_close(maps[0], torch.tensor([[2.0, -2.0, -2.0]]))
+    with pytest.raises(ValueError, match="allowed"):
+        integrated_gradients(model, x, torch.tensor([0]), (-1.0, 1.0), baseline="blurred")

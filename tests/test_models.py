@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from spurcomp.metrics.pruning import activation_scores, masked_units, structured_masks
+from spurcomp.metrics.pruning import (activation_scores, masked_units, pruned_parameter_fraction, structured_masks,
+                                      unit_scores)
 from spurcomp.metrics.representation import penultimate_activations
-from spurcomp.models import build_model, prunable_units
+from spurcomp.models import build_model, prunable_units, unit_layers
 
 
 @pytest.mark.parametrize("spec, units, width", [
@@ -22,6 +23,10 @@ def test_models_expose_prunable_units_and_a_representation(spec, units, width):
     assert penultimate_activations(model, x).shape == (6, width)
     scores = activation_scores(model, x)
     assert len(scores) == units and all((s >= 0).all() for s in scores)
+    # each unit layer's producer makes its units and its consumer reads them
+    for layer, s in zip(unit_layers(model), scores):
+        assert layer.producer.weight.shape[0] == len(s) == layer.consumer.weight.shape[1]
+        assert layer.norm is None or layer.norm.num_features == len(s)
 
 
 def test_masking_a_cnn_filter_equals_zeroing_it_with_its_batchnorm_channel():
@@ -77,10 +82,14 @@ def test_kappa_prunability_works_for_every_paper_architecture(spec, input_shape,
     assert len(prunable_units(model)) == units and penultimate_activations(model, x).shape == (20, width)
     logits = model(x)
     y = logits.argmax(dim=1)  # make the unpruned model fully accurate, so κP = pruned accuracy
-    result = kappa_prunability(model, x, y, b, kappas=[0.0, 0.9])
-    assert result[0.0] == (1.0, 1.0)  # pruning nothing retains everything
-    kp, accuracy = result[0.9]
-    assert 0.0 <= accuracy <= 1.0 and kp == accuracy
-    scores = activation_scores(model, x)
+    scores = unit_scores(model, "l1_weight")
+    nothing, most = kappa_prunability(model, x, y, b, kappas=[0.0, 0.9], scores=scores)
+    assert (nothing.retained, nothing.accuracy, nothing.parameter_fraction) == (1.0, 1.0, 0.0)
+    assert 0.0 <= most.accuracy <= 1.0 and most.retained == most.accuracy
     masks = structured_masks(scores, 0.9)
     assert all((~m).sum() == math.floor(0.9 * len(m) + 1e-9) for m in masks)  # filters of every layer
+    # the parameters budget removes at least κ of the prunable parameters, with the fewest units
+    layers = unit_layers(model)
+    for scope in ("layer", "global"):
+        by_parameters = structured_masks(scores, 0.5, scope, "parameters", layers)
+        assert 0.5 <= pruned_parameter_fraction(layers, by_parameters) < 1.0

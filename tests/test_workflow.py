@@ -156,7 +156,7 @@ SEMISYNTHETIC_CONFIG = {
     # small, but every run learns something (a run still at chance would be a collapsed one)
     "models": {"cnn": {"arch": "cnn", "width": 0.125}},
     "training": {"lr": 0.1, "batch_size": 10, "max_epochs": 4, "checkpoint_epochs": [0]},
-    "evaluation": {"kappas": [0.1, 0.5, 0.9], "prune_score_samples": 100,
+    "evaluation": {"kappas": [0.1, 0.5, 0.9], "pruning": {"score_samples": 100},
                    "ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 4}},
     "studies": {
         "cm": {"dataset": "colored_mnist", "model": "cnn", "grid": {"lr": [0.01, 0.1]}, "seeds": [0]},
@@ -167,6 +167,7 @@ SEMISYNTHETIC_CONFIG = {
         "fig2": {"layout": "fig2", "datasets": ["colored_mnist", "mnist_cifar"]},
         "fig4": {"layout": "fig4", "studies": ["cm", "mc"]},
         "fig5": {"layout": "fig5", "studies": ["cm", "mc"]},
+        "figS_pruning": {"layout": "figS_pruning", "studies": ["cm", "mc"]},
     },
 }
 
@@ -174,9 +175,9 @@ SEMISYNTHETIC_CONFIG = {
 def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(SEMISYNTHETIC_CONFIG))
     result = snakemake(tmp_path, "--cores", "2", "figures/fig4.pdf", "figures/fig5.pdf", "figures/fig2.pdf",
-                       "results/claims.md", "results/tables/fig4.md")
+                       "figures/figS_pruning.pdf", "results/claims.md", "results/tables/fig4.md")
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("fig2", "fig4", "fig5"):
+    for name in ("fig2", "fig4", "fig5", "figS_pruning"):
         assert (tmp_path / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
 
     fig4 = pd.read_csv(tmp_path / "figures" / "fig4.csv")
@@ -202,6 +203,25 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
 
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert {"cm:prunability", "mc:csi", "mc:class_separation_r2"} <= set(claims.claim)
+    supplementary = set(claims[claims.supplementary].claim)
+    assert {"cm:prunability[random/global]", "cm:prunability[unstructured]", "mc:csi_all", "mc:bsi_all"} <= supplementary
+    assert "cm:prunability" not in supplementary
+    assert "## Supplementary" in (tmp_path / "results" / "claims.md").read_text()
+
+    # every pruning variant on every run; the default (L1 weight norm per layer) is also plain `prunability`
+    per_run = table.pivot_table(index=["setting", "seed"], columns="metric", values="value")
+    pd.testing.assert_series_equal(per_run["prunability"], per_run["prunability[l1_weight/layer]"], check_names=False)
+    for variant in ("bn_scale/global", "mean_activation/layer", "random/layer", "unstructured"):
+        assert per_run[f"prunability[{variant}]"].notna().all()
+    fractions = table[table.metric == "pruned_parameter_fraction"].sort_values("kappa")
+    assert fractions.groupby(["setting", "seed"]).value.apply(lambda v: v.is_monotonic_increasing).all()
+    # the all-unit selectivity counts dead units as 0: the live-unit mean times the live fraction
+    pd.testing.assert_series_equal(per_run["csi_all"], per_run["csi"] * (1 - per_run["dead_unit_fraction"]),
+                                   check_names=False)
+    supplement = pd.read_csv(tmp_path / "figures" / "figS_pruning.csv")
+    assert {"prunability[l1_weight/global]", "prunability_chance[random/layer]",
+            "unbiased_test_acc"} <= set(supplement.metric)
+    assert "κ-prunability (Σκ κP), batch-norm |γ|, global" in set(supplement.metric_name)
 
     # the figure's numbers as a table: one row per study and learning rate, the plotted means
     md = (tmp_path / "results" / "tables" / "fig4.md").read_text()

@@ -27,18 +27,23 @@ class Claim:
     metric: str
     direction: int  # +1: increases with the learning rate, -1: decreases
     figure: str     # the paper's figure, e.g. "Fig. 4"
+    # a check of a choice the paper leaves open (a pruning variant, dead units counted), not the paper's claim
+    supplementary: bool = False
 
 
-def rising_with_lr(config: dict, studies, metrics, figure: str) -> list[Claim]:
-    """The paper's claim for each study (a dataset x architecture panel) and metric: it rises with the learning
-    rate. Texts use names for people ("Colored MNIST, VGG11 (width ×1/8)"); ids are ``STUDY:METRIC``."""
+def trend_with_lr(config: dict, studies, metrics, figure: str, direction: int = +1,
+                  supplementary: bool = False) -> list[Claim]:
+    """For each study (a dataset x architecture panel) and metric, the claim that it increases (``direction``
+    +1, the paper's claims) or decreases (-1) with the learning rate. Texts use names for people ("Colored MNIST,
+    VGG11 (width ×1/8)"); ids are ``STUDY:METRIC``."""
     claims = []
+    trend = "increases" if direction > 0 else "decreases"
     for study in studies:
         spec = config["studies"][study]
         where = (f"{dataset_name(config['datasets'][spec['dataset']]['generator'])}, "
                  f"{model_name(config['models'][spec['model']])}")
-        claims += [Claim(f"{study}:{metric}", f"{metric_name(metric)} increases with learning rate on {where}",
-                         study, metric, +1, figure) for metric in metrics]
+        claims += [Claim(f"{study}:{metric}", f"{metric_name(metric)} {trend} with learning rate on {where}",
+                         study, metric, direction, figure, supplementary) for metric in metrics]
     return claims
 
 
@@ -147,7 +152,8 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
     rows = []
     for claim in claims:
         base = {"claim": claim.claim_id, "text": claim.text, "figure": claim.figure, "study": claim.study,
-                "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases"}
+                "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases",
+                "supplementary": claim.supplementary}
         if claim.study not in loaded:
             rows.append({**base, "statistic": "spearman_rho", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                          "n_learning_rates": 0, "n_runs": 0, "n_failed_runs": 0, "excluded_lrs": "",
@@ -157,8 +163,9 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
                                     for d in provenance.get("datasets", {}).values()}))
         rows.append({**base, **test_claim(table, claim, grid_rule=grid_rule), "data_source": sources})
-    columns = ["claim", "text", "figure", "study", "metric", "paper_direction", "statistic", "value", "ci_low",
-               "ci_high", "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source", "verdict"]
+    columns = ["claim", "text", "figure", "study", "metric", "paper_direction", "supplementary", "statistic", "value",
+               "ci_low", "ci_high", "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source",
+               "verdict"]
     frame = pd.DataFrame(rows, columns=columns)  # the columns even when no figure of the config tests a claim
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
@@ -167,8 +174,6 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
 
 
 def _markdown(frame) -> str:
-    import pandas as pd
-
     lines = [
         "# Claims of the paper tested on the computed tables",
         "",
@@ -177,9 +182,25 @@ def _markdown(frame) -> str:
         "paper's side of 0. Learning rates past the paper's grid rule (the first with a failed seed or a drastic "
         "loss of accuracy) are left out and listed.",
         "",
-        "| claim | figure | data | ρ | 95% interval | LRs | runs | failed runs | LRs left out | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        *_claims_table(frame[~frame.supplementary.astype(bool)], "no claims (no figure of the config tests one)"),
     ]
+    supplementary = frame[frame.supplementary.astype(bool)]
+    if len(supplementary):
+        lines += [
+            "", "## Supplementary: the choices the paper leaves open", "",
+            "The same test for the pruning variants (criterion and scope; the paper's figures use the configured "
+            "default) and for selectivity with dead units counted as 0. These check what the paper's claims depend "
+            "on; they are not claims of the paper.", "",
+            *_claims_table(supplementary, "none"),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _claims_table(frame, empty: str) -> list[str]:
+    import pandas as pd
+
+    lines = ["| claim | figure | data | ρ | 95% interval | LRs | runs | failed runs | LRs left out | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in frame.itertuples():
         value = "–" if pd.isna(row.value) else f"{row.value:+.2f}"
         interval = "–" if pd.isna(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
@@ -187,6 +208,5 @@ def _markdown(frame) -> str:
                      f"{row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | {row.excluded_lrs or '–'} | "
                      f"**{row.verdict}** |")
     counts = frame.verdict.value_counts()
-    summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no claims (no figure of the config tests one)"
-    lines += ["", f"Summary: {summary}."]
-    return "\n".join(lines) + "\n"
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or empty
+    return lines + ["", f"Summary: {summary}."]

@@ -21,7 +21,8 @@ from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
                                           attribution_shares, integrated_gradients, mean_over_baselines)
-from spurcomp.metrics.pruning import activation_scores, kappa_prunability, prunable_weights
+from spurcomp.metrics.pruning import has_batch_norm, kappa_prunability, prunable_weights, unit_scores
+from spurcomp.metrics.pruning_variants import UNSTRUCTURED, default_variant, evaluated_variants, variant_metric
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
@@ -70,19 +71,44 @@ def evaluate_accuracy(model, dataset: Dataset, settings: dict, device, run: RunR
 
 
 def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
-    """Structured (the paper's) and unstructured κ-prunability, and the pruned unbiased accuracy itself."""
+    """κ-prunability under the configured criterion, scope and budget (``prunability``, which the figures plot)
+    and under every listed variant and weight-magnitude pruning (``prunability[VARIANT]``): per κ the retained
+    accuracy κP, κP above chance, the pruned unbiased accuracy and the fraction of parameters removed."""
     x, y, b = _test_tensors(dataset, device)
-    kappas = settings["kappas"]
-    scoring = torch.as_tensor(dataset.train.x[: settings["prune_score_samples"]], device=device)
+    pruning, kappas = settings["pruning"], settings["kappas"]
+    default = default_variant(pruning)
+    scoring = torch.as_tensor(dataset.train.x[: pruning["score_samples"]], device=device)
+    batch_norm = has_batch_norm(model)
+    if pruning["criterion"] == "bn_scale" and not batch_norm:
+        unit_scores(model, "bn_scale")  # raises, naming the criteria this model allows
+    chance = 1.0 / dataset.num_classes
+    scores_by_criterion: dict[str, list] = {}
     rows = []
-    for suffix, kwargs in (("", {"scores": activation_scores(model, scoring)}), ("_unstructured", {"structured": False})):
-        per_kappa = kappa_prunability(model, x, y, b, kappas, **kwargs)
-        if any(math.isnan(kp) for kp, _ in per_kappa.values()):
+    for variant in evaluated_variants(pruning):
+        if variant == UNSTRUCTURED:
+            pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance)
+        else:
+            criterion, scope = variant.split("/")
+            if criterion == "bn_scale" and not batch_norm:
+                logger.info("pruning variant %s skipped: %s has no batch norm", variant, type(model).__name__)
+                continue
+            if criterion not in scores_by_criterion:
+                scores_by_criterion[criterion] = unit_scores(model, criterion, scoring,
+                                                             seed=derived_seed("prune-random", run.summary["seed"]))
+            pruned = kappa_prunability(model, x, y, b, kappas, scores=scores_by_criterion[criterion], scope=scope,
+                                       budget=pruning["budget"], chance=chance)
+        if variant == default and any(math.isnan(p.retained) for p in pruned):
             logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
-        rows += [{"metric": f"kappa_prunability{suffix}", "kappa": k, "value": kp} for k, (kp, _) in per_kappa.items()]
-        rows += [{"metric": f"pruned_unbiased_test_acc{suffix}", "kappa": k, "value": acc}
-                 for k, (_, acc) in per_kappa.items()]
-        rows.append({"metric": f"prunability{suffix}", "value": float(sum(kp for kp, _ in per_kappa.values()))})
+        for name in ([variant_metric("{}", variant)] + (["{}"] if variant == default else [])):
+            rows += [{"metric": name.format(metric), "kappa": p.kappa, "value": value}
+                     for p in pruned
+                     for metric, value in (("kappa_prunability", p.retained),
+                                           ("kappa_prunability_chance", p.retained_above_chance),
+                                           ("pruned_unbiased_test_acc", p.accuracy),
+                                           ("pruned_parameter_fraction", p.parameter_fraction))]
+            rows += [{"metric": name.format("prunability"), "value": float(sum(p.retained for p in pruned))},
+                     {"metric": name.format("prunability_chance"),
+                      "value": float(sum(p.retained_above_chance for p in pruned))}]
     return rows
 
 
@@ -100,6 +126,8 @@ def evaluate_representation(model, dataset: Dataset, settings: dict, device, run
         {"metric": "class_separation_r2", "value": class_separation_r2(activations, y)},
         {"metric": "csi", "value": csi["mean"]},
         {"metric": "bsi", "value": bsi["mean"]},
+        {"metric": "csi_all", "value": csi["mean_all"]},
+        {"metric": "bsi_all", "value": bsi["mean_all"]},
         {"metric": "dead_unit_fraction", "value": csi["dead_fraction"]},
     ]
 
@@ -128,7 +156,8 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
             shares, density, entropy = nan, nan, float("nan")
         else:
             maps = integrated_gradients(checkpoint, x, target, tuple(dataset.metadata["input_range"]),
-                                        n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed)
+                                        n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed,
+                                        baseline=ig["baseline"])
             shares = mean_over_baselines(maps, attribution_shares, masks)
             density = mean_over_baselines(maps, attribution_density, masks)
             entropy = mean_over_baselines(maps, attribution_entropy)

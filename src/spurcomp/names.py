@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from spurcomp.metrics.pruning_variants import UNSTRUCTURED, split_variant
+
 DATASETS = {
     "parity": "parity",
     "moonstar": "moon-star",
@@ -39,14 +41,19 @@ METRICS = {
     "unbiased_test_acc": "Unbiased test accuracy",
     "worst_group_acc": "Worst-group accuracy",
     "prunability": "κ-prunability (Σκ κP)",
-    "prunability_unstructured": "Unstructured κ-prunability (Σκ κP)",
+    "prunability_chance": "κ-prunability above chance (Σκ)",
     "kappa_prunability": "κP",
+    "kappa_prunability_chance": "κP above chance",
+    "pruned_unbiased_test_acc": "Pruned unbiased test accuracy",
+    "pruned_parameter_fraction": "Pruned parameter fraction",
     "activation_sparsity": "Activation sparsity",
     "activation_compressibility": "Activation (q, κ)-compressibility",
     "parameter_compressibility": "Parameter (q, κ)-compressibility",
     "class_separation_r2": "Class separation R²",
     "csi": "Class selectivity (CSI)",
     "bsi": "Bias selectivity (BSI)",
+    "csi_all": "Class selectivity over all units (CSI, dead units 0)",
+    "bsi_all": "Bias selectivity over all units (BSI, dead units 0)",
     "dead_unit_fraction": "Dead-unit fraction",
     "attribution_share": "Attribution share",
     "attribution_density": "Attribution per feature",
@@ -54,6 +61,19 @@ METRICS = {
     "max_bc_loss_ratio": "Maximum BC loss ratio",
     "max_epoch_bc_loss_ratio": "Maximum epoch BC loss ratio",
 }
+
+
+PRUNING_CRITERIA = {"l1_weight": "L1 weight norm", "bn_scale": "batch-norm |γ|", "mean_activation": "mean activation",
+                    "random": "random"}
+PRUNING_SCOPES = {"layer": "per layer", "global": "global"}
+
+
+def pruning_variant_name(variant: str) -> str:
+    """E.g. "L1 weight norm, per layer", "unstructured (weight magnitude)"."""
+    if variant == UNSTRUCTURED:
+        return "unstructured (weight magnitude)"
+    criterion, _, scope = variant.partition("/")
+    return f"{PRUNING_CRITERIA.get(criterion, criterion)}, {PRUNING_SCOPES.get(scope, scope)}"
 
 
 def dataset_name(generator: str) -> str:
@@ -103,4 +123,8 @@ def model_name(spec: dict) -> str:
 
 
 def metric_name(metric: str) -> str:
-    return METRICS.get(metric, metric)
+    """E.g. "Unbiased test accuracy"; a pruning variant's metric ``prunability[random/global]`` gets the variant
+    after the name: "κ-prunability (Σκ κP), random, global"."""
+    base, variant = split_variant(metric)
+    name = METRICS.get(base, base)
+    return name if variant is None else f"{name}, {pruning_variant_name(variant)}"

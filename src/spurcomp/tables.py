@@ -87,7 +87,7 @@ def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
     def tex(text: str) -> str:
         for old, new in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                          ("±", r"$\pm$"), ("†", r"$^\dagger$"), ("×", r"$\times$"), ("²", r"$^2$"),
-                         ("κ", r"$\kappa$"), ("Σ", r"$\Sigma$")):
+                         ("κ", r"$\kappa$"), ("Σ", r"$\Sigma$"), ("γ", r"$\gamma$")):
             text = text.replace(old, new)
         return text
 

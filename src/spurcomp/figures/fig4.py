@@ -2,7 +2,7 @@
 one panel per dataset x architecture study."""
 from __future__ import annotations
 
-from spurcomp.claims import rising_with_lr
+from spurcomp.claims import trend_with_lr
 
 PAPER_FIGURE = "Fig. 4"
 INPUTS = "studies"
@@ -20,7 +20,7 @@ variable's minimum and maximum per panel.
 
 
 def claims(spec: dict, config: dict):
-    return rising_with_lr(config, spec["studies"], METRICS, PAPER_FIGURE)
+    return trend_with_lr(config, spec["studies"], METRICS, PAPER_FIGURE)
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):

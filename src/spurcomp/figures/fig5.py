@@ -2,7 +2,7 @@
 learning rate, one panel per study, and the Spearman correlation of each metric with learning rate."""
 from __future__ import annotations
 
-from spurcomp.claims import rising_with_lr
+from spurcomp.claims import trend_with_lr
 
 PAPER_FIGURE = "Fig. 5"
 INPUTS = "studies"
@@ -19,7 +19,12 @@ past it).
 
 
 def claims(spec: dict, config: dict):
-    return rising_with_lr(config, spec["studies"], CLAIM_METRICS, PAPER_FIGURE)
+    """The paper's CSI and R² claims; supplementary, selectivity with dead units counted as 0 (a mean over live
+    units can rise only because units die): CSI should still rise, and bias selectivity should fall."""
+    studies = spec["studies"]
+    return (trend_with_lr(config, studies, CLAIM_METRICS, PAPER_FIGURE)
+            + trend_with_lr(config, studies, ["csi_all"], PAPER_FIGURE, supplementary=True)
+            + trend_with_lr(config, studies, ["bsi_all"], PAPER_FIGURE, direction=-1, supplementary=True))
 
 
 def lr_correlations(table, metrics, grid_rule=None):

@@ -1,9 +1,10 @@
 """Attribution metrics on Integrated Gradients maps (captum): feature-kind shares (paper sec. 3.3), attribution
 entropy and background attribution percentage (sec. 6).
 
-The paper averages IG over 10 random seeds; here each seed draws a random baseline uniformly from the data's
+The paper averages IG over 10 random seeds; by default each seed draws a random baseline uniformly from the data's
 input range (with an all-zero baseline, features whose value is 0, such as the empty pixels that carry
-moon-star's location cue, could never receive attribution).
+moon-star's location cue, could never receive attribution). ``baseline="zero"`` uses the one all-zero baseline of
+the authors' later public code (mbarsbey/advcomp) instead.
 
 A sample whose attributions are all zero says nothing about where the model looks: it is left out of every
 average here, and if every sample is all-zero the result is NaN with a warning.
@@ -17,6 +18,7 @@ from torch import nn
 from spurcomp.runtime import derived_seed, logger
 
 FEATURE_KINDS = ("core", "spurious", "noise")
+BASELINES = ("uniform", "zero")
 
 
 class _SummedTargetLogit(nn.Module):
@@ -33,16 +35,21 @@ class _SummedTargetLogit(nn.Module):
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, input_range: tuple[float, float],
-                         *, n_baselines: int = 10, n_steps: int = 32, seed: int = 0,
+                         *, n_baselines: int = 10, n_steps: int = 32, seed: int = 0, baseline: str = "uniform",
                          internal_batch_size: int = 8192) -> torch.Tensor:
-    """IG attributions of ``x`` towards ``target``, one map per random baseline: (n_baselines, *x.shape).
+    """IG attributions of ``x`` towards ``target``, one map per baseline: (n_baselines, *x.shape) for
+    ``uniform`` random baselines, (1, *x.shape) for the ``zero`` baseline.
 
     All baselines go through captum in one call (the samples repeated once per baseline)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown IG baseline {baseline!r}; allowed: {list(BASELINES)}")
     was_training = model.training
     model.eval()
     low, high = input_range
     baselines = []
-    for k in range(n_baselines):
+    if baseline == "zero":
+        baselines, n_baselines = [torch.zeros(x.shape[1:])], 1
+    for k in range(n_baselines if baseline == "uniform" else 0):
         generator = torch.Generator().manual_seed(derived_seed("ig-baseline", seed, k))
         baselines.append(low + (high - low) * torch.rand(x.shape[1:], generator=generator))
     repeated_baselines = torch.stack(baselines).to(x.device).repeat_interleave(len(x), dim=0)

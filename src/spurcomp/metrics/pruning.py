@@ -1,35 +1,51 @@
-"""κ-prunability (paper sec. 3.2): structured (neuron / filter) and unstructured (weight magnitude).
+"""κ-prunability (paper sec. 3.2): structured (neuron / filter) and unstructured (weight magnitude) pruning.
 
-κP(f) = Acc(f^(κ)) / Acc(f) on the unbiased test set, and the paper's summary Σ_{κ ∈ 0.1..0.9} κP(f).
+κP(f) = Acc(f^(κ)) / Acc(f) on the unbiased test set, and the paper's summary Σ_{κ ∈ 0.1..0.9} κP(f). The paper says
+structured pruning and cites Li et al. 2017 ("Pruning Filters for Efficient ConvNets"); it leaves open how units
+are ranked, across which units, and what "κ of its parameters" counts. Each is a choice here:
 
-Structured (the paper's main metric): in every prunable layer (``prunable_units``: FCN neurons, CNN/ResNet
-filters with their batch-norm channels) the fraction κ of units with the smallest mean post-activation on
-training samples is removed (the units that carry the least signal forward; a dead unit scores 0 and is
-pruned first, at no cost). Removing a unit means zeroing its output channel, which equals zeroing its
-incoming weights, bias and batch-norm channel; it is applied as a mask on the unit module's output, so no
-copy of the model is made per κ. A uniform per-layer rate keeps every layer alive (a global ranking can empty
-a layer), and scoring on training data means the test set that scores the pruned model never chooses what
-is pruned.
+- criterion, the score a unit is ranked by (lowest pruned first): ``l1_weight``, the L1 norm of the unit's
+  incoming weights (Li et al.; divided by the fan-in, which leaves the order within a layer as it is and makes
+  layers of different fan-in comparable when ranked together); ``bn_scale``, the |γ| of its batch-norm channel
+  (Network Slimming, Liu et al. 2017); ``mean_activation``, its mean post-activation on training samples (a dead
+  unit scores 0); ``random``, a seeded uniform draw (the baseline every criterion should beat).
+- scope: ``layer`` ranks within each layer (Li et al.; every layer loses the same fraction); ``global`` ranks all
+  units together (Liu et al.), keeping each layer's best unit so that no layer is emptied.
+- budget: ``units`` prunes κ of the units; ``parameters`` prunes units until κ of the prunable parameters (those
+  of the layers that own units: incoming and outgoing weights, biases, batch-norm channels) are gone. Pruning a
+  unit removes its incoming weights and its outgoing weights to units still kept, so κ of the units is not κ of the
+  parameters: :func:`pruned_parameter_fraction` says how much was removed.
 
-Unstructured: the fraction κ of all weights of weight matrices and convolution kernels (tensors with 2 or
-more dimensions) with the smallest magnitude, ranked globally, is set to zero in place and restored after.
+A pruned unit's output is masked to zero, which equals removing its incoming weights, bias and batch-norm channel;
+no copy of the model is made per κ. Scores are computed on training data, so the test set that scores the pruned
+model never chooses what is pruned.
+
+Unstructured: the fraction κ of all weights of weight matrices and convolution kernels (tensors with 2 or more
+dimensions) with the smallest magnitude, ranked globally, is set to zero in place and restored after.
 """
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
-from spurcomp.models import prunable_units
+from spurcomp.metrics.pruning_variants import BUDGETS, CRITERIA, SCOPES
+from spurcomp.models import UnitLayer, prunable_units, unit_layers
 
 DEFAULT_KAPPAS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 
 
+def _check_kappa(kappa: float) -> None:
+    if not 0.0 <= kappa <= 1.0:
+        raise ValueError(f"kappa must be in [0, 1], got {kappa}")
+
+
 def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> list[torch.Tensor]:
-    """Per prunable layer, each unit's mean post-activation over ``x`` (and over positions of a feature map).
+    """Per unit layer, each unit's mean post-activation over ``x`` (and over positions of a feature map).
 
     The positive part of the unit module's output is used, which is the post-ReLU activation both for ReLU
     modules and for batch-norm layers that feed a ReLU."""
@@ -46,17 +62,149 @@ def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048)
     return [t / len(x) for t in totals]
 
 
-def structured_masks(scores: list[torch.Tensor], kappa: float) -> list[torch.Tensor]:
-    """Keep-masks that drop floor(κ·width) lowest-scoring units of every layer (ties: lower index first)."""
-    if not 0.0 <= kappa <= 1.0:
-        raise ValueError(f"kappa must be in [0, 1], got {kappa}")
+def unit_scores(model: nn.Module, criterion: str, x: torch.Tensor | None = None, seed: int = 0) -> list[torch.Tensor]:
+    """Per unit layer, the score of each unit under ``criterion`` (lowest pruned first; see the module's text).
+
+    ``x`` (training samples) is needed by ``mean_activation``; ``seed`` draws the ``random`` scores."""
+    layers = unit_layers(model)
+    if criterion == "mean_activation":
+        if x is None:
+            raise ValueError("the mean_activation criterion needs samples to score units on")
+        return [s.detach().cpu() for s in activation_scores(model, x)]
+    if criterion == "l1_weight":
+        return [layer.producer.weight.detach().abs().flatten(1).mean(dim=1).cpu() for layer in layers]
+    if criterion == "bn_scale":
+        missing = [type(layer.producer).__name__ for layer in layers if layer.norm is None]
+        if missing:
+            raise ValueError(f"the bn_scale criterion ranks units by their batch-norm scale, but {type(model).__name__} "
+                             f"has {len(missing)} unit layers without batch norm; allowed criteria for it: "
+                             f"{[c for c in CRITERIA if c != 'bn_scale']}")
+        return [layer.norm.weight.detach().abs().cpu() for layer in layers]
+    if criterion == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return [torch.rand(_width(layer), generator=generator, dtype=torch.float64) for layer in layers]
+    raise ValueError(f"unknown pruning criterion {criterion!r}; allowed: {list(CRITERIA)}")
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    return all(layer.norm is not None for layer in unit_layers(model))
+
+
+def _width(layer: UnitLayer) -> int:
+    return layer.producer.weight.shape[0]
+
+
+def _parameters_by_module(layers: list[UnitLayer]) -> dict[nn.Module, int]:
+    modules: dict[nn.Module, int] = {}
+    for layer in layers:
+        for module in (layer.producer, layer.norm, layer.consumer):
+            if module is not None:
+                modules[module] = sum(p.numel() for p in module.parameters(recurse=False))
+    return modules
+
+
+def prunable_parameter_count(layers: list[UnitLayer]) -> int:
+    """Parameters of the modules that own units (producers, batch norms, consumers), each counted once."""
+    return sum(_parameters_by_module(layers).values())
+
+
+def pruned_parameter_fraction(layers: list[UnitLayer], masks: list[torch.Tensor]) -> float:
+    """The fraction of the prunable parameters that pruning the units with a False mask removes.
+
+    A weight of a producer or consumer remains when both the unit it comes from and the unit it goes to are
+    kept (the model's input and the residual stream are never pruned); a bias or batch-norm parameter when its
+    unit is kept."""
+    kept_out: dict[nn.Module, float] = {}
+    kept_in: dict[nn.Module, float] = {}
+    kept_norm: dict[nn.Module, float] = {}
+    for layer, mask in zip(layers, masks):
+        kept = mask.double().mean().item()
+        kept_out[layer.producer] = kept
+        kept_in[layer.consumer] = kept
+        if layer.norm is not None:
+            kept_norm[layer.norm] = kept
+    total = remaining = 0.0
+    for module, count in _parameters_by_module(layers).items():
+        total += count
+        if module in kept_norm:
+            remaining += count * kept_norm[module]
+            continue
+        weight = module.weight.numel()
+        remaining += weight * kept_out.get(module, 1.0) * kept_in.get(module, 1.0)
+        if getattr(module, "bias", None) is not None:
+            remaining += module.bias.numel() * kept_out.get(module, 1.0)
+    return 1.0 - remaining / total if total else 0.0
+
+
+def _layer_masks(scores: list[torch.Tensor], counts: list[int]) -> list[torch.Tensor]:
     masks = []
-    for s in scores:
-        n_pruned = math.floor(kappa * len(s) + 1e-9)
-        keep = torch.ones_like(s, dtype=torch.bool)
-        keep[torch.argsort(s, stable=True)[:n_pruned]] = False
+    for s, n_pruned in zip(scores, counts):
+        keep = torch.ones(len(s), dtype=torch.bool)
+        keep[torch.argsort(s, stable=True)[:n_pruned]] = False  # ties: lower index first
         masks.append(keep)
     return masks
+
+
+def _global_order(scores: list[torch.Tensor]) -> list[tuple[int, int]]:
+    """(layer, unit) pairs from the lowest score up, leaving out each layer's best unit (a layer is never
+    emptied). Ties: earlier layer, then lower index, first."""
+    flat = torch.cat([s.double() for s in scores])
+    owner = [(i, j) for i, s in enumerate(scores) for j in range(len(s))]
+    keepers = {(i, int(torch.argsort(s, stable=True)[-1])) for i, s in enumerate(scores)}
+    return [owner[k] for k in torch.argsort(flat, stable=True).tolist() if owner[k] not in keepers]
+
+
+def _global_masks(scores: list[torch.Tensor], order: list[tuple[int, int]], n_pruned: int) -> list[torch.Tensor]:
+    masks = [torch.ones(len(s), dtype=torch.bool) for s in scores]
+    for i, j in order[:n_pruned]:
+        masks[i][j] = False
+    return masks
+
+
+def _smallest_meeting(n_max: int, masks_for, fraction_of, kappa: float) -> list[torch.Tensor]:
+    """The masks of the smallest n in [0, n_max] whose pruned parameter fraction reaches κ (it grows with n),
+    or of n_max if none does."""
+    low, high = 0, n_max
+    while low < high:
+        middle = (low + high) // 2
+        if fraction_of(masks_for(middle)) >= kappa - 1e-12:
+            high = middle
+        else:
+            low = middle + 1
+    return masks_for(low)
+
+
+def structured_masks(scores: list[torch.Tensor], kappa: float, scope: str = "layer", budget: str = "units",
+                     layers: list[UnitLayer] | None = None) -> list[torch.Tensor]:
+    """Keep-masks, one per unit layer, that prune the lowest-scoring units.
+
+    scope ``layer``, budget ``units``: floor(κ·width) units of every layer. Scope ``global``, budget ``units``:
+    floor(κ·all units) units ranked together, each layer keeping its best unit. Budget ``parameters`` (needs
+    ``layers``): the fewest units, in the same order (per layer: the same fraction of every layer), whose
+    removal takes away at least κ of the prunable parameters; if even the most that can be pruned falls short,
+    that most (each layer keeping one unit)."""
+    _check_kappa(kappa)
+    if scope not in SCOPES:
+        raise ValueError(f"unknown pruning scope {scope!r}; allowed: {list(SCOPES)}")
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown pruning budget {budget!r}; allowed: {list(BUDGETS)}")
+    widths = [len(s) for s in scores]
+    if budget == "units":
+        if scope == "layer":
+            return _layer_masks(scores, [math.floor(kappa * w + 1e-9) for w in widths])
+        order = _global_order(scores)
+        return _global_masks(scores, order, min(len(order), math.floor(kappa * sum(widths) + 1e-9)))
+    if layers is None:
+        raise ValueError("the parameters budget needs the model's unit layers to count parameters")
+    fraction_of = lambda masks: pruned_parameter_fraction(layers, masks)  # noqa: E731
+    if scope == "layer":
+        # step through the fraction of units pruned per layer; each layer keeps at least one unit
+        steps = sorted({k / w for w in widths for k in range(w)})
+        masks_for = lambda n: _layer_masks(  # noqa: E731
+            scores, [min(w - 1, math.floor(steps[n] * w + 1e-9)) for w in widths])
+        return _smallest_meeting(len(steps) - 1, masks_for, fraction_of, kappa)
+    order = _global_order(scores)
+    return _smallest_meeting(len(order), lambda n: _global_masks(scores, order, n), fraction_of, kappa)
 
 
 @contextlib.contextmanager
@@ -69,7 +217,7 @@ def masked_units(model: nn.Module, masks: list[torch.Tensor]):
     def hook_for(mask):
         def hook(_module, _inputs, output):
             shape = (1, -1) + (1,) * (output.dim() - 2)
-            return output * mask.to(output.dtype).view(shape)
+            return output * mask.to(device=output.device, dtype=output.dtype).view(shape)
         return hook
 
     handles = [unit.register_forward_hook(hook_for(mask)) for unit, mask in zip(units, masks)]
@@ -90,8 +238,7 @@ def magnitude_pruned(model: nn.Module, kappa: float):
     """Within the block, the fraction κ of smallest-magnitude weights (global ranking) are zero.
 
     One copy of the weights is kept to restore them, whatever the number of κ evaluated."""
-    if not 0.0 <= kappa <= 1.0:
-        raise ValueError(f"kappa must be in [0, 1], got {kappa}")
+    _check_kappa(kappa)
     weights = prunable_weights(model)
     saved = [w.detach().clone() for w in weights]
     magnitudes = torch.cat([w.detach().abs().flatten() for w in weights])
@@ -113,25 +260,48 @@ def magnitude_pruned(model: nn.Module, kappa: float):
                 w.copy_(original)
 
 
-def kappa_prunability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor,
-                      kappas=DEFAULT_KAPPAS, scores: list[torch.Tensor] | None = None,
-                      structured: bool = True) -> dict[float, tuple[float, float]]:
-    """For each κ: (κP, pruned unbiased accuracy). κP is the unbiased accuracy of the pruned model over that of
-    the unpruned one. Structured pruning ranks units by ``scores`` (lowest pruned first), by default
-    :func:`activation_scores` on ``x``; callers should pass scores computed on training data.
+@dataclass(frozen=True)
+class Pruned:
+    """The model pruned at one κ: its unbiased accuracy, κP (over the unpruned accuracy), κP above chance,
+    (Acc(f^(κ)) - chance) / (Acc(f) - chance), and the fraction of the prunable parameters removed."""
 
-    An unpruned model with zero unbiased accuracy has no accuracy to retain: κP is then NaN, logged by the caller.
-    """
+    kappa: float
+    accuracy: float
+    retained: float
+    retained_above_chance: float
+    parameter_fraction: float
+
+
+def kappa_prunability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor,
+                      kappas=DEFAULT_KAPPAS, *, scores: list[torch.Tensor] | None = None, scope: str = "layer",
+                      budget: str = "units", structured: bool = True, chance: float | None = None) -> list[Pruned]:
+    """The model pruned at each κ, scored on (x, y, b) by unbiased accuracy. Structured pruning ranks units by
+    ``scores`` (lowest pruned first; callers pass scores computed on training data, see :func:`unit_scores`);
+    ``structured=False`` prunes weights by magnitude. ``chance`` defaults to 1 / number of classes of the logits.
+
+    An unpruned model with zero unbiased accuracy has no accuracy to retain: κP is then NaN, as is κP above
+    chance for a model at or below chance; the caller logs it."""
     def accuracy() -> float:
         return unbiased_accuracy(predict_logits(model, x).argmax(dim=1) == y, y, b)
 
-    base = accuracy()
     if structured and scores is None:
-        scores = activation_scores(model, x)
-    result = {}
+        raise ValueError("structured pruning needs unit scores (see unit_scores)")
+    logits = predict_logits(model, x)
+    base = unbiased_accuracy(logits.argmax(dim=1) == y, y, b)
+    chance = 1.0 / logits.shape[1] if chance is None else chance
+    layers = unit_layers(model) if structured else []
+    result = []
     for kappa in kappas:
-        pruning = masked_units(model, structured_masks(scores, kappa)) if structured else magnitude_pruned(model, kappa)
+        if structured:
+            masks = structured_masks(scores, kappa, scope, budget, layers)
+            fraction, pruning = pruned_parameter_fraction(layers, masks), masked_units(model, masks)
+        else:
+            fraction, pruning = float(kappa), magnitude_pruned(model, kappa)
         with pruning:
             pruned = accuracy()
-        result[float(kappa)] = (pruned / base if base > 0 else float("nan"), pruned)
+        result.append(Pruned(
+            kappa=float(kappa), accuracy=pruned,
+            retained=pruned / base if base > 0 else float("nan"),
+            retained_above_chance=(pruned - chance) / (base - chance) if base > chance else float("nan"),
+            parameter_fraction=fraction))
     return result

@@ -46,10 +46,11 @@ def qk_compressibility(z: torch.Tensor, q: float = 2.0, kappa: float = 0.1) -> t
     rows = z.reshape(1, -1) if z.dim() == 1 else z.flatten(1)
     magnitude = rows.abs().double()
     k = math.ceil(kappa * rows.shape[1] - 1e-9)
-    kept = magnitude.topk(k, dim=1).values
     total = magnitude.pow(q).sum(dim=1)
-    # ‖z - z_k‖_q^q is the q-th power sum of the entries not kept
-    residual = (total - kept.pow(q).sum(dim=1)).clamp(min=0)
+    # ‖z - z_k‖_q^q is the q-th power sum of the entries not kept, summed from those entries themselves (total
+    # minus the kept sum loses the digits of a small residual for q != 2)
+    dropped = magnitude.topk(rows.shape[1] - k, dim=1, largest=False).values
+    residual = dropped.pow(q).sum(dim=1)
     ratio = torch.where(total > 0, (residual / total.clamp(min=torch.finfo(torch.float64).tiny)).pow(1 / q),
                         torch.zeros_like(total))
     result = (1 - ratio).to(z.dtype if z.is_floating_point() else torch.float64)
@@ -77,18 +78,21 @@ def class_separation_r2(activations: torch.Tensor, labels: torch.Tensor) -> floa
     return float(1 - d_within / d_total)
 
 
-def selectivity_index(activations: torch.Tensor, labels: torch.Tensor, eps: float = 1e-7) -> dict:
-    """Class-selectivity index per unit, scaled by coverage (paper sec. 3.3), and its mean over live units.
+def selectivity_index(activations: torch.Tensor, labels: torch.Tensor, eps: float = 1e-6) -> dict:
+    """Class-selectivity index per unit, scaled by coverage (paper sec. 3.3), its mean over live units and its
+    mean over all units.
 
     For each unit: π_max is the largest class-conditional mean activation (class c*), π_-max the mean of the
     other classes' means, ρ_max the fraction of class c*'s samples on which the unit is active (> 0), and
     CSI = ρ_max (π_max - π_-max) / (π_max + π_-max + ε). With the bias label instead of the class label this
     is the bias-selectivity index (BSI).
 
-    Dead units (never active on these samples) have no class preference to measure: they are left out of the
-    mean and counted in ``dead_fraction`` (counting them as 0 would turn activation sparsity into "low
-    selectivity"). If every unit is dead the mean is NaN and a warning says so.
-    Returns {"mean": float, "per_unit": tensor (NaN for dead units), "dead_fraction": float}.
+    Dead units (never active on these samples) have no class preference to measure: ``mean`` leaves them out
+    (counting them as 0 would turn activation sparsity into "low selectivity"), as the authors' own public code
+    does (mbarsbey/advcomp, utils/statistics.py: the mean over units with a non-zero index, ε = 1e-6); if every
+    unit is dead it is NaN and a warning says so. A mean over live units can rise only because units die, so
+    ``mean_all`` counts dead units as 0, and ``dead_fraction`` says how many there are.
+    Returns {"mean": float, "mean_all": float, "per_unit": tensor (NaN for dead units), "dead_fraction": float}.
     """
     _check_matrix(activations)
     classes = torch.unique(labels)
@@ -110,4 +114,5 @@ def selectivity_index(activations: torch.Tensor, labels: torch.Tensor, eps: floa
         mean = float("nan")
     else:
         mean = float(csi[~dead].mean())
-    return {"mean": mean, "per_unit": csi, "dead_fraction": float(dead.double().mean())}
+    return {"mean": mean, "mean_all": float(csi.nan_to_num(0.0).mean()), "per_unit": csi,
+            "dead_fraction": float(dead.double().mean())}

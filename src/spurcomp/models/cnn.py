@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from spurcomp.models.unit_layer import UnitLayer
+
 VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
@@ -11,7 +13,7 @@ class CNN(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0):
         super().__init__()
         channels, layers = input_shape[0], []
-        self._units: list[nn.Module] = []
+        blocks: list[tuple[nn.Module, nn.Module, nn.Module]] = []  # (conv, batch-norm, ReLU) per convolution
         pools = 0
         for spec in VGG11:
             if spec == "M":
@@ -21,20 +23,23 @@ class CNN(nn.Module):
                     pools += 1
                 continue
             out = max(1, int(round(spec * width)))
-            relu = nn.ReLU()
-            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), relu]
-            self._units.append(relu)
+            block = (nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU())
+            layers += block
+            blocks.append(block)
             channels = out
         self.features = nn.Sequential(*layers)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(channels, num_classes)
+        consumers = [conv for conv, _, _ in blocks[1:]] + [self.classifier]
+        # a plain list: the modules are registered once, in features
+        self._unit_layers = [UnitLayer(relu, conv, bn, consumer) for (conv, bn, relu), consumer in zip(blocks, consumers)]
 
     def forward(self, x):
         return self.classifier(self.pool(self.features(x)))
 
-    def prunable_units(self) -> list[nn.Module]:
+    def unit_layers(self) -> list[UnitLayer]:
         """Each convolution's filters, with their batch-norm channels (masking the post-ReLU channel)."""
-        return list(self._units)
+        return list(self._unit_layers)
 
     def representation(self) -> nn.Module:
         return self.pool

@@ -5,6 +5,8 @@ import math
 
 from torch import nn
 
+from spurcomp.models.unit_layer import UnitLayer
+
 
 class FCN(nn.Sequential):
     """Flatten -> [Linear -> ReLU] x len(hidden) -> Linear.
@@ -22,8 +24,11 @@ class FCN(nn.Sequential):
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
 
-    def prunable_units(self) -> list[nn.Module]:
-        return [m for m in self if isinstance(m, nn.ReLU)]
+    def unit_layers(self) -> list[UnitLayer]:
+        """Each hidden layer's neurons: the Linear before its ReLU, the Linear after it."""
+        linears = [m for m in self if isinstance(m, nn.Linear)]
+        relus = [m for m in self if isinstance(m, nn.ReLU)]
+        return [UnitLayer(relu, linears[i], None, linears[i + 1]) for i, relu in enumerate(relus)]
 
     def representation(self) -> nn.Module:
-        return self.prunable_units()[-1]
+        return [m for m in self if isinstance(m, nn.ReLU)][-1]

@@ -7,6 +7,7 @@ from torch import nn
 
 from spurcomp.models.cnn import CNN
 from spurcomp.models.fcn import FCN
+from spurcomp.models.unit_layer import UnitLayer
 
 ARCHITECTURES = ("fcn", "cnn", "resnet")
 
@@ -23,10 +24,8 @@ def _constructor(arch: str):
 class PaperModel(Protocol):
     """What the metrics need of a model, beyond being an ``nn.Module``."""
 
-    def prunable_units(self) -> list[nn.Module]:
-        """Modules whose output channels (dim 1) are the units of structured pruning: neurons of an FCN,
-        filters (with their batch-norm channels) of a CNN or ResNet. Their outputs are masked, and should be
-        >= 0 where the unit is active (post-ReLU) or become the ReLU's input (batch-norm before a ReLU)."""
+    def unit_layers(self) -> list[UnitLayer]:
+        """The layers of units that structured pruning ranks and removes, input to output."""
 
     def representation(self) -> nn.Module:
         """The module whose output is the learned representation (penultimate layer's post-activations)."""
@@ -35,7 +34,7 @@ class PaperModel(Protocol):
 def _paper_model(model: nn.Module) -> PaperModel:
     if not isinstance(model, PaperModel):
         raise TypeError(f"{type(model).__name__} does not implement the model contract (spurcomp.models.PaperModel: "
-                        f"prunable_units() and representation())")
+                        f"unit_layers() and representation())")
     return model
 
 
@@ -50,9 +49,14 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> n
         raise ValueError(f"bad parameters for model architecture {arch!r}: {err}") from None
 
 
+def unit_layers(model: nn.Module) -> list[UnitLayer]:
+    """See :meth:`PaperModel.unit_layers`."""
+    return list(_paper_model(model).unit_layers())
+
+
 def prunable_units(model: nn.Module) -> list[nn.Module]:
-    """See :meth:`PaperModel.prunable_units`."""
-    return list(_paper_model(model).prunable_units())
+    """The modules whose outputs are masked to prune units, one per :class:`UnitLayer`."""
+    return [layer.output for layer in unit_layers(model)]
 
 
 def representation_module(model: nn.Module) -> nn.Module:

@@ -6,6 +6,8 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from spurcomp.models.unit_layer import UnitLayer
+
 CONSTRUCTORS = {
     "resnet18": torchvision.models.resnet18,
     "resnet50": torchvision.models.resnet50,
@@ -34,17 +36,18 @@ class ResNet(nn.Module):
         x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
         return n.fc(self.flatten(n.avgpool(x)))
 
-    def prunable_units(self) -> list[nn.Module]:
-        """The batch-norm layers of each block's inner convolutions: masking a channel there (before its ReLU)
-        removes that filter and its batch-norm channel. Channels of the residual stream are tied across blocks
+    def unit_layers(self) -> list[UnitLayer]:
+        """The filters of each block's inner convolutions, masked at their batch-norm (before the ReLU), which
+        removes the filter and its batch-norm channel. Channels of the residual stream are tied across blocks
         and are left alone, as is usual for structured ResNet pruning."""
-        units = []
+        layers = []
         for block in self.net.modules():
             if isinstance(block, BasicBlock):
-                units.append(block.bn1)
+                layers.append(UnitLayer(block.bn1, block.conv1, block.bn1, block.conv2))
             elif isinstance(block, Bottleneck):
-                units += [block.bn1, block.bn2]
-        return units
+                layers += [UnitLayer(block.bn1, block.conv1, block.bn1, block.conv2),
+                           UnitLayer(block.bn2, block.conv2, block.bn2, block.conv3)]
+        return layers
 
     def representation(self) -> nn.Module:
         return self.flatten

@@ -1,0 +1,137 @@
+"""Supplementary to Fig. 4: κ-prunability against learning rate under every pruning variant (criterion × scope,
+and unstructured weight-magnitude pruning), beside the unpruned unbiased accuracy, one row per study.
+
+The paper's prunability claim rests on choices it leaves open (which units are ranked by what, within a layer or
+across the network, and what κ counts: :mod:`spurcomp.metrics.pruning`); this figure shows which of them the
+claim holds under, and where κP only tracks how close to chance the unpruned model is.
+"""
+from __future__ import annotations
+
+from spurcomp.claims import trend_with_lr
+from spurcomp.config import deep_merge
+from spurcomp.metrics.pruning_variants import (STRUCTURED_VARIANTS, UNSTRUCTURED, default_variant,
+                                               variant_metric)
+
+PAPER_FIGURE = "Fig. 4 (pruning variants)"
+INPUTS = "studies"
+VARIANTS = STRUCTURED_VARIANTS + (UNSTRUCTURED,)
+# the results table: the unpruned accuracy and Σκ κP under each variant (the chance-corrected sums are in the CSV)
+METRICS = ("unbiased_test_acc", *(variant_metric("prunability", v) for v in VARIANTS))
+CAPTION = """
+Supplementary to the paper's Fig. 4: κ-prunability (Σκ κP) against learning rate under each pruning variant:
+the criterion units are ranked by (L1 norm of their weights, the paper's citation Li et al. 2017; batch-norm |γ|,
+Liu et al. 2017; mean activation; random) and its scope (per layer, or global with each layer keeping a unit),
+with unstructured weight-magnitude pruning dotted and the configured default thick. The grey band is random
+pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the unpruned
+unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) − chance),
+which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning rates
+past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count.
+"""
+CRITERION_COLOURS = {"l1_weight": "tab:blue", "bn_scale": "tab:orange", "mean_activation": "tab:green",
+                     "random": "tab:gray", UNSTRUCTURED: "black"}
+SCOPE_STYLES = {"layer": "-", "global": "--"}
+
+
+def _pruning_settings(config: dict, study: str) -> dict:
+    spec = config["studies"][study]
+    return deep_merge(config["evaluation"]["pruning"], (spec.get("evaluation") or {}).get("pruning") or {})
+
+
+def claims(spec: dict, config: dict):
+    """For each study, supplementary: Σκ κP rises with learning rate under each variant other than the default
+    (whose claim is Fig. 4's), and the default's chance-corrected Σκ κP rises too."""
+    out = []
+    for study in spec["studies"]:
+        pruning = _pruning_settings(config, study)
+        default = default_variant(pruning)
+        batch_norm = config["models"][config["studies"][study]["model"]]["arch"] != "fcn"
+        variants = [v for v in [*pruning["variants"], UNSTRUCTURED]
+                    if v != default and (batch_norm or not v.startswith("bn_scale/"))]
+        out += trend_with_lr(config, [study], [variant_metric("prunability", v) for v in variants], PAPER_FIGURE,
+                             supplementary=True)
+        out += trend_with_lr(config, [study], ["prunability_chance"], PAPER_FIGURE, supplementary=True)
+    return out
+
+
+def _default_of(table) -> str | None:
+    """The variant whose rows are the table's ``prunability`` (the evaluation writes the configured default
+    under both names; the table does not record the config)."""
+    import numpy as np
+
+    def per_run(metric):
+        rows = table[table.metric == metric].sort_values(["setting", "seed"])
+        return rows.value.to_numpy(dtype=float)
+
+    plain = per_run("prunability")
+    for variant in VARIANTS:
+        values = per_run(variant_metric("prunability", variant))
+        if len(values) and len(values) == len(plain) and np.allclose(values, plain, equal_nan=True):
+            return variant
+    return None
+
+
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from spurcomp.claims import grid_rule_cut
+    from spurcomp.figures._draw import lr_ticks, ordered, read_tables, save, source_label, table_names, with_names
+    from spurcomp.tables import per_lr_summary
+
+    tables = read_tables(inputs)
+    fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.6 * len(tables) + 1.2), layout="constrained",
+                             squeeze=False)
+    plotted, sources = [], []
+    for row, (table, provenance) in enumerate(tables):
+        names = table_names(table, provenance)
+        excluded = grid_rule_cut(table, grid_rule)
+        kept = table[~table.lr.isin(list(excluded))]
+        present = set(kept.metric)
+        default = _default_of(table)
+        accuracy_ax, sum_ax, chance_ax = axes[row]
+        values = []
+        summary = per_lr_summary(kept, "unbiased_test_acc")
+        accuracy_ax.errorbar(summary.lr, summary["mean"], summary["std"].fillna(0), fmt="o-", color="tab:purple",
+                             ms=4, capsize=2)
+        values.append(summary)
+        for ax, base in ((sum_ax, "prunability"), (chance_ax, "prunability_chance")):
+            band = per_lr_summary(kept, variant_metric(base, "random/layer"))
+            if len(band) and band["mean"].notna().any():
+                ax.fill_between(band.lr, band["mean"] - band["std"].fillna(0), band["mean"] + band["std"].fillna(0),
+                                color="0.85", label="random per layer (± std)", zorder=0)
+            for variant in VARIANTS:
+                metric = variant_metric(base, variant)
+                if metric not in present:
+                    continue
+                summary = per_lr_summary(kept, metric)
+                criterion, _, scope = variant.partition("/")
+                is_default = variant == default
+                ax.plot(summary.lr, summary["mean"], marker="o", ms=3,
+                        linestyle=":" if variant == UNSTRUCTURED else SCOPE_STYLES[scope],
+                        color=CRITERION_COLOURS[criterion], lw=2.6 if is_default else 1.2,
+                        label=variant + (" (default)" if is_default else ""))
+                values.append(summary)
+        for ax, label in ((accuracy_ax, "unbiased test accuracy (unpruned)"), (sum_ax, "Σκ κP"),
+                          (chance_ax, "Σκ κP above chance")):
+            ax.set_xscale("log")
+            lr_ticks(ax, table.lr.unique())
+            ax.set_xlabel("learning rate")
+            ax.set_ylabel(label, fontsize=8)
+        accuracy_ax.set_title(f"{names['dataset_name']} — {names['model_name']}", fontsize=9)
+        sum_ax.set_title("κ-prunability under each variant", fontsize=9)
+        chance_ax.set_title("κ-prunability above chance", fontsize=9)
+        if row == 0:
+            sum_ax.legend(fontsize=6, ncol=2, loc="best")
+        if excluded:
+            accuracy_ax.text(0.02, 0.02, f"left out by the grid rule: lr ≥ {min(excluded):g}", fontsize=6,
+                             transform=accuracy_ax.transAxes)
+        frame = pd.concat(values, ignore_index=True)
+        plotted.append(with_names(frame, names).assign(study=provenance.get("study", ""),
+                                                      dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
+        sources.append(source_label(provenance))
+    fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
+                 + "; ".join(sorted(set(sources))), fontsize=9)
+    values = ordered(pd.concat(plotted, ignore_index=True),
+                     ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "lr",
+                      "mean", "std", "count", "diverged", "collapsed", "not_converged"])
+    return save(fig, out_pdf, values, out_csv)
