@@ -18,7 +18,7 @@ from torch import nn
 from spurcomp.data import build_dataset, save_dataset
 from spurcomp.evaluate import FAMILIES, evaluate_run
 from spurcomp.metrics.attribution import attribution_entropy, attribution_shares, background_attribution_percentage
-from spurcomp.metrics.pruning import activation_scores, kappa_prunability
+from spurcomp.metrics.pruning import kappa_prunability, unit_scores
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, qk_compressibility,
                                              selectivity_index)
 from spurcomp.models import build_model
@@ -73,10 +73,14 @@ def metric_rows(resnet_images: int) -> list[tuple[str, str, float]]:
     x = torch.randn(resnet_images, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (resnet_images,), generator=g)
     b = torch.randint(0, 10, (resnet_images,), generator=g)
-    scores = activation_scores(resnet, x)
+    scores = unit_scores(resnet, "l1_weight")
     rows += [
-        ("ResNet18 structured prunability, 9 κ", f"{resnet_images:,} x 3 x 32 x 32",
+        ("ResNet18 mean-activation unit scores", f"{resnet_images:,} x 3 x 32 x 32",
+         timed(unit_scores, resnet, "mean_activation", x, repeats=1)),
+        ("ResNet18 structured prunability, 9 κ (L1, layer)", f"{resnet_images:,} x 3 x 32 x 32",
          timed(kappa_prunability, resnet, x, y, b, scores=scores, repeats=1)),
+        ("ResNet18 structured, 9 κ (L1, global, parameters)", f"{resnet_images:,} x 3 x 32 x 32",
+         timed(kappa_prunability, resnet, x, y, b, scores=scores, scope="global", budget="parameters", repeats=1)),
         ("ResNet18 unstructured prunability, 9 κ", f"{resnet_images:,} x 3 x 32 x 32",
          timed(kappa_prunability, resnet, x, y, b, structured=False, repeats=1)),
     ]

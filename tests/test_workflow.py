@@ -29,9 +29,9 @@ def test_default_config_plans_every_figure_from_the_root():
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     assert "workflow specific profile profiles/default" in out  # the default profile is still found
-    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5"):
+    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "figS_pruning"):
         assert f"figures/{figure}.pdf" in out
-    assert re.search(r"train\s+90", out) and re.search(r"figure\s+5", out) and re.search(r"table\s+4", out)
+    assert re.search(r"train\s+90", out) and re.search(r"figure\s+6", out) and re.search(r"table\s+5", out)
 
 
 def test_nested_command_line_overrides_are_typed():
