@@ -125,6 +125,10 @@ def test_evaluating_all_families_in_one_call_matches_one_at_a_time(dataset, tmp_
     alone = evaluate_run({"accuracy": tmp_path / "c.parquet"}, tmp_path / "data.npz", tmp_path / "run", small)
     pd.testing.assert_frame_equal(together["accuracy"], alone["accuracy"])
     assert set(together["attributions"].epoch.dropna()) >= {0, 2}
+    # the IG baseline is a config value: the all-zero one gives other attributions than random ones
+    zero = evaluate_run({"attributions": tmp_path / "z.parquet"}, tmp_path / "data.npz", tmp_path / "run",
+                        {"ig": {**small["ig"], "baseline": "zero"}})["attributions"]
+    assert zero.value.notna().all() and not np.allclose(zero.value, together["attributions"].value)
     with pytest.raises(ValueError, match="allowed"):
         evaluate_run({"nope": tmp_path / "d.parquet"}, tmp_path / "data.npz", tmp_path / "run")
 
@@ -184,6 +188,28 @@ def test_evaluating_a_run_without_checkpoints_says_so(dataset, tmp_path):
     save_dataset(tmp_path / "data.npz", dataset)
     with pytest.raises(FileNotFoundError, match="lists no checkpoints"):
         evaluate_run({"attributions": tmp_path / "a.parquet"}, tmp_path / "data.npz", tmp_path / "run")
+
+
+def test_pruning_evaluation_writes_every_variant_and_names_an_impossible_criterion(dataset, tmp_path):
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import evaluate_run
+
+    train(dataset, tmp_path, "run", lr=0.5, max_epochs=3, checkpoint_epochs=[0])
+    save_dataset(tmp_path / "data.npz", dataset)
+    pruning = {"criterion": "mean_activation", "scope": "global", "variants": ["random/layer", "bn_scale/layer"]}
+    frame = evaluate_run({"pruning": tmp_path / "p.parquet"}, tmp_path / "data.npz", tmp_path / "run",
+                         {"kappas": [0.2, 0.6], "pruning": pruning})["pruning"]
+    summed = frame[frame.kappa.isna()].set_index("metric").value
+    # the default (mean activation, global) under its own name and the plain one; bn_scale skipped (no batch norm)
+    assert set(summed.index) == {f"{m}{v}" for m in ("prunability", "prunability_chance")
+                                 for v in ("", "[mean_activation/global]", "[random/layer]", "[unstructured]")}
+    assert summed["prunability"] == summed["prunability[mean_activation/global]"]
+    per_kappa = frame[frame.metric == "pruned_parameter_fraction[unstructured]"]
+    assert per_kappa.set_index("kappa").value.to_dict() == {0.2: 0.2, 0.6: 0.6}
+    with pytest.raises(ValueError, match="batch norm"):
+        evaluate_run({"pruning": tmp_path / "q.parquet"}, tmp_path / "data.npz", tmp_path / "run",
+                     {"pruning": {"criterion": "bn_scale"}})
+    assert not (tmp_path / "q.parquet").exists()
 
 
 def test_a_collapsed_run_is_a_failure_with_its_reason(dataset, tmp_path):

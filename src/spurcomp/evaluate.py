@@ -22,7 +22,8 @@ from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
                                           attribution_shares, integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import has_batch_norm, kappa_prunability, prunable_weights, unit_scores
-from spurcomp.metrics.pruning_variants import UNSTRUCTURED, default_variant, evaluated_variants, variant_metric
+from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, default_variant, evaluated_variants,
+                                              variant_metric)
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
@@ -82,11 +83,12 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
     if pruning["criterion"] == "bn_scale" and not batch_norm:
         unit_scores(model, "bn_scale")  # raises, naming the criteria this model allows
     chance = 1.0 / dataset.num_classes
+    unpruned = unbiased_accuracy(predict_logits(model, x).argmax(dim=1) == y, y, b)
     scores_by_criterion: dict[str, list] = {}
     rows = []
     for variant in evaluated_variants(pruning):
         if variant == UNSTRUCTURED:
-            pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance)
+            pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance, unpruned=unpruned)
         else:
             criterion, scope = variant.split("/")
             if criterion == "bn_scale" and not batch_norm:
@@ -96,19 +98,22 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
                 scores_by_criterion[criterion] = unit_scores(model, criterion, scoring,
                                                              seed=derived_seed("prune-random", run.summary["seed"]))
             pruned = kappa_prunability(model, x, y, b, kappas, scores=scores_by_criterion[criterion], scope=scope,
-                                       budget=pruning["budget"], chance=chance)
+                                       budget=pruning["budget"], chance=chance, unpruned=unpruned)
         if variant == default and any(math.isnan(p.retained) for p in pruned):
             logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
-        for name in ([variant_metric("{}", variant)] + (["{}"] if variant == default else [])):
-            rows += [{"metric": name.format(metric), "kappa": p.kappa, "value": value}
-                     for p in pruned
-                     for metric, value in (("kappa_prunability", p.retained),
-                                           ("kappa_prunability_chance", p.retained_above_chance),
-                                           ("pruned_unbiased_test_acc", p.accuracy),
-                                           ("pruned_parameter_fraction", p.parameter_fraction))]
-            rows += [{"metric": name.format("prunability"), "value": float(sum(p.retained for p in pruned))},
-                     {"metric": name.format("prunability_chance"),
-                      "value": float(sum(p.retained_above_chance for p in pruned))}]
+        per_kappa = [{"kappa": p.kappa, "kappa_prunability": p.retained,
+                      "kappa_prunability_chance": p.retained_above_chance, "pruned_unbiased_test_acc": p.accuracy,
+                      "pruned_parameter_fraction": p.parameter_fraction} for p in pruned]
+        summed = {"prunability": float(sum(p.retained for p in pruned)),
+                  "prunability_chance": float(sum(p.retained_above_chance for p in pruned))}
+        # every variant under its own name; the default also under the plain names the figures plot
+        namings = [lambda metric: variant_metric(metric, variant)]
+        if variant == default:
+            namings.append(lambda metric: metric)
+        for named in namings:
+            rows += [{"metric": named(metric), "kappa": point["kappa"], "value": point[metric]}
+                     for point in per_kappa for metric in PER_KAPPA]
+            rows += [{"metric": named(metric), "value": summed[metric]} for metric in SUMMED]
     return rows
 
 

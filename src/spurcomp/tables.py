@@ -104,7 +104,8 @@ def figure_tables(layout: str, inputs, grid_rule: dict | None = None, formats=FO
 
     module = layout_module(layout)
     frame = results_table(inputs, module.METRICS, grid_rule)
-    title = f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate"
+    title = getattr(module, "TABLE_TITLE", None) or (
+        f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate")
     return frame, {fmt: render(frame, module.METRICS, title, fmt) for fmt in formats}
 
 

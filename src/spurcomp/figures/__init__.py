@@ -6,6 +6,7 @@ studies: [...]}`` (or ``datasets: [...]`` for figures of example images), and ev
 - ``INPUTS``: ``"studies"`` (drawn from study tables) or ``"datasets"`` (drawn from dataset files);
 - ``METRICS``: the metrics it plots;
 - ``CAPTION``: what the paper's figure shows and how to read ours (the report adds what it was drawn from);
+- ``TABLE_TITLE`` (optional): the results table's title, where the list of metric names would be too long;
 - ``claims(spec, config)``: the paper's claims it tests (:mod:`spurcomp.claims`);
 - ``plot(inputs, out_pdf, out_csv, grid_rule=None)``: draws ``figures/NAME.pdf`` and writes the plotted values
   to the CSV; ``grid_rule`` is the config's section (curves keep the learning rates the paper's rule keeps).

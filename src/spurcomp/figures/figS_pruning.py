@@ -17,6 +17,7 @@ INPUTS = "studies"
 VARIANTS = STRUCTURED_VARIANTS + (UNSTRUCTURED,)
 # the results table: the unpruned accuracy and Σκ κP under each variant (the chance-corrected sums are in the CSV)
 METRICS = ("unbiased_test_acc", *(variant_metric("prunability", v) for v in VARIANTS))
+TABLE_TITLE = "Fig. 4 (pruning variants): unbiased test accuracy and κ-prunability (Σκ κP) under each variant"
 CAPTION = """
 Supplementary to the paper's Fig. 4: κ-prunability (Σκ κP) against learning rate under each pruning variant:
 the criterion units are ranked by (L1 norm of their weights, the paper's citation Li et al. 2017; batch-norm |γ|,
@@ -71,6 +72,8 @@ def _default_of(table) -> str | None:
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
+    import textwrap
+
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -117,7 +120,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
             lr_ticks(ax, table.lr.unique())
             ax.set_xlabel("learning rate")
             ax.set_ylabel(label, fontsize=8)
-        accuracy_ax.set_title(f"{names['dataset_name']} — {names['model_name']}", fontsize=9)
+        accuracy_ax.set_title(textwrap.fill(f"{names['dataset_name']} — {names['model_name']}", 55), fontsize=8)
         sum_ax.set_title("κ-prunability under each variant", fontsize=9)
         chance_ax.set_title("κ-prunability above chance", fontsize=9)
         if row == 0:
@@ -130,7 +133,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                                                       dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
         sources.append(source_label(provenance))
     fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
-                 + "; ".join(sorted(set(sources))), fontsize=9)
+                 + textwrap.fill("; ".join(sorted(set(sources))), 170), fontsize=8)
     values = ordered(pd.concat(plotted, ignore_index=True),
                      ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "lr",
                       "mean", "std", "count", "diverged", "collapsed", "not_converged"])

@@ -274,10 +274,13 @@ class Pruned:
 
 def kappa_prunability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor,
                       kappas=DEFAULT_KAPPAS, *, scores: list[torch.Tensor] | None = None, scope: str = "layer",
-                      budget: str = "units", structured: bool = True, chance: float | None = None) -> list[Pruned]:
+                      budget: str = "units", structured: bool = True, chance: float | None = None,
+                      unpruned: float | None = None) -> list[Pruned]:
     """The model pruned at each κ, scored on (x, y, b) by unbiased accuracy. Structured pruning ranks units by
     ``scores`` (lowest pruned first; callers pass scores computed on training data, see :func:`unit_scores`);
-    ``structured=False`` prunes weights by magnitude. ``chance`` defaults to 1 / number of classes of the logits.
+    ``structured=False`` prunes weights by magnitude. ``chance`` defaults to 1 / number of classes of the logits;
+    ``unpruned``, the unpruned model's unbiased accuracy, is computed unless given (callers pruning the same
+    model many ways pass it).
 
     An unpruned model with zero unbiased accuracy has no accuracy to retain: κP is then NaN, as is κP above
     chance for a model at or below chance; the caller logs it."""
@@ -286,9 +289,11 @@ def kappa_prunability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: tor
 
     if structured and scores is None:
         raise ValueError("structured pruning needs unit scores (see unit_scores)")
-    logits = predict_logits(model, x)
-    base = unbiased_accuracy(logits.argmax(dim=1) == y, y, b)
-    chance = 1.0 / logits.shape[1] if chance is None else chance
+    if unpruned is None or chance is None:
+        logits = predict_logits(model, x)
+        unpruned = unbiased_accuracy(logits.argmax(dim=1) == y, y, b) if unpruned is None else unpruned
+        chance = 1.0 / logits.shape[1] if chance is None else chance
+    base = unpruned
     layers = unit_layers(model) if structured else []
     result = []
     for kappa in kappas:
