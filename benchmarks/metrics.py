@@ -77,9 +77,9 @@ def metric_rows(resnet_images: int) -> list[tuple[str, str, float]]:
     rows += [
         ("ResNet18 mean-activation unit scores", f"{resnet_images:,} x 3 x 32 x 32",
          timed(unit_scores, resnet, "mean_activation", x, repeats=1)),
-        ("ResNet18 structured prunability, 9 κ (L1, layer)", f"{resnet_images:,} x 3 x 32 x 32",
+        ("ResNet18 structured, 9 κ, L1 per layer", f"{resnet_images:,} x 3 x 32 x 32",
          timed(kappa_prunability, resnet, x, y, b, scores=scores, repeats=1)),
-        ("ResNet18 structured, 9 κ (L1, global, parameters)", f"{resnet_images:,} x 3 x 32 x 32",
+        ("ResNet18 structured, 9 κ, L1 global/params", f"{resnet_images:,} x 3 x 32 x 32",
          timed(kappa_prunability, resnet, x, y, b, scores=scores, scope="global", budget="parameters", repeats=1)),
         ("ResNet18 unstructured prunability, 9 κ", f"{resnet_images:,} x 3 x 32 x 32",
          timed(kappa_prunability, resnet, x, y, b, structured=False, repeats=1)),

@@ -46,11 +46,12 @@ def qk_compressibility(z: torch.Tensor, q: float = 2.0, kappa: float = 0.1) -> t
     rows = z.reshape(1, -1) if z.dim() == 1 else z.flatten(1)
     magnitude = rows.abs().double()
     k = math.ceil(kappa * rows.shape[1] - 1e-9)
-    total = magnitude.pow(q).sum(dim=1)
+    powered = magnitude.pow(q)
+    total = powered.sum(dim=1)
     # ‖z - z_k‖_q^q is the q-th power sum of the entries not kept, summed from those entries themselves (total
     # minus the kept sum loses the digits of a small residual for q != 2)
-    dropped = magnitude.topk(rows.shape[1] - k, dim=1, largest=False).values
-    residual = dropped.pow(q).sum(dim=1)
+    dropped = torch.ones_like(magnitude).scatter_(1, magnitude.topk(k, dim=1).indices, 0.0)
+    residual = (powered * dropped).sum(dim=1)
     ratio = torch.where(total > 0, (residual / total.clamp(min=torch.finfo(torch.float64).tiny)).pow(1 / q),
                         torch.zeros_like(total))
     result = (1 - ratio).to(z.dtype if z.is_floating_point() else torch.float64)
