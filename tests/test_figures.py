@@ -1,4 +1,6 @@
 """Figures drawn from hand-made study tables: failed runs and the grid rule as the reader sees them."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -26,6 +28,23 @@ def test_every_layout_module_states_what_it_is():
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
     with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning'\]"):
         layout_module("fig99")
+
+
+def test_every_report_caption_is_valid_restructuredtext():
+    # the report renders captions as reStructuredText: "|γ|" would be an undefined substitution, "*" a bad emphasis
+    import docutils.core
+    import docutils.utils
+
+    from spurcomp.config import load_config
+    from spurcomp.figures import figure_caption, figure_names
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    for name in figure_names(config):
+        try:
+            docutils.core.publish_doctree(figure_caption(config, name), settings_overrides={"halt_level": 2,
+                                                                                            "report_level": 5})
+        except docutils.utils.SystemMessage as err:
+            pytest.fail(f"the caption of {name} is not valid reStructuredText: {err}")
 
 
 def test_fig4_greys_learning_rates_past_the_grid_rule_and_keeps_failed_runs_out(tmp_path):

@@ -20,13 +20,13 @@ METRICS = ("unbiased_test_acc", *(variant_metric("prunability", v) for v in VARI
 TABLE_TITLE = "Fig. 4 (pruning variants): unbiased test accuracy and κ-prunability (Σκ κP) under each variant"
 CAPTION = """
 Supplementary to the paper's Fig. 4: κ-prunability (Σκ κP) against learning rate under each pruning variant:
-the criterion units are ranked by (L1 norm of their weights, the paper's citation Li et al. 2017; batch-norm |γ|,
-Liu et al. 2017; mean activation; random) and its scope (per layer, or global with each layer keeping a unit),
-with unstructured weight-magnitude pruning dotted and the configured default thick. The grey band is random
-pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the unpruned
-unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) − chance),
-which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning rates
-past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count.
+the criterion units are ranked by (L1 norm of their weights, the paper's citation Li et al. 2017; the batch-norm
+scale γ, Liu et al. 2017; mean activation; random) and its scope (per layer, or global with each layer keeping a
+unit), with unstructured weight-magnitude pruning dotted and the configured default thick. The grey band is
+random pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the
+unpruned unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) −
+chance), which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning
+rates past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count.
 """
 CRITERION_COLOURS = {"l1_weight": "tab:blue", "bn_scale": "tab:orange", "mean_activation": "tab:green",
                      "random": "tab:gray", UNSTRUCTURED: "black"}
