@@ -212,6 +212,34 @@ def test_pruning_evaluation_writes_every_variant_and_names_an_impossible_criteri
     assert not (tmp_path / "q.parquet").exists()
 
 
+def test_bf16_precision_trains_evaluates_and_is_part_of_the_identity(dataset, tmp_path, caplog):
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import FAMILIES, evaluate_run
+
+    setting = TrainingSetting(lr=0.5, batch_size=50, max_epochs=4, precision="bf16")
+    summary = train_run(dataset, FCN, setting, 0, tmp_path / "run", options=TrainOptions(checkpoint_epochs=[0, 2]))
+    assert summary["precision"] == "bf16" and summary["setting"]["precision"] == "bf16" and summary["tf32"] is None
+    history = pd.read_parquet(tmp_path / "run" / "history.parquet")
+    assert history.query("scope == 'step'").loss.notna().all() and history.train_acc.dropna().iloc[-1] > 0.5
+    # bf16 changes the numbers: not the float32 run's
+    fp32 = train_run(dataset, FCN, TrainingSetting(lr=0.5, batch_size=50, max_epochs=4), 0, tmp_path / "fp32",
+                     options=TrainOptions(checkpoint_epochs=[0, 2]))
+    assert "precision" not in fp32["setting"] and fp32["precision"] == "fp32"  # fp32 runs keep their identity
+    assert not history.equals(pd.read_parquet(tmp_path / "fp32" / "history.parquet"))
+    # a float32 run never resumes the bf16 state left in the same folder
+    with caplog.at_level("INFO", logger="spurcomp"):
+        train_run(dataset, FCN, TrainingSetting(lr=0.5, batch_size=50, max_epochs=5), 0, tmp_path / "run",
+                  options=TrainOptions(checkpoint_epochs=[0, 2]))
+    assert "precision" in caplog.text and "fresh" in caplog.text
+    # evaluation under the run's precision, every family finite
+    summary = train_run(dataset, FCN, setting, 0, tmp_path / "bf16", options=TrainOptions(checkpoint_epochs=[0, 2]))
+    save_dataset(tmp_path / "data.npz", dataset)
+    small = {"kappas": [0.5], "pruning": {"variants": []}, "ig": {"n_samples": 10, "n_baselines": 1, "n_steps": 4}}
+    frames = evaluate_run({f: tmp_path / f"{f}.parquet" for f in FAMILIES}, tmp_path / "data.npz", tmp_path / "bf16",
+                          small)
+    assert all(frame.value.notna().all() for family, frame in frames.items() if family != "dynamics")
+
+
 def test_a_collapsed_run_is_a_failure_with_its_reason(dataset, tmp_path):
     # lr = 3: every seed ends predicting one class (0.5 training accuracy) without the loss exploding
     summary = train(dataset, tmp_path, "run", lr=3.0, max_epochs=5)

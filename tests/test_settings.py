@@ -36,3 +36,18 @@ def test_bad_keys_are_rejected_with_a_reason(key, message):
 def test_unknown_knob_names_the_allowed_ones():
     with pytest.raises(ValueError, match="allowed"):
         setting_key({"learning_rate": 0.1}, DEFAULTS)
+
+
+def test_precision_is_a_knob_whose_float32_default_keeps_old_identities():
+    assert setting_key({"lr": 0.05, "precision": "bf16"}, DEFAULTS) == "lr=0.05,prec=bf16"
+    bf16 = parse_setting_key("lr=0.05,prec=bf16", DEFAULTS)
+    assert bf16.precision == "bf16" and bf16.as_dict()["precision"] == "bf16"
+    # float32 is what runs did before the knob: it stays out of the key and of the identity (train params), so
+    # runs made before it are not retrained
+    fp32 = parse_setting_key("lr=0.05", DEFAULTS)
+    assert fp32.precision == "fp32" and "precision" not in fp32.as_dict() and fp32.knobs()["precision"] == "fp32"
+    # with bf16 as the global default, a float32 run is the one that says so
+    assert setting_key({"lr": 0.05, "precision": "fp32"}, {**DEFAULTS, "precision": "bf16"}) == "lr=0.05,prec=fp32"
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\]"):
+        parse_setting_key("lr=0.05,prec=fp16", DEFAULTS)
+

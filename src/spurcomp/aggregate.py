@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spurcomp.runtime import config_hash, package_versions
+from spurcomp.settings import setting_from_dict
 from spurcomp.study import EVALUATION_FAMILIES
 
 PROVENANCE_KEY = b"spurcomp"
 FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}
 KEY_COLUMNS = ["dataset", "model", "setting", "seed", "lr", "batch_size", "momentum", "weight_decay", "max_epochs",
-               "status", "epochs", "train_seconds", "data_source", "family"]
+               "precision", "status", "epochs", "train_seconds", "data_source", "family"]
 
 
 def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, out_path: str | Path) -> pd.DataFrame:
@@ -30,7 +31,8 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
         run = summary["run"]
         keys = {
             **{key: run[key] for key in ("dataset", "model", "setting", "seed")},
-            **summary["setting"],
+            # every knob, those at their neutral value (left out of the run's identity) included
+            **setting_from_dict(summary["setting"]).knobs(),
             "status": summary["status"],
             "epochs": summary["epochs"],
             "train_seconds": summary["train_seconds"],

@@ -27,7 +27,7 @@ from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, 
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
-from spurcomp.runtime import derived_seed, logger
+from spurcomp.runtime import derived_seed, logger, precision_context
 from spurcomp.study import EVALUATION_FAMILIES as FAMILIES
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
@@ -213,6 +213,8 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, s
     model = load_model(run_dir / "weights.pt", device)
     run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()))
     finite = _finite(model)
+    # the run's own precision unless the config asks for float32 (runs from before the knob were float32)
+    precision = run.summary.get("precision", "fp32") if settings["precision"] == "same" else "fp32"
     frames = {}
     for family, out_path in outputs.items():
         if family in USES_FINAL_WEIGHTS and not finite:
@@ -223,7 +225,8 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, s
             fresh = build_model(run.summary["model"], dataset.input_shape, dataset.num_classes).to(device)
             rows = [{**row, "value": float("nan")} for row in EVALUATORS[family](fresh, dataset, settings, device, run)]
         else:
-            rows = EVALUATORS[family](model, dataset, settings, device, run)
+            with precision_context(device, precision):
+                rows = EVALUATORS[family](model, dataset, settings, device, run)
         frames[family] = _write_long_table(rows, out_path)
         logger.info("%s: %d rows -> %s", family, len(frames[family]), out_path)
     return frames

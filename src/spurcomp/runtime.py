@@ -39,6 +39,27 @@ def setup_torch(threads: int, device) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def precision_context(device, precision: str):
+    """The context a forward pass runs in: nothing for fp32, bfloat16 autocast for bf16 (on the CPU too)."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise ValueError(f"unknown precision {precision!r}; allowed: ['fp32', 'bf16']")
+
+
+def tf32_allowed(device) -> dict | None:
+    """Whether PyTorch may use TF32 for float32 matrix products and convolutions on CUDA (None on the CPU): it
+    changes fp32 numbers on Ampere and later GPUs, so run.json records it."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return {"matmul": bool(torch.backends.cuda.matmul.allow_tf32), "cudnn": bool(torch.backends.cudnn.allow_tf32)}
+
+
 def derived_seed(*parts: int | str) -> int:
     """A 63-bit seed derived from ``parts`` (e.g. run seed and epoch), independent across parts."""
     digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()

@@ -17,9 +17,14 @@ SHORT_NAMES = {
     "momentum": "mom",
     "weight_decay": "wd",
     "max_epochs": "ep",
+    "precision": "prec",
 }
 LONG_NAMES = {short: long for long, short in SHORT_NAMES.items()}
 ALWAYS_IN_KEY = ("lr",)
+PRECISIONS = ("fp32", "bf16")
+# knobs added after runs existed, at the value that reproduces what runs did before them: at that value a knob is
+# left out of a setting's identity (``as_dict``), so earlier runs keep their params and are not retrained
+NEUTRAL_VALUES = {"precision": "fp32"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TrainingSetting:
     momentum: float = 0.0
     weight_decay: float = 0.0
     max_epochs: int = 100
+    precision: str = "fp32"  # fp32, or bf16 autocast (channels_last on CUDA)
 
     def __post_init__(self):
         problems = []
@@ -44,18 +50,28 @@ class TrainingSetting:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_epochs < 1:
             problems.append(f"max_epochs must be >= 1, got {self.max_epochs}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if problems:
             raise ValueError("invalid training setting: " + "; ".join(problems))
 
     def as_dict(self) -> dict:
+        """The setting's identity: every knob, less those at their neutral value (:data:`NEUTRAL_VALUES`)."""
+        return {k: v for k, v in asdict(self).items() if NEUTRAL_VALUES.get(k, object()) != v}
+
+    def knobs(self) -> dict:
+        """Every knob with its value, neutral ones included (tables, logs)."""
         return asdict(self)
 
 
-_TYPES = {f.name: (int if f.type in ("int", int) else float) for f in fields(TrainingSetting)}
+_TYPES = {f.name: {"int": int, "float": float, "str": str}[str(getattr(f.type, "__name__", f.type))]
+          for f in fields(TrainingSetting)}
 
 
 def _format_value(value) -> str:
     # repr() of a float round-trips exactly (0.05 -> '0.05', 1e-05 -> '1e-05').
+    if isinstance(value, str):
+        return value
     return repr(float(value)) if isinstance(value, float) else str(int(value))
 
 
@@ -68,8 +84,8 @@ def setting_from_dict(values: dict) -> TrainingSetting:
 
 def setting_key(values: dict, defaults: dict) -> str:
     """Key of the knobs in ``values`` (merged over ``defaults``) that differ from ``defaults``."""
-    merged = setting_from_dict({**_knobs(defaults), **values}).as_dict()
-    base = setting_from_dict(_knobs(defaults)).as_dict()
+    merged = setting_from_dict({**_knobs(defaults), **values}).knobs()
+    base = setting_from_dict(_knobs(defaults)).knobs()
     parts = [
         f"{short}={_format_value(merged[long])}"
         for long, short in SHORT_NAMES.items()
@@ -88,6 +104,9 @@ def parse_setting_key(key: str, defaults: dict) -> TrainingSetting:
                 f"bad setting key {key!r}: part {part!r} is not NAME=VALUE with NAME in {sorted(LONG_NAMES)}"
             )
         long = LONG_NAMES[name]
+        if _TYPES[long] is str:
+            values[long] = raw
+            continue
         try:
             values[long] = _TYPES[long](float(raw)) if _TYPES[long] is int else float(raw)
         except ValueError:

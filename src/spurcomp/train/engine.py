@@ -23,7 +23,7 @@ from torch import nn
 from spurcomp.data.io import Dataset
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
-from spurcomp.runtime import config_hash, derived_seed, logger, package_versions
+from spurcomp.runtime import config_hash, derived_seed, logger, package_versions, precision_context, tf32_allowed
 from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import RunStatus
@@ -71,13 +71,17 @@ class _Data:
     conflicting_train: torch.Tensor  # 1.0 where a training sample is bias-conflicting (y != b)
 
     @classmethod
-    def on(cls, dataset: Dataset, device: torch.device) -> "_Data":
+    def on(cls, dataset: Dataset, device: torch.device, channels_last: bool = False) -> "_Data":
         def to(a, dtype):
             return torch.as_tensor(a, dtype=dtype, device=device)
+
+        def images(a):
+            x = to(a, torch.float32)
+            return x.contiguous(memory_format=torch.channels_last) if channels_last else x
         train, test = dataset.train, dataset.test
         y, b = to(train.y, torch.long), to(train.b, torch.long)
-        return cls(to(train.x, torch.float32), y, b, to(test.x, torch.float32), to(test.y, torch.long),
-                   to(test.b, torch.long), (y != b).float())
+        return cls(images(train.x), y, b, images(test.x), to(test.y, torch.long), to(test.b, torch.long),
+                   (y != b).float())
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -106,19 +110,21 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 @torch.no_grad()
-def _evaluate_split(model: nn.Module, x, y, b) -> dict:
-    logits = predict_logits(model, x)
+def _evaluate_split(model: nn.Module, x, y, b, precision: str) -> dict:
+    with precision_context(x.device, precision):
+        logits = predict_logits(model, x).float()
     loss = nn.functional.cross_entropy(logits, y).item()
     correct = logits.argmax(dim=1) == y
     return {"loss": loss, "acc": correct.float().mean().item(), "unbiased_acc": unbiased_accuracy(correct, y, b)}
 
 
-def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int) -> dict:
-    """Append the epoch row (loss, accuracy and unbiased accuracy on both splits) for ``progress.epoch``."""
+def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int, precision: str) -> dict:
+    """Append the epoch row (loss, accuracy and unbiased accuracy on both splits) for ``progress.epoch``, with the
+    forward passes in the run's ``precision``."""
     row = {"scope": "epoch", "epoch": progress.epoch, "step": step}
     for split, tensors in (("train", (data.x_train, data.y_train, data.b_train)),
                            ("test", (data.x_test, data.y_test, data.b_test))):
-        row.update({f"{split}_{k}": v for k, v in _evaluate_split(model, *tensors).items()})
+        row.update({f"{split}_{k}": v for k, v in _evaluate_split(model, *tensors, precision).items()})
     progress.epoch_rows.append(row)
     return row
 
@@ -185,8 +191,10 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     stats: list[torch.Tensor] = []
     for step in range(steps_per_epoch):
         idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
-        logits = model(data.x_train[idx])
-        losses = nn.functional.cross_entropy(logits, data.y_train[idx], reduction="none")
+        with precision_context(data.x_train.device, setting.precision):  # the backward pass runs outside it
+            logits = model(data.x_train[idx])
+            losses = nn.functional.cross_entropy(logits, data.y_train[idx], reduction="none")
+        logits, losses = logits.float(), losses.float()
         loss = losses.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -266,10 +274,14 @@ def train_run(
         folder.mkdir(parents=True, exist_ok=True)
     identity = _identity(model_spec, setting, seed, dataset, options, device)
 
-    data = _Data.on(dataset, device)
+    # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
+    channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
+    data = _Data.on(dataset, device, channels_last)
     steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
     torch.manual_seed(derived_seed("init", seed))
     model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
                                 weight_decay=setting.weight_decay)
 
@@ -284,7 +296,7 @@ def train_run(
         # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
         for stale in checkpoint_dir.glob("epoch=*.pt"):
             stale.unlink()
-        _record_epoch(model, data, progress, 0)
+        _record_epoch(model, data, progress, 0, setting.precision)
         if 0 in options.checkpoint_epochs:
             save_checkpoint(0)
 
@@ -296,7 +308,7 @@ def train_run(
         steps_finite = _train_epoch(model, optimizer, data, setting, seed, progress)
         loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
         epoch = progress.epoch
-        row = _record_epoch(model, data, progress, epoch * steps_per_epoch)
+        row = _record_epoch(model, data, progress, epoch * steps_per_epoch, setting.precision)
         progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
@@ -338,6 +350,8 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
         "final_train_acc": final["train_acc"],
         "final_test_unbiased_acc": final["test_unbiased_acc"],
         "setting": setting.as_dict(),
+        "precision": setting.precision,
+        "tf32": tf32_allowed(device),  # None on the CPU
         "seed": seed,
         "model": model_spec,
         "device": str(device),
