@@ -1,8 +1,8 @@
 """Training throughput of the FCN on parity: our engine (tensors indexed by batch, per-step statistics,
 per-epoch evaluation and resumable state included) next to a plain per-sample ``DataLoader`` loop doing only
-the SGD steps, and the machine's measured matmul GFLOP/s for scale.
+the SGD steps, and the machine's measured matmul GFLOP/s for scale; the engine in each ``training.precision``.
 
-    python benchmarks/train_throughput.py [--epochs 5] [--threads 1]
+    python benchmarks/train_throughput.py [--epochs 5] [--threads 1] [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def engine_steps_per_second(dataset, epochs: int) -> tuple[float, float]:
+def engine_steps_per_second(dataset, epochs: int, precision: str = "fp32",
+                            device: torch.device = torch.device("cpu")) -> tuple[float, float]:
     """(SGD step loop alone, whole run with per-epoch evaluation and state) in steps per second."""
     with tempfile.TemporaryDirectory() as tmp:
         # a small learning rate so the run does not stop early at 100% training accuracy
-        setting = TrainingSetting(lr=1e-4, batch_size=BATCH, max_epochs=epochs)
+        setting = TrainingSetting(lr=1e-4, batch_size=BATCH, max_epochs=epochs, precision=precision)
         start = time.perf_counter()
-        summary = train_run(dataset, FCN, setting, 0, tmp, options=TrainOptions())
+        summary = train_run(dataset, FCN, setting, 0, tmp, options=TrainOptions(), device=device)
         whole = time.perf_counter() - start
         return summary["steps"] / summary["step_loop_seconds"], summary["steps"] / whole
 
@@ -74,19 +75,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the engine runs")
     args = parser.parse_args()
-    setup_torch(args.threads, torch.device("cpu"))
+    device = torch.device(args.device)
+    setup_torch(args.threads, device)
     dataset = build_dataset(PARITY, seed=0)
     flops = flops_per_step(build_model(FCN, dataset.input_shape, dataset.num_classes), BATCH)
-    loop, whole = engine_steps_per_second(dataset, args.epochs)
-    rows = [
-        ("plain DataLoader loop (SGD steps only)", dataloader_steps_per_second(dataset, args.epochs)),
-        ("spurcomp step loop (SGD + per-step stats)", loop),
-        ("spurcomp run (+ per-epoch train/test eval, state)", whole),
-    ]
+    rows = [("plain DataLoader loop (SGD steps only, CPU)", dataloader_steps_per_second(dataset, args.epochs))]
+    for precision in ("fp32", "bf16"):
+        loop, whole = engine_steps_per_second(dataset, args.epochs, precision, device)
+        rows += [(f"spurcomp step loop, {precision} (SGD + per-step stats)", loop),
+                 (f"spurcomp run, {precision} (+ per-epoch eval, state)", whole)]
     peak = matmul_gflops()
     print(f"FCN 20-200-200-200-2 on parity (10,000 samples), batch {BATCH}, {args.epochs} epochs, "
-          f"{args.threads} thread(s); {flops / 1e6:.2f} MFLOP per step")
+          f"{args.threads} thread(s), engine on {args.device}; {flops / 1e6:.2f} MFLOP per step")
     print(f"{'loop':<52}{'steps/s':>10}{'GFLOP/s':>10}{'speed-up':>10}")
     for name, rate in rows:
         print(f"{name:<52}{rate:>10.0f}{rate * flops / 1e9:>10.2f}{rate / rows[0][1]:>9.2f}x")
