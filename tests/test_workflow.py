@@ -222,6 +222,9 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
     assert {"prunability[l1_weight/global]", "prunability_chance[random/layer]",
             "unbiased_test_acc"} <= set(supplement.metric)
     assert "κ-prunability (Σκ κP), batch-norm |γ|, global" in set(supplement.metric_name)
+    # the evaluation settings travel with the study table, and the figure marks the configured default variant
+    assert provenance["evaluation"]["pruning"]["criterion"] == "l1_weight"
+    assert set(supplement[supplement.default_variant].variant) == {"l1_weight/layer"}
 
     # the figure's numbers as a table: one row per study and learning rate, the plotted means
     md = (tmp_path / "results" / "tables" / "fig4.md").read_text()

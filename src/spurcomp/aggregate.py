@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from spurcomp.runtime import config_hash, package_versions
 from spurcomp.settings import setting_from_dict
-from spurcomp.study import EVALUATION_FAMILIES
+from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY
 
 PROVENANCE_KEY = b"spurcomp"
 FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}
@@ -25,7 +25,7 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
     by_run: dict[Path, dict[str, Path]] = {}
     for path in map(Path, evaluations):
         by_run.setdefault(path.parent.parent, {})[path.stem] = path
-    frames, datasets, models, spec_hashes = [], {}, {}, []
+    frames, datasets, models, spec_hashes, evaluations_settings = [], {}, {}, [], set()
     for summary_path in map(Path, summaries):
         summary = json.loads(summary_path.read_text())
         run = summary["run"]
@@ -46,6 +46,7 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
             raise FileNotFoundError(f"no evaluation files given for the run in {summary_path.parent}")
         for family, path in sorted(families.items(), key=lambda item: FAMILY_ORDER.get(item[0], 99)):
             frames.append(pd.read_parquet(path).assign(family=family, **keys))
+            evaluations_settings.add((pq.read_schema(path).metadata or {}).get(EVALUATION_SETTINGS_KEY, b"null"))
     table = pd.concat(frames, ignore_index=True)
     table = table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
     provenance = {
@@ -53,6 +54,8 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
         "study_spec": spec,
         "datasets": datasets,   # each dataset's metadata: generator, version, source, rho, seed
         "models": models,       # each model's config section: architecture and size
+        # the evaluation settings the runs were evaluated under (None where they differ, or were not recorded)
+        "evaluation": json.loads(evaluations_settings.pop()) if len(evaluations_settings) == 1 else None,
         # what produced the table: the study's grid and the identity of every run in it
         "config_hash": config_hash({"study": spec, "runs": sorted(spec_hashes)}),
         "versions": package_versions(),

@@ -28,7 +28,7 @@ from spurcomp.metrics.representation import (activation_sparsity, class_separati
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger, precision_context
-from spurcomp.study import EVALUATION_FAMILIES as FAMILIES
+from spurcomp.study import EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
 
@@ -227,17 +227,25 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, s
         else:
             with precision_context(device, precision):
                 rows = EVALUATORS[family](model, dataset, settings, device, run)
-        frames[family] = _write_long_table(rows, out_path)
+        frames[family] = _write_long_table(rows, out_path, settings)
         logger.info("%s: %d rows -> %s", family, len(frames[family]), out_path)
     return frames
 
 
-def _write_long_table(rows: list[dict], out_path) -> pd.DataFrame:
+def _write_long_table(rows: list[dict], out_path, settings: dict) -> pd.DataFrame:
+    """The rows as Parquet, with the evaluation settings they were computed under in the file's metadata (the
+    study table keeps them, so a figure knows, e.g., which pruning variant is the default)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frame = pd.DataFrame(rows)
     for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
         frame[column] = (frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)).astype(dtype)
     frame = frame[["metric", "value", "kappa", "epoch", "feature", "group"]]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out_path, index=False)
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(arrow.schema.metadata or {}),
+                EVALUATION_SETTINGS_KEY: json.dumps(settings, sort_keys=True).encode()}
+    pq.write_table(arrow.replace_schema_metadata(metadata), out_path)
     return frame

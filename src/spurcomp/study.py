@@ -17,6 +17,8 @@ RESULTS = Path("results")
 FIGURES = Path("figures")
 # One Parquet file per family and run (spurcomp.evaluate computes them); named here, where the DAG reads it.
 EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
+# each evaluation file's Parquet metadata key for the settings it was computed under (kept in study tables)
+EVALUATION_SETTINGS_KEY = b"spurcomp_evaluation"
 
 
 class RunStatus(str, enum.Enum):

@@ -26,7 +26,8 @@ unit), with unstructured weight-magnitude pruning dotted and the configured defa
 random pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the
 unpruned unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) −
 chance), which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning
-rates past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count.
+rates past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count, and marks the
+configured default variant.
 """
 CRITERION_COLOURS = {"l1_weight": "tab:blue", "bn_scale": "tab:orange", "mean_activation": "tab:green",
                      "random": "tab:gray", UNSTRUCTURED: "black"}
@@ -54,21 +55,10 @@ def claims(spec: dict, config: dict):
     return out
 
 
-def _default_of(table) -> str | None:
-    """The variant whose rows are the table's ``prunability`` (the evaluation writes the configured default
-    under both names; the table does not record the config)."""
-    import numpy as np
-
-    def per_run(metric):
-        rows = table[table.metric == metric].sort_values(["setting", "seed"])
-        return rows.value.to_numpy(dtype=float)
-
-    plain = per_run("prunability")
-    for variant in VARIANTS:
-        values = per_run(variant_metric("prunability", variant))
-        if len(values) and len(values) == len(plain) and np.allclose(values, plain, equal_nan=True):
-            return variant
-    return None
+def _default_of(provenance: dict) -> str | None:
+    """The configured default variant the table's runs were evaluated under (None if not recorded)."""
+    pruning = (provenance.get("evaluation") or {}).get("pruning")
+    return default_variant(pruning) if pruning else None
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
@@ -90,13 +80,13 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         excluded = grid_rule_cut(table, grid_rule)
         kept = table[~table.lr.isin(list(excluded))]
         present = set(kept.metric)
-        default = _default_of(table)
+        default = _default_of(provenance)
         accuracy_ax, sum_ax, chance_ax = axes[row]
         values = []
         summary = per_lr_summary(kept, "unbiased_test_acc")
         accuracy_ax.errorbar(summary.lr, summary["mean"], summary["std"].fillna(0), fmt="o-", color="tab:purple",
                              ms=4, capsize=2)
-        values.append(summary)
+        values.append(summary.assign(variant="", default_variant=False))
         for ax, base in ((sum_ax, "prunability"), (chance_ax, "prunability_chance")):
             band = per_lr_summary(kept, variant_metric(base, "random/layer"))
             if len(band) and band["mean"].notna().any():
@@ -113,7 +103,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                         linestyle=":" if variant == UNSTRUCTURED else SCOPE_STYLES[scope],
                         color=CRITERION_COLOURS[criterion], lw=2.6 if is_default else 1.2,
                         label=variant + (" (default)" if is_default else ""))
-                values.append(summary)
+                values.append(summary.assign(variant=variant, default_variant=is_default))
         for ax, label in ((accuracy_ax, "unbiased test accuracy (unpruned)"), (sum_ax, "Σκ κP"),
                           (chance_ax, "Σκ κP above chance")):
             ax.set_xscale("log")
@@ -135,6 +125,6 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
                  + textwrap.fill("; ".join(sorted(set(sources))), 170), fontsize=8)
     values = ordered(pd.concat(plotted, ignore_index=True),
-                     ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "lr",
-                      "mean", "std", "count", "diverged", "collapsed", "not_converged"])
+                     ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "variant",
+                      "default_variant", "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged"])
     return save(fig, out_pdf, values, out_csv)
