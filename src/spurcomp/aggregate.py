@@ -45,8 +45,9 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
         if not families:
             raise FileNotFoundError(f"no evaluation files given for the run in {summary_path.parent}")
         for family, path in sorted(families.items(), key=lambda item: FAMILY_ORDER.get(item[0], 99)):
-            frames.append(pd.read_parquet(path).assign(family=family, **keys))
-            evaluations_settings.add((pq.read_schema(path).metadata or {}).get(EVALUATION_SETTINGS_KEY, b"null"))
+            arrow = pq.read_table(path)
+            frames.append(arrow.to_pandas().assign(family=family, **keys))
+            evaluations_settings.add((arrow.schema.metadata or {}).get(EVALUATION_SETTINGS_KEY, b"null"))
     table = pd.concat(frames, ignore_index=True)
     table = table[KEY_COLUMNS + [c for c in table.columns if c not in KEY_COLUMNS]]
     provenance = {
@@ -64,9 +65,10 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
     return table
 
 
-def write_table(table: pd.DataFrame, path: str | Path, provenance: dict) -> None:
+def write_table(table: pd.DataFrame, path: str | Path, provenance: dict, key: bytes = PROVENANCE_KEY) -> None:
+    """``table`` as Parquet with ``provenance`` (JSON) under ``key`` in the file's metadata."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
-    metadata = {**(arrow.schema.metadata or {}), PROVENANCE_KEY: json.dumps(provenance, default=str).encode()}
+    metadata = {**(arrow.schema.metadata or {}), key: json.dumps(provenance, default=str, sort_keys=True).encode()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(arrow.replace_schema_metadata(metadata), path)
 

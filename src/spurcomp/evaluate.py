@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from spurcomp.aggregate import write_table
 from spurcomp.config import deep_merge, section_defaults
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
@@ -80,8 +81,6 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
     default = default_variant(pruning)
     scoring = torch.as_tensor(dataset.train.x[: pruning["score_samples"]], device=device)
     batch_norm = has_batch_norm(model)
-    if pruning["criterion"] == "bn_scale" and not batch_norm:
-        unit_scores(model, "bn_scale")  # raises, naming the criteria this model allows
     chance = 1.0 / dataset.num_classes
     unpruned = unbiased_accuracy(predict_logits(model, x).argmax(dim=1) == y, y, b)
     scores_by_criterion: dict[str, list] = {}
@@ -91,7 +90,7 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
             pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance, unpruned=unpruned)
         else:
             criterion, scope = variant.split("/")
-            if criterion == "bn_scale" and not batch_norm:
+            if criterion == "bn_scale" and not batch_norm and variant != default:  # the default raises, below
                 logger.info("pruning variant %s skipped: %s has no batch norm", variant, type(model).__name__)
                 continue
             if criterion not in scores_by_criterion:
@@ -235,17 +234,9 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, s
 def _write_long_table(rows: list[dict], out_path, settings: dict) -> pd.DataFrame:
     """The rows as Parquet, with the evaluation settings they were computed under in the file's metadata (the
     study table keeps them, so a figure knows, e.g., which pruning variant is the default)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     frame = pd.DataFrame(rows)
     for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
         frame[column] = (frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)).astype(dtype)
     frame = frame[["metric", "value", "kappa", "epoch", "feature", "group"]]
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = {**(arrow.schema.metadata or {}),
-                EVALUATION_SETTINGS_KEY: json.dumps(settings, sort_keys=True).encode()}
-    pq.write_table(arrow.replace_schema_metadata(metadata), out_path)
+    write_table(frame, out_path, settings, key=EVALUATION_SETTINGS_KEY)
     return frame

@@ -8,9 +8,9 @@ claim holds under, and where κP only tracks how close to chance the unpruned mo
 from __future__ import annotations
 
 from spurcomp.claims import trend_with_lr
-from spurcomp.config import deep_merge
 from spurcomp.metrics.pruning_variants import (STRUCTURED_VARIANTS, UNSTRUCTURED, default_variant,
                                                variant_metric)
+from spurcomp.study import run_evaluation, study_runs
 
 PAPER_FIGURE = "Fig. 4 (pruning variants)"
 INPUTS = "studies"
@@ -34,17 +34,12 @@ CRITERION_COLOURS = {"l1_weight": "tab:blue", "bn_scale": "tab:orange", "mean_ac
 SCOPE_STYLES = {"layer": "-", "global": "--"}
 
 
-def _pruning_settings(config: dict, study: str) -> dict:
-    spec = config["studies"][study]
-    return deep_merge(config["evaluation"]["pruning"], (spec.get("evaluation") or {}).get("pruning") or {})
-
-
 def claims(spec: dict, config: dict):
     """For each study, supplementary: Σκ κP rises with learning rate under each variant other than the default
     (whose claim is Fig. 4's), and the default's chance-corrected Σκ κP rises too."""
     out = []
     for study in spec["studies"]:
-        pruning = _pruning_settings(config, study)
+        pruning = run_evaluation(config, study_runs(config, study)[0])["pruning"]
         default = default_variant(pruning)
         batch_norm = config["models"][config["studies"][study]["model"]]["arch"] != "fcn"
         variants = [v for v in [*pruning["variants"], UNSTRUCTURED]

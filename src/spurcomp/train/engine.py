@@ -188,10 +188,11 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     order = _epoch_order(n, seed, progress.epoch, data.x_train.device)
     conflicting = data.conflicting_train
     params = list(model.parameters())
+    forward_precision = precision_context(data.x_train.device, setting.precision)  # reusable, one per epoch
     stats: list[torch.Tensor] = []
     for step in range(steps_per_epoch):
         idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
-        with precision_context(data.x_train.device, setting.precision):  # the backward pass runs outside it
+        with forward_precision:  # the backward pass runs outside it
             logits = model(data.x_train[idx])
             losses = nn.functional.cross_entropy(logits, data.y_train[idx], reduction="none")
         logits, losses = logits.float(), losses.float()
