@@ -103,11 +103,6 @@ def _parameters_by_module(layers: list[UnitLayer]) -> dict[nn.Module, int]:
     return modules
 
 
-def prunable_parameter_count(layers: list[UnitLayer]) -> int:
-    """Parameters of the modules that own units (producers, batch norms, consumers), each counted once."""
-    return sum(_parameters_by_module(layers).values())
-
-
 def pruned_parameter_fraction(layers: list[UnitLayer], masks: list[torch.Tensor]) -> float:
     """The fraction of the prunable parameters that pruning the units with a False mask removes.
 
