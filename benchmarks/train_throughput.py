@@ -1,13 +1,23 @@
-"""Training throughput of the FCN on parity: our engine (tensors indexed by batch, per-step statistics,
-per-epoch evaluation and resumable state included) next to a plain per-sample ``DataLoader`` loop doing only
-the SGD steps, and the machine's measured matmul GFLOP/s for scale; the engine in each ``training.precision``.
+"""Training throughput.
 
-    python benchmarks/train_throughput.py [--epochs 5] [--threads 1] [--device cpu|cuda]
+1. The FCN on parity: our engine (tensors indexed by batch, per-step statistics, per-epoch evaluation and
+   resumable state included) next to a plain per-sample ``DataLoader`` loop doing only the SGD steps, and the
+   machine's measured matmul GFLOP/s for scale; the engine in each ``training.precision``.
+2. A grid of FCN runs on parity (5 learning rates x 3 seeds), as the workflow can train it: one process per run
+   (each paying Python's and torch's start-up, as one Snakemake job per run did), all runs one after another in
+   one process (``execution.runs_per_job``), and all at once (``execution.vectorise``); in model-steps per second.
+3. ``--device cuda``: ms per SGD step of every paper model through the engine, in float32 with TF32 off, float32
+   with PyTorch's defaults (TF32 convolutions), and bf16 autocast with channels_last.
+
+    python benchmarks/train_throughput.py [--epochs 5] [--threads 1] [--device cpu|cuda] [--grid-epochs 10]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -71,11 +81,97 @@ def dataloader_steps_per_second(dataset, epochs: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+GRID_LRS = (1e-4, 2e-4, 3e-4, 5e-4, 1e-3)  # small: no run stops early, so every mode does the same steps
+GRID_SEEDS = (0, 1, 2)
+# one Python process training runs with spurcomp.steps.train_runs, as a Snakemake train job does
+TRAIN_PROCESS = """
+import json, sys
+from spurcomp import steps
+a = json.loads(sys.argv[1])
+steps.train_runs(a["jobs"], a["runs"], a["data"], a["dirs"], a["runtime"], a["threads"])
+"""
+
+
+def grid_model_steps_per_second(data_path, epochs: int, threads: int) -> list[tuple[str, float, float]]:
+    """(mode, model-steps/s, wall seconds) for the 15-run grid in each way of packing it into processes."""
+    runs = [(lr, seed) for lr in GRID_LRS for seed in GRID_SEEDS]
+    steps_per_run = epochs * math.ceil(PARITY["n_train"] / BATCH)
+
+    def args(chunk, root, vectorise):
+        jobs = [{"model": FCN, "setting": {"lr": lr, "batch_size": BATCH, "max_epochs": epochs},
+                 "checkpoint_epochs": [], "divergence_factor": 1000.0, "collapse_margin": 0.02} for lr, _ in chunk]
+        return json.dumps({"jobs": jobs, "data": str(data_path), "threads": threads,
+                           "runs": [{"dataset": "parity", "model": "fcn", "setting": f"lr={lr}", "seed": seed}
+                                    for lr, seed in chunk],
+                           "dirs": [f"{root}/lr={lr}/seed={seed}" for lr, seed in chunk],
+                           "runtime": {"device": "cpu", "state_every_epochs": 1, "vectorise": vectorise}})
+
+    modes = (("one process per run (one job per run)", [[run] for run in runs], False),
+             ("one process, runs one after another", [runs], False),
+             ("one process, runs at once (vectorised)", [runs], True))
+    rows = []
+    for name, chunks, vectorise in modes:
+        with tempfile.TemporaryDirectory() as root:
+            start = time.perf_counter()
+            for chunk in chunks:
+                done = subprocess.run([sys.executable, "-c", TRAIN_PROCESS, args(chunk, root, vectorise)],
+                                      capture_output=True, text=True)
+                if done.returncode:
+                    raise RuntimeError(f"{name}: the training process failed:\n{done.stderr[-3000:]}")
+            wall = time.perf_counter() - start
+        rows.append((name, len(runs) * steps_per_run / wall, wall))
+    return rows
+
+
+# every paper model (config/paper.yaml) on an input of the dataset it is paired with, 10 classes
+CUDA_MODELS = (("VGG11 (width 1)", {"arch": "cnn", "width": 1.0}, (3, 28, 28)),
+               ("ResNet18", {"arch": "resnet", "depth": "resnet18"}, (3, 64, 32)),
+               ("ResNet50", {"arch": "resnet", "depth": "resnet50"}, (3, 32, 32)),
+               ("Wide ResNet-101-2", {"arch": "resnet", "depth": "wide_resnet101_2"}, (3, 64, 32)))
+
+
+def cuda_ms_per_step(steps: int = 30) -> list[tuple[str, dict[str, float]]]:
+    """ms per SGD step (the engine's step loop, batch 100) of each paper model in each precision mode."""
+    import numpy as np
+
+    from spurcomp.data.io import Dataset, Split
+
+    rows = []
+    for name, spec, shape in CUDA_MODELS:
+        rng = np.random.default_rng(0)
+        n = BATCH * steps
+
+        def split(size):
+            return Split(rng.random((size, *shape), dtype=np.float32), rng.integers(0, 10, size),
+                         rng.integers(0, 10, size), np.zeros((size, *shape), dtype=np.uint8))
+        dataset = Dataset(split(n), split(BATCH), {"num_classes": 10})
+        times = {}
+        for mode, precision, tf32 in (("fp32 (TF32 off)", "fp32", False), ("fp32 (PyTorch defaults)", "fp32", None),
+                                      ("bf16 + channels_last", "bf16", None)):
+            defaults = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            if tf32 is False:
+                torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    setting = TrainingSetting(lr=1e-4, batch_size=BATCH, max_epochs=2, precision=precision)
+                    # epoch 1 warms up kernels and the allocator; the step loop of both is timed, so report the
+                    # second epoch from the difference with a one-epoch run
+                    one = train_run(dataset, spec, setting.__class__(**{**setting.knobs(), "max_epochs": 1}), 0,
+                                    f"{tmp}/a", device=torch.device("cuda"))
+                    two = train_run(dataset, spec, setting, 0, f"{tmp}/b", device=torch.device("cuda"))
+                    times[mode] = 1000 * (two["step_loop_seconds"] - one["step_loop_seconds"]) / steps
+            finally:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
+        rows.append((name, times))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the engine runs")
+    parser.add_argument("--grid-epochs", type=int, default=10, help="epochs of each run of the 15-run grid")
     args = parser.parse_args()
     device = torch.device(args.device)
     setup_torch(args.threads, device)
@@ -95,6 +191,26 @@ def main() -> None:
     print(f"{'machine: 1024x1024 float32 matmul':<52}{'':>10}{peak:>10.2f}")
     print(f"(each epoch of {math.ceil(10000 / BATCH)} steps is followed by a forward pass over the 10,000 training "
           "and 10,000 test samples for the history and the 100%-accuracy check)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from spurcomp.data.io import save_dataset
+
+        save_dataset(f"{tmp}/parity.npz", dataset)
+        grid = grid_model_steps_per_second(f"{tmp}/parity.npz", args.grid_epochs, args.threads)
+    print()
+    print(f"15 FCN runs on parity (learning rates {', '.join(map(str, GRID_LRS))} x seeds 0, 1, 2), "
+          f"{args.grid_epochs} epochs each, {args.threads} thread(s), CPU, one process at a time")
+    print(f"{'how the runs are packed':<44}{'model-steps/s':>15}{'wall s':>9}{'speed-up':>10}")
+    for name, rate, wall in grid:
+        print(f"{name:<44}{rate:>15.0f}{wall:>9.1f}{rate / grid[0][1]:>9.2f}x")
+
+    if args.device == "cuda":
+        print()
+        print(f"ms per SGD step on {torch.cuda.get_device_name()}, batch {BATCH}, the engine's step loop")
+        modes = ("fp32 (TF32 off)", "fp32 (PyTorch defaults)", "bf16 + channels_last")
+        print(f"{'model':<22}" + "".join(f"{mode:>26}" for mode in modes))
+        for name, times in cuda_ms_per_step():
+            print(f"{name:<22}" + "".join(f"{times[mode]:>26.1f}" for mode in modes))
 
 
 if __name__ == "__main__":

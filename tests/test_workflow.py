@@ -1,5 +1,6 @@
 """The workflow as a user meets it: real Snakemake runs on a tiny config."""
 import re
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ def snakemake(workdir, *args, config="config.yaml", command=SNAKEMAKE):
                           capture_output=True, text=True, timeout=900, cwd=REPO)
 
 
+def train_jobs(plan: str) -> list[str]:
+    """The train jobs in a plan's job table (one rule per job, each named after its runs)."""
+    return sorted(set(re.findall(r"^train_\w+\s+1$", plan, re.M)))  # Snakemake prints the table twice
+
+
 def test_default_config_plans_every_figure_from_the_root():
     # no target: the default one (the top-level Snakefile's, the same files as workflow/Snakefile's `all`)
     result = subprocess.run([*FROM_ROOT, "-n"], cwd=REPO, capture_output=True, text=True)
@@ -31,7 +37,9 @@ def test_default_config_plans_every_figure_from_the_root():
     assert "workflow specific profile profiles/default" in out  # the default profile is still found
     for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "figS_pruning"):
         assert f"figures/{figure}.pdf" in out
-    assert re.search(r"train\s+90", out) and re.search(r"figure\s+6", out) and re.search(r"table\s+5", out)
+    # 90 runs, a train job and an evaluate job per setting (its 3 seeds: execution.runs_per_job)
+    assert len(train_jobs(out)) == 30 and len(set(re.findall(r"^evaluate_\w+\s+1$", out, re.M))) == 30
+    assert re.search(r"figure\s+6", out) and re.search(r"table\s+5", out)
 
 
 def test_nested_command_line_overrides_are_typed():
@@ -40,7 +48,7 @@ def test_nested_command_line_overrides_are_typed():
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout + result.stderr
     # before, the string '5' failed validation; now 7 learning rates x 1 seed are planned
-    assert re.search(r"train\s+7\b", out) and "seed=1" not in out
+    assert len(train_jobs(out)) == 7 and "seed=1" not in out
 
 
 def test_the_dag_side_imports_no_heavy_library():
@@ -107,8 +115,8 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     assert "Unbiased test accuracy" in set(values.metric_name)
     run_logs = tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0"
     assert (run_logs / "train.log").read_text().count("epoch") > 1
-    # Snakemake's own record of each job's time and memory, beside its log
-    benchmark = pd.read_csv(run_logs / "train.benchmark.tsv", sep="\t")
+    # Snakemake's own record of each job's time and memory: one train job holds both seeds of a setting
+    benchmark = pd.read_csv(tmp_path / "logs" / "chunks" / "train_parity_fcn_lr0p5_seeds_0_1.benchmark.tsv", sep="\t")
     assert {"s", "max_rss"} <= set(benchmark.columns) and benchmark.s.iloc[0] > 0
 
     report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
@@ -146,6 +154,21 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     result = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf")
     assert result.returncode == 0
     assert "rule train" not in result.stdout + result.stderr and pdf.exists()
+
+    # one run of a two-run train job lost: the job reruns, the lost run comes back from its saved state, and its
+    # finished sibling is not trained again (Snakemake touches its files, their bytes stay)
+    runs = tmp_path / "results" / "runs" / "parity" / "fcn" / "lr=0.5"
+    before = json.loads((runs / "seed=1" / "run.json").read_text())
+    (runs / "seed=1" / "run.json").unlink()
+    sibling = {name: (runs / "seed=0" / name).read_bytes() for name in ("weights.pt", "history.parquet", "run.json")}
+    result = snakemake(tmp_path, "--cores", "1", "results/runs/parity/fcn/lr=0.5/seed=1/run.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rule train_parity_fcn_lr0p5_seeds_0_1" in result.stdout + result.stderr
+    assert sibling == {name: (runs / "seed=0" / name).read_bytes() for name in sibling}
+    assert "already finished" in (run_logs / "train.log").read_text()
+    after = json.loads((runs / "seed=1" / "run.json").read_text())
+    assert {k: after[k] for k in ("status", "epochs", "final_train_acc", "final_test_unbiased_acc")} == \
+        {k: before[k] for k in ("status", "epochs", "final_train_acc", "final_test_unbiased_acc")}
 
 
 SEMISYNTHETIC_CONFIG = {
@@ -245,5 +268,5 @@ def test_paper_config_plans_the_full_grid():
                              "figures/fig5.pdf"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
-    # 10 dataset x architecture studies, 7 learning rates, 3 seeds
-    assert re.search(r"train\s+210", out) and re.search(r"aggregate\s+10", out)
+    # 10 dataset x architecture studies, 7 learning rates, 3 seeds: 210 runs, one job each
+    assert len(train_jobs(out)) == 210 and re.search(r"aggregate\s+10", out)

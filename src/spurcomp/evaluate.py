@@ -196,19 +196,19 @@ EVALUATORS = {
 USES_FINAL_WEIGHTS = ("accuracy", "pruning", "representation")
 
 
-def evaluate_run(outputs: dict[str, str | os.PathLike], dataset_path, run_dir, settings: dict | None = None,
-                 device: torch.device | None = None) -> dict[str, pd.DataFrame]:
+def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os.PathLike, run_dir,
+                 settings: dict | None = None, device: torch.device | None = None) -> dict[str, pd.DataFrame]:
     """Compute each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``.
 
-    The dataset, the weights and ``run.json`` are loaded once for all families. ``settings`` is the config's
-    ``evaluation`` section; missing keys take the schema's defaults."""
+    The dataset (``data``: loaded, or its file), the weights and ``run.json`` are loaded once for all families.
+    ``settings`` is the config's ``evaluation`` section; missing keys take the schema's defaults."""
     unknown = sorted(set(outputs) - set(EVALUATORS))
     if unknown:
         raise ValueError(f"unknown evaluation family {unknown}; allowed: {list(FAMILIES)}")
     settings = deep_merge(DEFAULT_EVALUATION, settings or {})
     device = device or torch.device("cpu")
     run_dir = Path(run_dir)
-    dataset = load_dataset(dataset_path)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
     model = load_model(run_dir / "weights.pt", device)
     run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()))
     finite = _finite(model)

@@ -7,6 +7,7 @@ Snakemake job) costs nothing, and a figure, aggregate or claims job never import
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -31,32 +32,73 @@ def make_dataset(spec: dict, out: str | Path) -> None:
 def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
           threads: int = 1) -> dict:
     """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
+    return train_runs([job], [run_keys], data_path, [run_dir], runtime, threads)[0]
+
+
+def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_dirs: list, runtime: dict,
+               threads: int = 1, logs: list | None = None) -> list[dict]:
+    """Train runs of one dataset one after another in this process (imports and the dataset load paid once),
+    each into its own folder with its own state, history and checkpoints, and its messages in its own log
+    (``logs``, else the caller's). A run already finished under the same identity is left as it is. With
+    ``runtime["vectorise"]``, FCN runs train at once (:mod:`spurcomp.train.vectorised`)."""
     from spurcomp.data.io import load_dataset
-    from spurcomp.runtime import resolve_device, setup_torch
+    from spurcomp.runtime import log_to, resolve_device, setup_torch
     from spurcomp.settings import setting_from_dict
     from spurcomp.train.engine import TrainOptions, train_run
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    options = TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
-                           state_every_epochs=runtime["state_every_epochs"],
-                           divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"])
-    setting = setting_from_dict(job["setting"])
-    logger.info("training %s with %s on %s", run_keys, setting, device)
-    return train_run(load_dataset(data_path), job["model"], setting, run_keys["seed"], run_dir, options=options,
-                     device=device, keys=run_keys)
+    dataset = load_dataset(data_path)
+    logs = logs or [None] * len(runs)
+
+    def options(job):
+        return TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
+                            state_every_epochs=runtime["state_every_epochs"],
+                            divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"])
+
+    if runtime.get("vectorise") and len(runs) > 1 and all(job["model"]["arch"] == "fcn" for job in jobs):
+        from spurcomp.train.vectorised import train_runs_vectorised
+
+        with contextlib.ExitStack() as stack:
+            for log in dict.fromkeys(logs):  # every member's log hears the whole chunk
+                stack.enter_context(log_to(log))
+            logger.info("training %d runs at once (vectorised) on %s: %s", len(runs), device, runs)
+            return train_runs_vectorised(dataset, [job["model"] for job in jobs],
+                                         [setting_from_dict(job["setting"]) for job in jobs],
+                                         [keys["seed"] for keys in runs], run_dirs, [options(job) for job in jobs],
+                                         device=device, keys=runs)
+    summaries = []
+    for job, keys, run_dir, log in zip(jobs, runs, run_dirs, logs):
+        with log_to(log) if log else contextlib.nullcontext():
+            setting = setting_from_dict(job["setting"])
+            logger.info("training %s with %s on %s", keys, setting, device)
+            summaries.append(train_run(dataset, job["model"], setting, keys["seed"], run_dir, options=options(job),
+                                       device=device, keys=keys))
+    return summaries
 
 
 def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir, runtime: dict,
              threads: int = 1) -> None:
     """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``,
     with its ``evaluation`` settings (:func:`spurcomp.study.run_evaluation`)."""
+    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads)
+
+
+def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs: list, runtime: dict,
+                  threads: int = 1, logs: list | None = None) -> None:
+    """:func:`evaluate` for runs of one dataset one after another in this process (the dataset loaded once),
+    each run's messages in its own log (``logs``, else the caller's)."""
+    from spurcomp.data.io import load_dataset
     from spurcomp.evaluate import evaluate_run
-    from spurcomp.runtime import resolve_device, setup_torch
+    from spurcomp.runtime import log_to, resolve_device, setup_torch
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    evaluate_run(outputs, data_path, run_dir, settings=settings, device=device)
+    dataset = load_dataset(data_path)
+    for run_settings, run_outputs, run_dir, log in zip(settings, outputs, run_dirs, logs or [None] * len(run_dirs)):
+        with log_to(log) if log else contextlib.nullcontext():
+            logger.info("evaluating %s: %s", run_dir, ", ".join(run_outputs))
+            evaluate_run(run_outputs, dataset, run_dir, settings=run_settings, device=device)
 
 
 def aggregate(study: str, spec: dict, summaries: list, evaluations: list, out) -> None:

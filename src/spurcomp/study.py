@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from spurcomp.config import canonical, deep_merge
+from spurcomp.config import canonical, deep_merge, section_defaults
 from spurcomp.data.versions import GENERATOR_VERSIONS
 from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
 
@@ -49,6 +50,15 @@ class RunKey:
         return {"dataset": self.dataset, "model": self.model, "setting": self.setting, "seed": self.seed}
 
 
+# a finished run's files, as the train rule declares them (run.json is written last: the sign of a finished run)
+RUN_FILES = {"weights": "weights.pt", "history": "history.parquet", "summary": "run.json"}
+
+
+def run_logs(run: RunKey) -> Path:
+    """The folder of a run's train and evaluate logs and benchmarks."""
+    return Path("logs") / "runs" / run.dataset / run.model / run.setting / f"seed={run.seed}"
+
+
 def dataset_path(name: str) -> Path:
     return RESULTS / "data" / f"{name}.npz"
 
@@ -76,6 +86,50 @@ def study_runs(config: dict, study: str) -> list[RunKey]:
         key = setting_key({**spec.get("overrides", {}), **dict(zip(knobs, values))}, config["training"])
         runs += [RunKey(spec["dataset"], spec["model"], key, int(seed)) for seed in spec["seeds"]]
     return sorted(set(runs))
+
+
+def config_runs(config: dict) -> list[RunKey]:
+    """Every run of every study in the config, once."""
+    return sorted({run for study in config["studies"] for run in study_runs(config, study)})
+
+
+@dataclass(frozen=True)
+class RunChunk:
+    """Runs that one job trains (or evaluates) one after another in one process, so that imports and the
+    dataset are loaded once: seeds of one (dataset, model, setting)."""
+
+    runs: tuple[RunKey, ...]
+
+    @property
+    def name(self) -> str:
+        """A rule-name-safe label: dataset, model, setting and seeds (``parity_fcn_lr0p1_seeds_0_1_2``)."""
+        first = self.runs[0]
+        label = f"{first.dataset}_{first.model}_{first.setting}_seeds_{'_'.join(str(r.seed) for r in self.runs)}"
+        return re.sub(r"\W", "_", label.replace("=", "").replace(".", "p"))
+
+
+def run_chunks(config: dict) -> list[RunChunk]:
+    """The config's runs in chunks of at most ``execution.runs_per_job`` seeds of one setting. A chunk holds
+    seeds, never several settings, so that extending a grid with learning rates leaves existing chunks (and
+    their finished runs) untouched; 1 gives one job per run."""
+    size = execution_options(config)["runs_per_job"]
+    by_setting: dict[tuple, list[RunKey]] = {}
+    for run in config_runs(config):
+        by_setting.setdefault((run.dataset, run.model, run.setting), []).append(run)
+    chunks = [RunChunk(tuple(runs[i:i + size])) for _, runs in sorted(by_setting.items())
+              for i in range(0, len(runs), size)]
+    names: dict[str, RunChunk] = {}
+    for chunk in chunks:
+        other = names.setdefault(chunk.name, chunk)
+        if other is not chunk:  # names drop punctuation: two settings could in principle read alike
+            raise ValueError(f"runs {other.runs[0].directory} and {chunk.runs[0].directory} give the same job name "
+                             f"{chunk.name!r}; rename a dataset or model")
+    return chunks
+
+
+def execution_options(config: dict) -> dict:
+    """The ``execution`` section (how runs are packed into jobs), defaults filled."""
+    return {**section_defaults("execution"), **(config.get("execution") or {})}
 
 
 def run_evaluation(config: dict, run: RunKey) -> dict:
@@ -124,4 +178,5 @@ def train_job(config: dict, run: RunKey) -> dict:
 def runtime_options(config: dict) -> dict:
     """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
     rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
-    return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"]}
+    return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"],
+            "vectorise": execution_options(config)["vectorise"]}

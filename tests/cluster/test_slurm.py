@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cluster
 SLURM_ARGS = ["--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--slurm-status-command", "squeue",
               "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1",
               "--seconds-between-status-checks", "1", "--latency-wait", "5",
-              # a group job's cores and memory are the sum over the runs it holds: 2 runs fit this 2-core node
+              # a group job's cores and memory are the sum over the chunks it holds: 2 fit this 2-core node
               "--group-components", "runs=2"]
 
 
@@ -53,9 +53,10 @@ def test_tiny_workflow_runs_through_slurm_in_grouped_jobs(cluster, tmp_path, tin
     assert (tmp_path / "figures" / "fig3.pdf").read_bytes()[:4] == b"%PDF"
     table, _ = read_table(tmp_path / "results" / "tables" / "fig3.parquet")
     assert table.groupby(["setting", "seed"]).ngroups == 4
-    # 4 runs x (train + evaluate) packed two runs a job, plus the dataset job: 3 SLURM jobs, not 9
+    # 4 runs: one train and one evaluate job per setting (its 2 seeds), the 2 settings packed into one group
+    # job, plus the dataset job: 2 SLURM jobs, not 9
     submissions = output.count("has been submitted with SLURM jobid")
-    assert submissions == 3, output[-4000:]
+    assert submissions == 2, output[-4000:]
 
 
 def test_cancelled_training_job_resumes_on_rerun(cluster, tmp_path, tiny_config):

@@ -18,10 +18,13 @@ from spurcomp.figures import (
 )
 from spurcomp.study import (
     EVALUATION_FAMILIES,
-    RunKey,
+    RUN_FILES,
     dataset_job,
+    dataset_path,
     evaluation_path,
+    run_chunks,
     run_evaluation,
+    run_logs,
     study_runs,
     table_path,
     train_job,
@@ -38,14 +41,7 @@ except ConfigError as err:
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
-    model=r"[A-Za-z0-9_-]+",
-    setting=r"[A-Za-z0-9_.=,+-]+",
-    seed=r"\d+",
     study=r"[A-Za-z0-9_-]+",
-
-
-RUN = "results/runs/{dataset}/{model}/{setting}/seed={seed}"
-RUN_LOGS = "logs/runs/{dataset}/{model}/{setting}/seed={seed}"
 
 
 def all_targets(config):
@@ -62,15 +58,11 @@ def one_of(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-def run_key(wildcards):
-    return RunKey(wildcards.dataset, wildcards.model, wildcards.setting, int(wildcards.seed))
-
-
 def study_files(wildcards):
     """A study table's inputs: every run's run.json and evaluation files."""
     runs = study_runs(config, wildcards.study)
     return {
-        "summaries": [str(run.directory / "run.json") for run in runs],
+        "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
         "evaluations": [str(evaluation_path(run, family)) for run in runs for family in EVALUATION_FAMILIES],
     }
 

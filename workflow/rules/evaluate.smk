@@ -1,26 +1,30 @@
-# One job per run writes one Parquet file per evaluation family (a job's start-up costs more than the cheap
-# families themselves).
-rule evaluate:
-    input:
-        data="results/data/{dataset}.npz",
-        weights=f"{RUN}/weights.pt",
-        summary=f"{RUN}/run.json",
-        history=f"{RUN}/history.parquet",
-    output:
-        **{family: f"{RUN}/eval/{family}.parquet" for family in EVALUATION_FAMILIES},
-    log:
-        f"{RUN_LOGS}/evaluate.log",
-    benchmark:
-        f"{RUN_LOGS}/evaluate.benchmark.tsv"
-    params:
-        # the run's evaluation settings (global, with its studies' overrides): a change re-evaluates it
-        evaluation=lambda wildcards: run_evaluation(config, run_key(wildcards)),
-    threads: resource("evaluate", "threads", 1)
-    resources:
-        mem_mb=resource("evaluate", "mem_mb", 2000),
-        runtime=resource("evaluate", "runtime", 30),
-        gpu=resource("evaluate", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
-    script:
-        "../scripts/evaluate.py"
+# One job per chunk of runs (the chunks of train.smk) writes one Parquet file per evaluation family and run.
+for chunk in run_chunks(config):
+
+    rule:
+        name:
+            f"evaluate_{chunk.name}"
+        input:
+            data=str(dataset_path(chunk.runs[0].dataset)),
+            runs=[str(run.directory / name) for run in chunk.runs for name in RUN_FILES.values()],
+        output:
+            [str(evaluation_path(run, family)) for run in chunk.runs for family in EVALUATION_FAMILIES],
+        log:
+            [str(run_logs(run) / "evaluate.log") for run in chunk.runs],
+        benchmark:
+            f"logs/chunks/evaluate_{chunk.name}.benchmark.tsv"
+        params:
+            # per run, its evaluation settings (global, with its studies' overrides): a change re-evaluates
+            evaluations=[run_evaluation(config, run) for run in chunk.runs],
+            runs=[run.as_dict() for run in chunk.runs],
+        group:
+            "runs"
+        threads: resource("evaluate", "threads", 1)
+        resources:
+            mem_mb=resource("evaluate", "mem_mb", 2000),
+            runtime=resource("evaluate", "runtime", 30) * len(chunk.runs),
+            gpu=resource("evaluate", "gpu", 0),
+        conda:
+            "../../envs/spurcomp.yaml"
+        script:
+            "../scripts/evaluate.py"

@@ -1,28 +1,36 @@
-# One job per (dataset, model, setting, seed). The resumable state (RUN/resume/) and the checkpoints are not
-# declared outputs, so Snakemake does not delete them when it reruns an interrupted job, and the rerun
-# continues from them; run.json lists the checkpoints that evaluation reads.
-rule train:
-    input:
-        data="results/data/{dataset}.npz",
-    output:
-        weights=f"{RUN}/weights.pt",
-        history=f"{RUN}/history.parquet",
-        summary=f"{RUN}/run.json",
-    log:
-        f"{RUN_LOGS}/train.log",
-    benchmark:
-        f"{RUN_LOGS}/train.benchmark.tsv"
-    params:
-        # model, full training setting, checkpoint epochs, divergence rule: a change retrains the run. Device
-        # and state interval are read from the config instead (spurcomp.study.runtime_options): they never
-        # change what a run means, and moving runs between machines must not retrain them.
-        job=lambda wildcards: train_job(config, run_key(wildcards)),
-    threads: resource("train", "threads", 1)
-    resources:
-        mem_mb=resource("train", "mem_mb", 2000),
-        runtime=resource("train", "runtime", 60),
-        gpu=resource("train", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
-    script:
-        "../scripts/train.py"
+# One job per chunk of runs (spurcomp.study.run_chunks: seeds of one setting, at most execution.runs_per_job),
+# trained one after another in one process so that imports and the dataset load are paid once. Snakemake still
+# sees every run's own files. They are update() outputs: a rerun chunk job (one run's files missing, say) leaves
+# a finished run's files in place, and the trainer skips it. The resumable state (RUN/resume/) and the
+# checkpoints are not declared outputs, so an interrupted job resumes from them.
+for chunk in run_chunks(config):
+
+    rule:
+        name:
+            f"train_{chunk.name}"
+        input:
+            data=str(dataset_path(chunk.runs[0].dataset)),
+        output:
+            **{f"{kind}_{i}": update(str(run.directory / name)) for i, run in enumerate(chunk.runs)
+               for kind, name in RUN_FILES.items()},
+        log:
+            [str(run_logs(run) / "train.log") for run in chunk.runs],
+        benchmark:
+            f"logs/chunks/train_{chunk.name}.benchmark.tsv"
+        params:
+            # per run: model, full training setting, checkpoint epochs, divergence rule: a change retrains the
+            # runs. Device and state interval are read from the config instead (spurcomp.study.runtime_options):
+            # they never change what a run means, and moving runs between machines must not retrain them.
+            jobs=[train_job(config, run) for run in chunk.runs],
+            runs=[run.as_dict() for run in chunk.runs],
+        group:
+            "runs"  # cluster execution packs chunks into jobs (profiles/slurm: group-components); local ignores it
+        threads: resource("train", "threads", 1)
+        resources:
+            mem_mb=resource("train", "mem_mb", 2000),
+            runtime=resource("train", "runtime", 60) * len(chunk.runs),
+            gpu=resource("train", "gpu", 0),
+        conda:
+            "../../envs/spurcomp.yaml"
+        script:
+            "../scripts/train.py"

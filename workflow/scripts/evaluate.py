@@ -1,10 +1,8 @@
-from pathlib import Path
-
 from spurcomp import steps
-from spurcomp.runtime import log_to
-from spurcomp.study import EVALUATION_FAMILIES, runtime_options
+from spurcomp.study import EVALUATION_FAMILIES, RunKey, evaluation_path, runtime_options
 
-with log_to(snakemake.log[0]):
-    steps.evaluate(snakemake.params.evaluation, {family: snakemake.output[family] for family in EVALUATION_FAMILIES},
-                   snakemake.input.data, Path(snakemake.input.summary).parent, runtime_options(snakemake.config),
-                   snakemake.threads)
+runs = [RunKey(**run) for run in snakemake.params.runs]
+steps.evaluate_runs(snakemake.params.evaluations,
+                    [{family: evaluation_path(run, family) for family in EVALUATION_FAMILIES} for run in runs],
+                    snakemake.input.data, [run.directory for run in runs], runtime_options(snakemake.config),
+                    snakemake.threads, logs=list(snakemake.log))

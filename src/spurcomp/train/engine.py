@@ -26,7 +26,7 @@ from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, derived_seed, logger, package_versions, precision_context, tf32_allowed
 from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import RunStatus
+from spurcomp.study import RUN_FILES, RunStatus
 
 
 STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm")
@@ -138,6 +138,23 @@ def _identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Da
             "collapse_margin": options.collapse_margin, "device": device.type}
 
 
+def _recipe_hash(identity: dict) -> str:
+    """The identity's hash without the device: a run finished on a GPU is the same run on a laptop."""
+    return config_hash({k: v for k, v in identity.items() if k != "device"})
+
+
+def finished_run(run_dir: Path, identity: dict) -> dict | None:
+    """The summary of the run finished in ``run_dir`` under ``identity`` (device aside), or None if its files
+    are missing, unreadable or from another identity."""
+    if not all((run_dir / name).exists() for name in RUN_FILES.values()):
+        return None
+    try:
+        summary = json.loads((run_dir / RUN_FILES["summary"]).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("recipe_hash") == _recipe_hash(identity) else None
+
+
 def _set_aside(state_path: Path, why: str) -> None:
     corrupt = state_path.with_name(state_path.name + ".corrupt")
     os.replace(state_path, corrupt)
@@ -215,6 +232,17 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     return bool(np.isfinite(raw[:, 0]).all())
 
 
+def _save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, progress: Progress, max_epochs: int,
+                row: dict) -> None:
+    """The resumable state after an epoch, and a few numbers beside it for `spurcomp status` (reading the state
+    itself needs torch)."""
+    _atomic_torch_save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        **vars(progress)}, state_path)
+    _atomic_write_text(state_path.with_name("progress.json"), json.dumps(
+        {"epoch": progress.epoch, "max_epochs": max_epochs, "elapsed_s": round(progress.elapsed_s, 1),
+         "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
+
+
 def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tuple[str | None, str]:
     """The status an epoch ends a run with (None: training goes on), and why."""
     if not (steps_finite and math.isfinite(row["train_loss"])):
@@ -274,6 +302,11 @@ def train_run(
     for folder in (run_dir, state_path.parent, checkpoint_dir):
         folder.mkdir(parents=True, exist_ok=True)
     identity = _identity(model_spec, setting, seed, dataset, options, device)
+    finished = finished_run(run_dir, identity)
+    if finished:
+        # a job that trains several runs is rerun when one of them is missing: the others are left as they are
+        logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
+        return finished
 
     # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
     channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
@@ -318,12 +351,7 @@ def train_run(
                     setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
                     row["test_unbiased_acc"], progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
-            _atomic_torch_save({"identity": identity, "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(), **vars(progress)}, state_path)
-            # a few numbers beside the state, for `spurcomp status` (reading the state itself needs torch)
-            _atomic_write_text(state_path.with_name("progress.json"), json.dumps(
-                {"epoch": epoch, "max_epochs": setting.max_epochs, "elapsed_s": round(progress.elapsed_s, 1),
-                 "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
+            _save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
     if progress.status is None:
         progress.status = RunStatus.NOT_CONVERGED.value
         progress.status_reason = f"max_epochs ({setting.max_epochs}) reached before 100% training accuracy"
@@ -333,7 +361,8 @@ def train_run(
             progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
     progress.elapsed_s = elapsed_before + time.perf_counter() - started
     return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
-                          {"spec_hash": config_hash(identity), "step_loop_seconds": round(loop_seconds, 3),
+                          {"spec_hash": config_hash(identity), "recipe_hash": _recipe_hash(identity),
+                           "step_loop_seconds": round(loop_seconds, 3),
                            "steps": progress.epoch * steps_per_epoch})
 
 
@@ -359,9 +388,11 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
         "threads": torch.get_num_threads(),
         "train_seconds": round(progress.elapsed_s, 3),
         "step_loop_seconds": extra["step_loop_seconds"],  # this session's share, when resumed
+        "vectorised": extra.get("vectorised"),  # how many runs trained at once (None: the one-run engine)
         "checkpoints": sorted(progress.checkpoints),
         "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed")},
         "spec_hash": extra["spec_hash"],
+        "recipe_hash": extra["recipe_hash"],  # the spec without the device: a finished run is kept across machines
         "versions": package_versions(),
     }
     _atomic_torch_save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,

@@ -1,0 +1,312 @@
+"""Several FCN runs trained at once: one set of stacked parameters, one ``torch.func.vmap`` over
+``functional_call`` per step, each member with its own learning rate, seed, batch order, stopping rule, history,
+checkpoints and resumable state.
+
+It is the one-run engine (:mod:`spurcomp.train.engine`) vectorised, not a second recipe: the same
+initialisation (seeded by the run seed), the same batch orders (seeded by run seed and epoch), the same update
+(``torch.optim.SGD``'s, momentum and weight decay included), the same per-step statistics, epoch rows, statuses
+and files, written by the engine's own functions. Batched matrix products round differently from single ones, so
+a member's numbers equal the one-run engine's to float tolerance, not bit for bit; a member that converges or
+diverges stops updating and leaves the stack, and the others go on untouched.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from spurcomp.data.io import Dataset
+from spurcomp.metrics.accuracy import unbiased_accuracy
+from spurcomp.models import build_model
+from spurcomp.runtime import derived_seed, logger, precision_context
+from spurcomp.settings import TrainingSetting
+from spurcomp.study import RunStatus
+from spurcomp.train.engine import (
+    Progress,
+    TrainOptions,
+    _atomic_torch_save,
+    _collapse_reason,
+    _Data,
+    _epoch_order,
+    _epoch_status,
+    _identity,
+    _recipe_hash,
+    _resume,
+    _save_state,
+    _step_table,
+    _write_outputs,
+    config_hash,
+    finished_run,
+)
+
+VECTORISABLE = ("fcn",)  # models without batch norm or dropout: a member's forward pass is a pure function
+
+
+@dataclass
+class _Member:
+    """One run of the stack: its own model and optimiser (the resumable state's format, and what the engine's
+    writers take), its progress and where it lives."""
+
+    index: int
+    seed: int
+    setting: TrainingSetting
+    run_dir: Path
+    state_path: Path
+    identity: dict
+    model: nn.Module
+    optimizer: torch.optim.SGD
+    progress: Progress
+    keys: dict
+    elapsed_before: float = 0.0
+    loop_seconds: float = 0.0
+
+
+def _check_stackable(model_specs: list[dict], settings: list[TrainingSetting], options: list[TrainOptions]) -> None:
+    problems = []
+    if any(spec != model_specs[0] for spec in model_specs):
+        problems.append("every member must have the same model")
+    if model_specs[0].get("arch") not in VECTORISABLE:
+        problems.append(f"model {model_specs[0].get('arch')!r} cannot be vectorised (allowed: {list(VECTORISABLE)})")
+    shared = {k: v for k, v in settings[0].knobs().items() if k != "lr"}
+    if any({k: v for k, v in s.knobs().items() if k != "lr"} != shared for s in settings):
+        problems.append("members may differ in learning rate and seed only")
+    if any(o != options[0] for o in options):
+        problems.append("every member must have the same training options")
+    if problems:
+        raise ValueError("cannot train these runs at once: " + "; ".join(problems))
+
+
+def train_runs_vectorised(
+    dataset: Dataset,
+    model_specs: list[dict],
+    settings: list[TrainingSetting],
+    seeds: list[int],
+    run_dirs: list[str | os.PathLike],
+    options: list[TrainOptions],
+    *,
+    device: torch.device = torch.device("cpu"),
+    keys: list[dict] | None = None,
+) -> list[dict]:
+    """Train the runs at once; each writes what :func:`spurcomp.train.engine.train_run` writes to its folder
+    (its run.json records ``vectorised``: how many runs trained together). Returns the run summaries."""
+    _check_stackable(model_specs, settings, options)
+    options_ = options[0]
+    keys = keys or [{} for _ in seeds]
+    summaries: dict[int, dict] = {}
+    members: list[_Member] = []
+    for index, (spec, setting, seed, run_dir, run_keys) in enumerate(zip(model_specs, settings, seeds, run_dirs, keys)):
+        run_dir = Path(run_dir)
+        state_path = run_dir / "resume" / "state.pt"
+        for folder in (run_dir, state_path.parent, run_dir / "checkpoints"):
+            folder.mkdir(parents=True, exist_ok=True)
+        # the engine's identity, marked: a one-run state is never resumed here, nor the other way round
+        identity = {**_identity(spec, setting, seed, dataset, options_, device), "engine": "vectorised"}
+        finished = finished_run(run_dir, identity)
+        if finished:
+            logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
+            summaries[index] = finished
+            continue
+        torch.manual_seed(derived_seed("init", seed))
+        model = build_model(spec, dataset.input_shape, dataset.num_classes).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
+                                    weight_decay=setting.weight_decay)
+        progress = _resume(state_path, identity, run_dir / "checkpoints", model, optimizer, device)
+        members.append(_Member(index, seed, setting, run_dir, state_path, identity, model, optimizer, progress,
+                                run_keys, elapsed_before=progress.elapsed_s))
+    if members:
+        data = _Data.on(dataset, device)
+        for member, summary in zip(members, _train_stack(members, data, dataset, options_)):
+            summaries[member.index] = summary
+    return [summaries[i] for i in range(len(seeds))]
+
+
+def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options: TrainOptions) -> list[dict]:
+    setting = members[0].setting  # all but lr are shared
+    n = len(data.x_train)
+    steps_per_epoch = math.ceil(n / setting.batch_size)
+    divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
+    template = build_model(members[0].identity["model"], dataset.input_shape, dataset.num_classes).to("meta")
+    for member in members:
+        if member.progress.epoch == 0 and not member.progress.epoch_rows:
+            for stale in (member.run_dir / "checkpoints").glob("epoch=*.pt"):
+                stale.unlink()
+            _record_epochs([member], template, _stack(members=[member])[0], data, setting.precision, [0])
+            if 0 in options.checkpoint_epochs:
+                _save_checkpoint(member, 0)
+    results: dict[int, dict] = {}
+    active = [m for m in members if m.progress.status is None and m.progress.epoch < setting.max_epochs]
+    for member in members:
+        if member not in active:
+            results[member.index] = _finish(member, data, dataset, options, steps_per_epoch, len(members))
+    started = time.perf_counter()
+    while active:
+        params, momenta = _stack(active)
+        lrs = torch.tensor([m.setting.lr for m in active], device=data.x_train.device)
+        loop_started = time.perf_counter()
+        finite = _train_epoch(active, template, params, momenta, lrs, data, setting)
+        loop_seconds = time.perf_counter() - loop_started
+        _unstack(active, params, momenta)
+        epochs = [m.progress.epoch for m in active]
+        rows = _record_epochs(active, template, params, data, setting.precision,
+                              [e * steps_per_epoch for e in epochs])
+        still = []
+        for member, row, steps_finite in zip(active, rows, finite):
+            progress = member.progress
+            member.loop_seconds += loop_seconds / len(active)  # this member's share of the stacked loop
+            progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
+            progress.elapsed_s = member.elapsed_before + time.perf_counter() - started
+            if progress.epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
+                _save_checkpoint(member, progress.epoch)
+            logger.info("%s epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs",
+                        member.run_dir, progress.epoch, setting.max_epochs, row["train_loss"], row["train_acc"],
+                        row["test_acc"], row["test_unbiased_acc"], progress.elapsed_s)
+            if progress.epoch % options.state_every_epochs == 0 or progress.status:
+                _save_state(member.state_path, member.identity, member.model, member.optimizer, progress,
+                            setting.max_epochs, row)
+            if progress.status is None and progress.epoch < setting.max_epochs:
+                still.append(member)
+            else:
+                results[member.index] = _finish(member, data, dataset, options, steps_per_epoch, len(members))
+        active = still
+    return [results[m.index] for m in members]
+
+
+def _stack(members: list[_Member]) -> tuple[dict, dict]:
+    """The members' parameters stacked along a new first axis (name -> tensor), and their momentum buffers
+    (name -> tensor; empty without momentum, or before the first step)."""
+    params, _ = stack_module_state([m.model for m in members])
+    params = {name: p.detach().clone() for name, p in params.items()}
+    momenta = {}
+    for name, _ in members[0].model.named_parameters():
+        buffers = [m.optimizer.state.get(dict(m.model.named_parameters())[name], {}).get("momentum_buffer")
+                   for m in members]
+        if all(b is not None for b in buffers):
+            momenta[name] = torch.stack(buffers)
+    return params, momenta
+
+
+def _unstack(members: list[_Member], params: dict, momenta: dict) -> None:
+    """Write each member's slice back into its own model and optimiser (checkpoints, state and outputs)."""
+    with torch.no_grad():
+        for i, member in enumerate(members):
+            for name, p in member.model.named_parameters():
+                p.copy_(params[name][i])
+                if name in momenta:
+                    member.optimizer.state[p]["momentum_buffer"] = momenta[name][i].clone()
+
+
+def _train_epoch(members: list[_Member], template: nn.Module, params: dict, momenta: dict, lrs: torch.Tensor,
+                 data: _Data, setting: TrainingSetting) -> list[bool]:
+    """One epoch of SGD steps for every member (each in its own seeded order, from its own epoch), updating
+    ``params`` and ``momenta`` in place; appends each member's per-step block and returns, per member, whether
+    every step's loss was finite."""
+    n = len(data.x_train)
+    batch = setting.batch_size
+    steps_per_epoch = math.ceil(n / batch)
+    device = data.x_train.device
+    orders = torch.stack([_epoch_order(n, m.seed, m.progress.epoch, device) for m in members])  # (M, n)
+    conflicting = data.conflicting_train
+
+    # vmap of the module's own forward over the stacked parameters: batched matrix products; the backward pass is
+    # ordinary autograd through them (measured faster here than torch.func.grad under vmap)
+    forward = vmap(lambda member_params, x: functional_call(template, member_params, (x,)))
+    forward_precision = precision_context(device, setting.precision)
+    leaves = {name: p.requires_grad_() for name, p in params.items()}
+    stats = []
+    for step in range(steps_per_epoch):
+        idx = orders[:, step * batch:(step + 1) * batch]  # (M, b)
+        with forward_precision:  # the backward pass runs outside it
+            logits = forward(leaves, data.x_train[idx])
+            losses = nn.functional.cross_entropy(logits.flatten(0, 1), data.y_train[idx].flatten(),
+                                                 reduction="none")
+        logits, losses = logits.float(), losses.float().view(idx.shape)
+        loss = losses.mean(1)  # (M,): each member's own mean loss; their sum has each member's gradient
+        grads = dict(zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))))
+        with torch.no_grad():
+            param_norm = torch.sqrt(sum((p.flatten(1) ** 2).sum(1) for p in leaves.values()))
+            stats.append(torch.stack([loss, (losses * conflicting[idx]).sum(1), param_norm,
+                                      logits.norm(dim=2).mean(1)], dim=1))  # (M, 4)
+            _sgd_step(leaves, grads, momenta, lrs, setting)
+    for p in leaves.values():
+        p.requires_grad_(False)
+    raw = torch.stack(stats, dim=1).cpu().numpy()  # (M, steps, 4)
+    bounds = np.minimum(np.arange(steps_per_epoch + 1) * batch, n)
+    finite = []
+    for i, member in enumerate(members):
+        order = orders[i].cpu().numpy()
+        conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting.cpu().numpy()[order])])
+        member.progress.epoch += 1
+        member.progress.step_blocks.append(_step_table(raw[i], np.diff(bounds), np.diff(conflicting_in_order[bounds]),
+                                                       member.progress.epoch,
+                                                       (member.progress.epoch - 1) * steps_per_epoch))
+        finite.append(bool(np.isfinite(raw[i, :, 0]).all()))
+    return finite
+
+
+def _sgd_step(params: dict, grads: dict, momenta: dict, lrs: torch.Tensor, setting: TrainingSetting) -> None:
+    """``torch.optim.SGD``'s update, per member learning rate: weight decay added to the gradient, the momentum
+    buffer started from the first gradient, then ``p -= lr * step``."""
+    for name, p in params.items():
+        g = grads[name]
+        if setting.weight_decay:
+            g = g.add(p, alpha=setting.weight_decay)
+        if setting.momentum:
+            if name not in momenta:
+                momenta[name] = g.clone()
+            else:
+                momenta[name].mul_(setting.momentum).add_(g)
+            g = momenta[name]
+        p.sub_(lrs.view(-1, *[1] * (p.dim() - 1)) * g)
+
+
+@torch.no_grad()
+def _record_epochs(members: list[_Member], template: nn.Module, params: dict, data: _Data, precision: str,
+                   steps: list[int]) -> list[dict]:
+    """Each member's epoch row (the engine's columns), from one stacked forward pass per split."""
+    rows = [{"scope": "epoch", "epoch": m.progress.epoch, "step": step} for m, step in zip(members, steps)]
+    forward = vmap(lambda member_params, x: functional_call(template, member_params, (x,)), in_dims=(0, None))
+    for split, (x, y, b) in (("train", (data.x_train, data.y_train, data.b_train)),
+                             ("test", (data.x_test, data.y_test, data.b_test))):
+        with precision_context(x.device, precision):
+            logits = torch.cat([forward(params, x[i:i + 2048]) for i in range(0, len(x), 2048)], dim=1).float()
+        for row, member_logits in zip(rows, logits):
+            correct = member_logits.argmax(dim=1) == y
+            row.update({f"{split}_loss": nn.functional.cross_entropy(member_logits, y).item(),
+                        f"{split}_acc": correct.float().mean().item(),
+                        f"{split}_unbiased_acc": unbiased_accuracy(correct, y, b)})
+    for member, row in zip(members, rows):
+        member.progress.epoch_rows.append(row)
+    return rows
+
+
+def _save_checkpoint(member: _Member, epoch: int) -> None:
+    name = f"epoch={epoch:05d}.pt"
+    _atomic_torch_save(member.model.state_dict(), member.run_dir / "checkpoints" / name)
+    if name not in member.progress.checkpoints:
+        member.progress.checkpoints.append(name)
+
+
+def _finish(member: _Member, data: _Data, dataset: Dataset, options: TrainOptions, steps_per_epoch: int,
+            stacked: int) -> dict:
+    """The engine's ending for one member: not converged at max_epochs, the collapse check, the outputs."""
+    progress = member.progress
+    if progress.status is None:
+        progress.status = RunStatus.NOT_CONVERGED.value
+        progress.status_reason = f"max_epochs ({member.setting.max_epochs}) reached before 100% training accuracy"
+    if progress.status != RunStatus.DIVERGED.value:
+        collapse = _collapse_reason(member.model, data, progress.epoch_rows[-1]["train_acc"], options.collapse_margin)
+        if collapse:
+            progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
+    return _write_outputs(member.run_dir, member.model, dataset, member.identity["model"],
+                          member.setting, member.seed, progress, member.keys,
+                          torch.device(member.identity["device"]),
+                          {"spec_hash": config_hash(member.identity), "recipe_hash": _recipe_hash(member.identity),
+                           "step_loop_seconds": round(member.loop_seconds, 3),
+                           "steps": progress.epoch * steps_per_epoch, "vectorised": stacked})
