@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import subprocess
@@ -92,8 +93,13 @@ steps.train_runs(a["jobs"], a["runs"], a["data"], a["dirs"], a["runtime"], a["th
 """
 
 
-def grid_model_steps_per_second(data_path, epochs: int, threads: int) -> list[tuple[str, float, float]]:
-    """(mode, model-steps/s, wall seconds) for the 15-run grid in each way of packing it into processes."""
+def grid_model_steps_per_second(data_path, epochs: int, threads: int,
+                                device: str = "cpu") -> list[tuple[str, float, float, float]]:
+    """(mode, model-steps/s, wall seconds, largest history difference from the runs trained one after another)
+    for the 15-run grid in each way of packing it into processes."""
+    import numpy as np
+    import pandas as pd
+
     runs = [(lr, seed) for lr in GRID_LRS for seed in GRID_SEEDS]
     steps_per_run = epochs * math.ceil(PARITY["n_train"] / BATCH)
 
@@ -104,12 +110,16 @@ def grid_model_steps_per_second(data_path, epochs: int, threads: int) -> list[tu
                            "runs": [{"dataset": "parity", "model": "fcn", "setting": f"lr={lr}", "seed": seed}
                                     for lr, seed in chunk],
                            "dirs": [f"{root}/lr={lr}/seed={seed}" for lr, seed in chunk],
-                           "runtime": {"device": "cpu", "state_every_epochs": 1, "vectorise": vectorise}})
+                           "runtime": {"device": device, "state_every_epochs": 1, "vectorise": vectorise}})
+
+    def histories(root):
+        return [pd.read_parquet(f"{root}/lr={lr}/seed={seed}/history.parquet").select_dtypes("number").to_numpy()
+                for lr, seed in runs]
 
     modes = (("one process per run (one job per run)", [[run] for run in runs], False),
              ("one process, runs one after another", [runs], False),
              ("one process, runs at once (vectorised)", [runs], True))
-    rows = []
+    rows, reference = [], None
     for name, chunks, vectorise in modes:
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
@@ -119,7 +129,10 @@ def grid_model_steps_per_second(data_path, epochs: int, threads: int) -> list[tu
                 if done.returncode:
                     raise RuntimeError(f"{name}: the training process failed:\n{done.stderr[-3000:]}")
             wall = time.perf_counter() - start
-        rows.append((name, len(runs) * steps_per_run / wall, wall))
+            found = histories(root)
+        reference = reference or found
+        difference = max(float(np.nanmax(np.abs(a - b))) for a, b in zip(found, reference))
+        rows.append((name, len(runs) * steps_per_run / wall, wall, difference))
     return rows
 
 
@@ -130,14 +143,14 @@ CUDA_MODELS = (("VGG11 (width 1)", {"arch": "cnn", "width": 1.0}, (3, 28, 28)),
                ("Wide ResNet-101-2", {"arch": "resnet", "depth": "wide_resnet101_2"}, (3, 64, 32)))
 
 
-def cuda_ms_per_step(steps: int = 30) -> list[tuple[str, dict[str, float]]]:
+def cuda_ms_per_step(steps: int = 30, device: str = "cuda", models=CUDA_MODELS) -> list[tuple[str, dict[str, float]]]:
     """ms per SGD step (the engine's step loop, batch 100) of each paper model in each precision mode."""
     import numpy as np
 
     from spurcomp.data.io import Dataset, Split
 
     rows = []
-    for name, spec, shape in CUDA_MODELS:
+    for name, spec, shape in models:
         rng = np.random.default_rng(0)
         n = BATCH * steps
 
@@ -148,17 +161,19 @@ def cuda_ms_per_step(steps: int = 30) -> list[tuple[str, dict[str, float]]]:
         times = {}
         for mode, precision, tf32 in (("fp32 (TF32 off)", "fp32", False), ("fp32 (PyTorch defaults)", "fp32", None),
                                       ("bf16 + channels_last", "bf16", None)):
+            # TF32 is PyTorch's default for cuDNN convolutions (not for matmuls): off, it is true float32
             defaults = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
             if tf32 is False:
                 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     setting = TrainingSetting(lr=1e-4, batch_size=BATCH, max_epochs=2, precision=precision)
-                    # epoch 1 warms up kernels and the allocator; the step loop of both is timed, so report the
-                    # second epoch from the difference with a one-epoch run
-                    one = train_run(dataset, spec, setting.__class__(**{**setting.knobs(), "max_epochs": 1}), 0,
-                                    f"{tmp}/a", device=torch.device("cuda"))
-                    two = train_run(dataset, spec, setting, 0, f"{tmp}/b", device=torch.device("cuda"))
+                    # the first run of a model and mode pays CUDA's and cuDNN's one-time set-up: a one-epoch run
+                    # warms them, then the second epoch's time is a two-epoch run's step loop less a one-epoch's
+                    warm = dataclasses.replace(setting, max_epochs=1)
+                    train_run(dataset, spec, warm, 0, f"{tmp}/warm", device=torch.device(device))
+                    one = train_run(dataset, spec, warm, 0, f"{tmp}/a", device=torch.device(device))
+                    two = train_run(dataset, spec, setting, 0, f"{tmp}/b", device=torch.device(device))
                     times[mode] = 1000 * (two["step_loop_seconds"] - one["step_loop_seconds"]) / steps
             finally:
                 torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
@@ -172,7 +187,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the engine runs")
     parser.add_argument("--grid-epochs", type=int, default=10, help="epochs of each run of the 15-run grid")
+    parser.add_argument("--cuda-models-only", action="store_true", help="only the table of paper models on CUDA")
     args = parser.parse_args()
+    if args.cuda_models_only:
+        print_cuda_models()
+        return
     device = torch.device(args.device)
     setup_torch(args.threads, device)
     dataset = build_dataset(PARITY, seed=0)
@@ -196,21 +215,27 @@ def main() -> None:
         from spurcomp.data.io import save_dataset
 
         save_dataset(f"{tmp}/parity.npz", dataset)
-        grid = grid_model_steps_per_second(f"{tmp}/parity.npz", args.grid_epochs, args.threads)
+        grid = grid_model_steps_per_second(f"{tmp}/parity.npz", args.grid_epochs, args.threads, args.device)
     print()
     print(f"15 FCN runs on parity (learning rates {', '.join(map(str, GRID_LRS))} x seeds 0, 1, 2), "
-          f"{args.grid_epochs} epochs each, {args.threads} thread(s), CPU, one process at a time")
-    print(f"{'how the runs are packed':<44}{'model-steps/s':>15}{'wall s':>9}{'speed-up':>10}")
-    for name, rate, wall in grid:
-        print(f"{name:<44}{rate:>15.0f}{wall:>9.1f}{rate / grid[0][1]:>9.2f}x")
+          f"{args.grid_epochs} epochs each, {args.threads} thread(s), on {args.device}, one process at a time")
+    print(f"{'how the runs are packed':<42}{'model-steps/s':>14}{'wall s':>8}{'speed-up':>10}{'max |diff|':>12}")
+    for name, rate, wall, difference in grid:
+        print(f"{name:<42}{rate:>14.0f}{wall:>8.1f}{rate / grid[0][1]:>9.2f}x{difference:>12.1e}")
+    print("(max |diff|: the largest difference of any history value from the first row's runs)")
 
     if args.device == "cuda":
-        print()
-        print(f"ms per SGD step on {torch.cuda.get_device_name()}, batch {BATCH}, the engine's step loop")
-        modes = ("fp32 (TF32 off)", "fp32 (PyTorch defaults)", "bf16 + channels_last")
-        print(f"{'model':<22}" + "".join(f"{mode:>26}" for mode in modes))
-        for name, times in cuda_ms_per_step():
-            print(f"{name:<22}" + "".join(f"{times[mode]:>26.1f}" for mode in modes))
+        print_cuda_models()
+
+
+def print_cuda_models() -> None:
+    print()
+    print(f"ms per SGD step on {torch.cuda.get_device_name()}, batch {BATCH}, the engine's step loop", flush=True)
+    modes = ("fp32 (TF32 off)", "fp32 (PyTorch defaults)", "bf16 + channels_last")
+    print(f"{'model':<22}" + "".join(f"{mode:>26}" for mode in modes), flush=True)
+    for model in CUDA_MODELS:
+        for name, times in cuda_ms_per_step(models=[model]):
+            print(f"{name:<22}" + "".join(f"{times[mode]:>26.1f}" for mode in modes), flush=True)
 
 
 if __name__ == "__main__":
