@@ -73,7 +73,7 @@ def test_bad_config_names_the_key_and_what_is_allowed(tiny_config, mutate, expec
 
 def test_additional_key_error_lists_allowed_keys(tiny_config):
     tiny_config["training"]["learning_rate"] = 0.1
-    with pytest.raises(ConfigError, match=r"allowed keys: \['batch_size', 'checkpoint_epochs'"):
+    with pytest.raises(ConfigError, match=r"allowed keys: \['asam_rho', 'batch_size', 'checkpoint_epochs'"):
         validate_config(tiny_config)
 
 
@@ -222,7 +222,8 @@ def test_command_line_values_are_read_as_a_config_file_would_be():
 
 
 # import name -> distribution, where they differ
-DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "skimage": "scikit-image", "sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "skimage": "scikit-image", "sklearn": "scikit-learn",
+                 "psgd_torch": "psgd-torch"}
 # declared without an import in src/: what runs the workflow, and package data read without importing the package
 NOT_IMPORTED = {"snakemake": "runs the workflow (the rules and scripts)",
                 "imagecorruptions": "its frost photographs are read as package data; its module is never imported"}

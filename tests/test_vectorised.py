@@ -119,6 +119,9 @@ def test_members_that_cannot_share_a_stack_are_refused(parity, tmp_path):
     mixed = [TrainingSetting(lr=0.1, batch_size=50), TrainingSetting(lr=0.1, batch_size=25)]
     with pytest.raises(ValueError, match="members may differ in learning rate and seed only"):
         vectorised_runs(parity, mixed, [0, 1], tmp_path)
+    focal = [TrainingSetting(lr=lr, batch_size=50, focal_gamma=2.0) for lr in (0.1, 0.2)]
+    with pytest.raises(ValueError, match=r"knobs \['focal_gamma'\] are not vectorised"):
+        vectorised_runs(parity, focal, [0, 1], tmp_path)
     with pytest.raises(ValueError, match=r"model 'cnn' cannot be vectorised \(allowed: \['fcn'\]\)"):
         train_runs_vectorised(parity, [{"arch": "cnn", "width": 0.125}] * 2, [TrainingSetting(0.1, 50)] * 2, [0, 1],
                               [tmp_path / "a", tmp_path / "b"], [OPTIONS] * 2)

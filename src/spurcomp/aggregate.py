@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spurcomp.runtime import config_hash, package_versions
-from spurcomp.settings import setting_from_dict
+from spurcomp.settings import SHORT_NAMES, setting_from_dict
 from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY
 
 PROVENANCE_KEY = b"spurcomp"
 FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}
-KEY_COLUMNS = ["dataset", "model", "setting", "seed", "lr", "batch_size", "momentum", "weight_decay", "max_epochs",
-               "precision", "status", "epochs", "train_seconds", "data_source", "family"]
+KEY_COLUMNS = ["dataset", "model", "setting", "seed", *SHORT_NAMES, "status", "epochs", "train_seconds",
+               "data_source", "family"]
 
 
 def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, out_path: str | Path) -> pd.DataFrame:

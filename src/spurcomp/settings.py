@@ -18,13 +18,23 @@ SHORT_NAMES = {
     "weight_decay": "wd",
     "max_epochs": "ep",
     "precision": "prec",
+    "nesterov": "nest",
+    "l1": "l1",
+    "l2": "l2",
+    "focal_gamma": "fl",
+    "asam_rho": "asam",
+    "optimizer": "opt",
+    "schedule": "sched",
 }
 LONG_NAMES = {short: long for long, short in SHORT_NAMES.items()}
 ALWAYS_IN_KEY = ("lr",)
 PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("sgd", "adam", "adamw", "psgd")
+SCHEDULES = ("constant", "cosine", "wsd")
 # knobs added after runs existed, at the value that reproduces what runs did before them: at that value a knob is
 # left out of a setting's identity (``as_dict``), so earlier runs keep their params and are not retrained
-NEUTRAL_VALUES = {"precision": "fp32"}
+NEUTRAL_VALUES = {"precision": "fp32", "nesterov": False, "l1": 0.0, "l2": 0.0, "focal_gamma": 0.0, "asam_rho": 0.0,
+                  "optimizer": "sgd", "schedule": "constant"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,13 @@ class TrainingSetting:
     weight_decay: float = 0.0
     max_epochs: int = 100
     precision: str = "fp32"  # fp32, or bf16 autocast (channels_last on CUDA)
+    nesterov: bool = False  # Nesterov momentum (SGD; needs momentum > 0)
+    l1: float = 0.0  # loss + l1 * sum |w| over every parameter
+    l2: float = 0.0  # loss + l2 / 2 * sum w^2 over every parameter (gradient l2 * w)
+    focal_gamma: float = 0.0  # focal loss (Lin et al. 2017): -(1 - p_y)^gamma log p_y; 0 is cross-entropy
+    asam_rho: float = 0.0  # adaptive sharpness-aware minimisation (Kwon et al. 2021) radius; 0: off
+    optimizer: str = "sgd"  # sgd, adam, adamw (torch.optim), psgd (psgd_torch's Kron)
+    schedule: str = "constant"  # learning rate over max_epochs: constant, cosine (to 0), wsd (warmup-stable-decay)
 
     def __post_init__(self):
         problems = []
@@ -52,6 +69,17 @@ class TrainingSetting:
             problems.append(f"max_epochs must be >= 1, got {self.max_epochs}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.nesterov and not (self.momentum > 0 and self.optimizer == "sgd"):
+            problems.append("nesterov needs optimizer sgd with momentum > 0")
+        for name in ("l1", "l2", "focal_gamma", "asam_rho"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+        if self.momentum and self.optimizer != "sgd":
+            problems.append(f"momentum is SGD's; {self.optimizer} has its own moments (set momentum 0)")
         if problems:
             raise ValueError("invalid training setting: " + "; ".join(problems))
 
@@ -64,7 +92,7 @@ class TrainingSetting:
         return asdict(self)
 
 
-_TYPES = {f.name: {"int": int, "float": float, "str": str}[str(getattr(f.type, "__name__", f.type))]
+_TYPES = {f.name: {"int": int, "float": float, "str": str, "bool": bool}[str(getattr(f.type, "__name__", f.type))]
           for f in fields(TrainingSetting)}
 
 
@@ -72,6 +100,8 @@ def _format_value(value) -> str:
     # repr() of a float round-trips exactly (0.05 -> '0.05', 1e-05 -> '1e-05').
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return str(value).lower()
     return repr(float(value)) if isinstance(value, float) else str(int(value))
 
 
@@ -106,6 +136,11 @@ def parse_setting_key(key: str, defaults: dict) -> TrainingSetting:
         long = LONG_NAMES[name]
         if _TYPES[long] is str:
             values[long] = raw
+            continue
+        if _TYPES[long] is bool:
+            if raw not in ("true", "false"):
+                raise ValueError(f"bad setting key {key!r}: {name} is true or false, got {raw!r}")
+            values[long] = raw == "true"
             continue
         try:
             values[long] = _TYPES[long](float(raw)) if _TYPES[long] is int else float(raw)

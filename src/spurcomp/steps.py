@@ -56,21 +56,23 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
                             state_every_epochs=runtime["state_every_epochs"],
                             divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"])
 
-    if runtime.get("vectorise") and len(runs) > 1 and all(job["model"]["arch"] == "fcn" for job in jobs):
-        from spurcomp.train.vectorised import train_runs_vectorised
+    settings = [setting_from_dict(job["setting"]) for job in jobs]
+    if runtime.get("vectorise") and len(runs) > 1:
+        from spurcomp.train.vectorised import not_vectorisable, train_runs_vectorised
 
-        with contextlib.ExitStack() as stack:
-            for log in dict.fromkeys(logs):  # every member's log hears the whole chunk
-                stack.enter_context(log_to(log))
-            logger.info("training %d runs at once (vectorised) on %s: %s", len(runs), device, runs)
-            return train_runs_vectorised(dataset, [job["model"] for job in jobs],
-                                         [setting_from_dict(job["setting"]) for job in jobs],
-                                         [keys["seed"] for keys in runs], run_dirs, [options(job) for job in jobs],
-                                         device=device, keys=runs)
+        why_not = not_vectorisable([job["model"] for job in jobs], settings)
+        if not why_not:
+            with contextlib.ExitStack() as stack:
+                for log in dict.fromkeys(log for log in logs if log):  # each member's log hears the whole stack
+                    stack.enter_context(log_to(log))
+                logger.info("training %d runs at once (vectorised) on %s: %s", len(runs), device, runs)
+                return train_runs_vectorised(dataset, [job["model"] for job in jobs], settings,
+                                             [keys["seed"] for keys in runs], run_dirs,
+                                             [options(job) for job in jobs], device=device, keys=runs)
+        logger.info("execution.vectorise: these runs train one after another (%s)", why_not)
     summaries = []
-    for job, keys, run_dir, log in zip(jobs, runs, run_dirs, logs):
+    for job, setting, keys, run_dir, log in zip(jobs, settings, runs, run_dirs, logs):
         with log_to(log) if log else contextlib.nullcontext():
-            setting = setting_from_dict(job["setting"])
             logger.info("training %s with %s on %s", keys, setting, device)
             summaries.append(train_run(dataset, job["model"], setting, keys["seed"], run_dir, options=options(job),
                                        device=device, keys=keys))

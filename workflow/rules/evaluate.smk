@@ -10,7 +10,8 @@ for chunk in run_chunks(config):
         output:
             [str(evaluation_path(run, family)) for run in chunk.runs for family in EVALUATION_FAMILIES],
         log:
-            [str(run_logs(run) / "evaluate.log") for run in chunk.runs],
+            # the job's log; each run also appends to its own logs/runs/.../evaluate.log, which a rerun keeps
+            f"logs/chunks/evaluate_{chunk.name}.log",
         benchmark:
             f"logs/chunks/evaluate_{chunk.name}.benchmark.tsv"
         params:

@@ -14,7 +14,8 @@ for chunk in run_chunks(config):
             **{f"{kind}_{i}": update(str(run.directory / name)) for i, run in enumerate(chunk.runs)
                for kind, name in RUN_FILES.items()},
         log:
-            [str(run_logs(run) / "train.log") for run in chunk.runs],
+            # the job's log; each run also appends to its own logs/runs/.../train.log, which a rerun keeps
+            f"logs/chunks/train_{chunk.name}.log",
         benchmark:
             f"logs/chunks/train_{chunk.name}.benchmark.tsv"
         params:

@@ -1,8 +1,10 @@
 from spurcomp import steps
-from spurcomp.study import EVALUATION_FAMILIES, RunKey, evaluation_path, runtime_options
+from spurcomp.runtime import log_to
+from spurcomp.study import EVALUATION_FAMILIES, RunKey, evaluation_path, run_logs, runtime_options
 
 runs = [RunKey(**run) for run in snakemake.params.runs]
-steps.evaluate_runs(snakemake.params.evaluations,
-                    [{family: evaluation_path(run, family) for family in EVALUATION_FAMILIES} for run in runs],
-                    snakemake.input.data, [run.directory for run in runs], runtime_options(snakemake.config),
-                    snakemake.threads, logs=list(snakemake.log))
+with log_to(snakemake.log[0]):
+    steps.evaluate_runs(snakemake.params.evaluations,
+                        [{family: evaluation_path(run, family) for family in EVALUATION_FAMILIES} for run in runs],
+                        snakemake.input.data, [run.directory for run in runs], runtime_options(snakemake.config),
+                        snakemake.threads, logs=[run_logs(run) / "evaluate.log" for run in runs])

@@ -1,6 +1,9 @@
 from spurcomp import steps
-from spurcomp.study import RunKey, runtime_options
+from spurcomp.runtime import log_to
+from spurcomp.study import RunKey, run_logs, runtime_options
 
-runs = snakemake.params.runs
-steps.train_runs(snakemake.params.jobs, runs, snakemake.input.data, [RunKey(**run).directory for run in runs],
-                 runtime_options(snakemake.config), snakemake.threads, logs=list(snakemake.log))
+runs = [RunKey(**run) for run in snakemake.params.runs]
+with log_to(snakemake.log[0]):
+    steps.train_runs(snakemake.params.jobs, snakemake.params.runs, snakemake.input.data,
+                     [run.directory for run in runs], runtime_options(snakemake.config), snakemake.threads,
+                     logs=[run_logs(run) / "train.log" for run in runs])

@@ -1,4 +1,6 @@
-"""The training engine: plain SGD with a constant learning rate until 100% training accuracy.
+"""The training engine: SGD with a constant learning rate until 100% training accuracy by default; the other
+optimisers, losses, penalties and schedules of a setting's knobs are what one step does
+(:mod:`spurcomp.train.recipe`).
 
 Data lives in tensors on the device and mini-batches are taken by index. Each epoch's order comes from a
 generator seeded by (run seed, epoch), so a run resumed from its saved state at an epoch boundary replays
@@ -27,6 +29,7 @@ from spurcomp.runtime import config_hash, derived_seed, logger, package_versions
 from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import RUN_FILES, RunStatus
+from spurcomp.train.recipe import build_optimizer, learning_rate, training_step
 
 
 STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm")
@@ -144,15 +147,19 @@ def _recipe_hash(identity: dict) -> str:
 
 
 def finished_run(run_dir: Path, identity: dict) -> dict | None:
-    """The summary of the run finished in ``run_dir`` under ``identity`` (device aside), or None if its files
-    are missing, unreadable or from another identity."""
+    """The summary of the run finished in ``run_dir`` under ``identity`` (device aside), or None if its files or
+    the checkpoints it lists are missing, or it is unreadable or from another identity."""
     if not all((run_dir / name).exists() for name in RUN_FILES.values()):
         return None
     try:
         summary = json.loads((run_dir / RUN_FILES["summary"]).read_text())
     except (OSError, ValueError):
         return None
-    return summary if summary.get("recipe_hash") == _recipe_hash(identity) else None
+    if summary.get("recipe_hash") != _recipe_hash(identity):
+        return None
+    if not all((run_dir / "checkpoints" / name).exists() for name in summary.get("checkpoints", [])):
+        return None
+    return summary
 
 
 def _set_aside(state_path: Path, why: str) -> None:
@@ -204,24 +211,17 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     steps_per_epoch = math.ceil(n / setting.batch_size)
     order = _epoch_order(n, seed, progress.epoch, data.x_train.device)
     conflicting = data.conflicting_train
-    params = list(model.parameters())
     forward_precision = precision_context(data.x_train.device, setting.precision)  # reusable, one per epoch
+    total_steps = setting.max_epochs * steps_per_epoch  # the schedule's horizon
     stats: list[torch.Tensor] = []
     for step in range(steps_per_epoch):
         idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
-        with forward_precision:  # the backward pass runs outside it
-            logits = model(data.x_train[idx])
-            losses = nn.functional.cross_entropy(logits, data.y_train[idx], reduction="none")
-        logits, losses = logits.float(), losses.float()
-        loss = losses.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
-            # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
-            stats.append(torch.stack([loss, losses @ conflicting[idx], torch.nn.utils.get_total_norm(params),
-                                      logits.norm(dim=1).mean()]))
-        optimizer.step()
+        lr = learning_rate(setting, progress.epoch * steps_per_epoch + step, total_steps)
+        losses, logits, param_norm = training_step(model, optimizer, data.x_train[idx], data.y_train[idx], setting,
+                                                   lr, forward_precision)
+        # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
+        # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
+        stats.append(torch.stack([losses.mean(), losses @ conflicting[idx], param_norm, logits.norm(dim=1).mean()]))
     raw = torch.stack(stats).cpu().numpy()  # per step: mean loss, BC loss sum, parameter norm, logit norm
     bounds = np.minimum(np.arange(steps_per_epoch + 1) * setting.batch_size, n)
     conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting[order].cpu().numpy())])
@@ -316,8 +316,7 @@ def train_run(
     model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
-                                weight_decay=setting.weight_decay)
+    optimizer = build_optimizer(model.parameters(), setting)
 
     def save_checkpoint(epoch: int) -> None:
         name = f"epoch={epoch:05d}.pt"

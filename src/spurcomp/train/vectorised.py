@@ -26,7 +26,7 @@ from spurcomp.data.io import Dataset
 from spurcomp.metrics.accuracy import unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger, precision_context
-from spurcomp.settings import TrainingSetting
+from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
 from spurcomp.study import RunStatus
 from spurcomp.train.engine import (
     Progress,
@@ -49,6 +49,23 @@ from spurcomp.train.engine import (
 VECTORISABLE = ("fcn",)  # models without batch norm or dropout: a member's forward pass is a pure function
 
 
+def not_vectorisable(model_specs: list[dict], settings: list[TrainingSetting]) -> str:
+    """Why these runs cannot train at once ('' if they can): the stack does plain or momentum SGD with a constant
+    learning rate on cross-entropy, for FCN members that differ in learning rate and seed only."""
+    problems = []
+    if any(spec != model_specs[0] for spec in model_specs):
+        problems.append("every member must have the same model")
+    if model_specs[0].get("arch") not in VECTORISABLE:
+        problems.append(f"model {model_specs[0].get('arch')!r} cannot be vectorised (allowed: {list(VECTORISABLE)})")
+    shared = {k: v for k, v in settings[0].knobs().items() if k != "lr"}
+    if any({k: v for k, v in s.knobs().items() if k != "lr"} != shared for s in settings):
+        problems.append("members may differ in learning rate and seed only")
+    other = sorted(k for k, v in shared.items() if k in NEUTRAL_VALUES and k != "precision" and v != NEUTRAL_VALUES[k])
+    if other:
+        problems.append(f"knobs {other} are not vectorised (only SGD's lr, momentum and weight decay)")
+    return "; ".join(problems)
+
+
 @dataclass
 class _Member:
     """One run of the stack: its own model and optimiser (the resumable state's format, and what the engine's
@@ -68,21 +85,6 @@ class _Member:
     loop_seconds: float = 0.0
 
 
-def _check_stackable(model_specs: list[dict], settings: list[TrainingSetting], options: list[TrainOptions]) -> None:
-    problems = []
-    if any(spec != model_specs[0] for spec in model_specs):
-        problems.append("every member must have the same model")
-    if model_specs[0].get("arch") not in VECTORISABLE:
-        problems.append(f"model {model_specs[0].get('arch')!r} cannot be vectorised (allowed: {list(VECTORISABLE)})")
-    shared = {k: v for k, v in settings[0].knobs().items() if k != "lr"}
-    if any({k: v for k, v in s.knobs().items() if k != "lr"} != shared for s in settings):
-        problems.append("members may differ in learning rate and seed only")
-    if any(o != options[0] for o in options):
-        problems.append("every member must have the same training options")
-    if problems:
-        raise ValueError("cannot train these runs at once: " + "; ".join(problems))
-
-
 def train_runs_vectorised(
     dataset: Dataset,
     model_specs: list[dict],
@@ -96,7 +98,11 @@ def train_runs_vectorised(
 ) -> list[dict]:
     """Train the runs at once; each writes what :func:`spurcomp.train.engine.train_run` writes to its folder
     (its run.json records ``vectorised``: how many runs trained together). Returns the run summaries."""
-    _check_stackable(model_specs, settings, options)
+    problems = not_vectorisable(model_specs, settings)
+    if any(o != options[0] for o in options):
+        problems = "; ".join(filter(None, [problems, "every member must have the same training options"]))
+    if problems:
+        raise ValueError("cannot train these runs at once: " + problems)
     options_ = options[0]
     keys = keys or [{} for _ in seeds]
     summaries: dict[int, dict] = {}
