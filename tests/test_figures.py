@@ -1,4 +1,5 @@
 """Figures drawn from hand-made study tables: failed runs and the grid rule as the reader sees them."""
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +25,9 @@ def study_table(path, accuracy, status):
 def test_every_layout_module_states_what_it_is():
     for name in LAYOUTS:
         module = layout_module(name)
-        assert module.PAPER_FIGURE.startswith("Fig.") and module.INPUTS in ("studies", "datasets")
+        assert module.PAPER_FIGURE.startswith(("Fig.", "Prop.")) and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning'\]"):
+    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'prop1'\]"):
         layout_module("fig99")
 
 
@@ -72,6 +73,63 @@ def test_fig5_correlates_only_what_the_grid_rule_keeps(tmp_path):
     acc = ruled.set_index("metric").loc["unbiased_test_acc"]
     assert acc.runs == 6 and acc.learning_rates == 3 and acc.spearman_rho == pytest.approx(1.0, abs=0.15)
     assert everything.set_index("metric").loc["unbiased_test_acc"].runs == 8
+
+
+def test_fig12_correlates_accuracy_with_the_max_bc_loss_ratio_over_kept_runs(tmp_path):
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    fig12 = layout_module("fig12")
+    ratio = {0.01: [0.2, 0.3], 0.1: [0.5, 0.4], 0.3: [0.9, 0.7], 1.0: [0.95, 0.99]}
+    accuracy = {0.01: [0.3, 0.35], 0.1: [0.5, 0.45], 0.3: [0.8, 0.6], 1.0: [0.1, 0.9]}
+    rows = [{"dataset": "cm", "model": "cnn", "setting": f"lr={lr}", "lr": lr, "seed": seed,
+             "status": "diverged" if (lr, seed) == (1.0, 0) else "converged", "metric": metric, "value": value}
+            for lr in ratio for seed in (0, 1)
+            for metric, value in (("max_bc_loss_ratio", ratio[lr][seed]), ("unbiased_test_acc", accuracy[lr][seed]))]
+    path = tmp_path / "cm_cnn.parquet"
+    write_table(pd.DataFrame(rows), path, PROVENANCE)
+    values = fig12.plot([path], tmp_path / "fig12.pdf", tmp_path / "fig12.csv", grid_rule=RULE)
+    assert (tmp_path / "fig12.pdf").read_bytes()[:4] == b"%PDF"
+    runs = values[values.kind == "run"]
+    assert len(runs) == 8 and runs.kept.sum() == 6  # the diverged seed, and lr 1 past the grid rule, left out
+    kept = runs[runs.kept]
+    pooled = values[(values.kind == "correlation") & (values.study == "all")].iloc[0]
+    assert pooled.n_runs == 6
+    assert pooled.pearson_r == pytest.approx(pearsonr(kept.max_bc_loss_ratio, kept.unbiased_test_acc).statistic)
+    assert pooled.spearman_rho == pytest.approx(spearmanr(kept.max_bc_loss_ratio, kept.unbiased_test_acc).statistic)
+    assert pooled.pearson_low <= pooled.pearson_r <= pooled.pearson_high
+    # a perfectly monotone relation: Spearman 1 with a degenerate interval; too few points: not computed
+    exact = fig12.correlations(np.arange(10.0), np.arange(10.0) ** 3)
+    assert exact["spearman_rho"] == pytest.approx(1) and exact["spearman_low"] == pytest.approx(1)
+    assert np.isnan(fig12.correlations([0.1, 0.2], [0.3, 0.4])["pearson_r"])
+    assert set(pd.read_csv(tmp_path / "fig12.csv").kind) == {"run", "correlation"}
+
+
+def test_proposition_1_ratio_grows_like_k_exp_k_on_a_dataset(tmp_path):
+    import numpy as np
+
+    from spurcomp.data import build_dataset, save_dataset
+    from spurcomp.metrics.mechanism import bc_ba_loss_ratio, fit_growth_rate, spurious_rule_logits
+
+    # by hand, binary: a BA sample's loss is log(1 + e^-k), a BC sample's log(1 + e^k)
+    y, b = np.array([0, 0, 1, 1, 0]), np.array([0, 0, 1, 0, 1])
+    k = 3.0
+    ratio = bc_ba_loss_ratio(k * spurious_rule_logits(b, 2), y, b)
+    assert ratio == pytest.approx(2 * math.log1p(math.exp(k)) / (3 * math.log1p(math.exp(-k))))
+    # the fit recovers a known growth rate
+    ks = np.linspace(5, 20, 30)
+    assert fit_growth_rate(ks, 0.3 * ks * np.exp(0.7 * ks)) == pytest.approx((0.7, 0.3))
+
+    data = build_dataset({"generator": "parity", "core_bits": 3, "spurious_bits": 1, "noise_bits": 4, "n_train": 1000,
+                          "n_test": 100, "rho_train": 0.1, "rho_test": 0.5}, seed=0)
+    save_dataset(tmp_path / "parity.npz", data)
+    values = layout_module("prop1").plot([tmp_path / "parity.npz"], tmp_path / "prop1.pdf", tmp_path / "prop1.csv")
+    assert (tmp_path / "prop1.pdf").read_bytes()[:4] == b"%PDF"
+    conflicting = (data.train.y != data.train.b).mean()
+    # ratio ~ (n_bc / n_ba) k e^k: alpha is the logit margin (1), C the conflicting-to-aligned count ratio
+    assert values.alpha.iloc[0] == pytest.approx(1.0, abs=0.01)
+    assert values.c.iloc[0] == pytest.approx(conflicting / (1 - conflicting), rel=0.02)
+    assert values.bc_ba_loss_ratio.is_monotonic_increasing
 
 
 def test_results_tables_give_mean_and_std_per_learning_rate_in_markdown_and_latex(tmp_path):

@@ -35,11 +35,11 @@ def test_default_config_plans_every_figure_from_the_root():
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     assert "workflow specific profile profiles/default" in out  # the default profile is still found
-    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "figS_pruning"):
+    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "fig12", "figS_pruning", "prop1"):
         assert f"figures/{figure}.pdf" in out
     # 90 runs, a train job and an evaluate job per setting (its 3 seeds: execution.runs_per_job)
     assert len(train_jobs(out)) == 30 and len(set(re.findall(r"^evaluate_\w+\s+1$", out, re.M))) == 30
-    assert re.search(r"figure\s+6", out) and re.search(r"table\s+5", out)
+    assert re.search(r"figure\s+8", out) and re.search(r"table\s+6", out)
 
 
 def test_nested_command_line_overrides_are_typed():

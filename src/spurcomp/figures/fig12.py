@@ -1,0 +1,115 @@
+"""Fig. 12: unbiased test accuracy against the maximum bias-conflicting (BC) loss ratio reached during training,
+one point per run, across datasets and learning rates, with the Pearson and Spearman correlations and their
+confidence intervals."""
+from __future__ import annotations
+
+from spurcomp.claims import trend_with_lr
+
+PAPER_FIGURE = "Fig. 12"
+INPUTS = "studies"
+METRICS = ("unbiased_test_acc", "max_bc_loss_ratio")
+TABLE_TITLE = "Unbiased test accuracy and the maximum BC loss ratio during training"
+CAPTION = """
+The paper's Fig. 12: a run's unbiased test accuracy rises with the largest share of a mini-batch's loss that its
+bias-conflicting samples carried during training (the BC loss ratio, read from every SGD step of the run's
+history), across datasets and learning rates (Sec. 6: large learning rates make BC samples' confident
+mispredictions dominate the loss). One point per run, coloured by dataset and architecture, darker for larger
+learning rates. Runs that failed (diverged or collapsed) and learning rates past the paper's grid rule are drawn
+as grey crosses and left out of the correlations. The panel and the CSV beside the figure give Pearson's r and
+Spearman's ρ over all kept runs with 95% bootstrap intervals (runs resampled), and the same per study.
+"""
+N_BOOT = 2000
+
+
+def claims(spec: dict, config: dict):
+    """The mechanism's premise on each panel: the maximum BC loss ratio grows with the learning rate (the pooled
+    correlation with accuracy is in the figure's CSV)."""
+    return trend_with_lr(config, spec["studies"], ["max_bc_loss_ratio"], PAPER_FIGURE)
+
+
+def run_points(table, grid_rule=None):
+    """One row per run: its maximum BC loss ratio, unbiased test accuracy, status, and whether it counts (not
+    failed, not past the grid rule)."""
+    from spurcomp.claims import grid_rule_cut
+    from spurcomp.study import FAILED_STATUSES
+
+    excluded = grid_rule_cut(table, grid_rule)
+    wide = (table[table.metric.isin(METRICS)]
+            .pivot_table(index=["setting", "seed", "lr", "status"], columns="metric", values="value")
+            .reset_index())
+    wide["kept"] = ~wide.status.isin(FAILED_STATUSES) & ~wide.lr.isin(list(excluded))
+    return wide.dropna(subset=list(METRICS))
+
+
+def correlations(x, y, seed: int = 0) -> dict:
+    """Pearson's r and Spearman's ρ of (x, y) with 95% percentile bootstrap intervals over the points."""
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    out = {"n_runs": len(x)}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {**out, **{k: float("nan") for k in ("pearson_r", "pearson_low", "pearson_high", "spearman_rho",
+                                                    "spearman_low", "spearman_high")}}
+    rng = np.random.default_rng(seed)
+    boot = {"pearson": [], "spearman": []}
+    for _ in range(N_BOOT):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) and np.ptp(y[i]):
+            boot["pearson"].append(pearsonr(x[i], y[i]).statistic)
+            boot["spearman"].append(spearmanr(x[i], y[i]).statistic)
+    for name, statistic in (("pearson", pearsonr(x, y).statistic), ("spearman", spearmanr(x, y).statistic)):
+        low, high = np.percentile(boot[name], [2.5, 97.5])
+        key = "pearson_r" if name == "pearson" else "spearman_rho"
+        out.update({key: float(statistic), f"{name}_low": float(low), f"{name}_high": float(high)})
+    return out
+
+
+def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from spurcomp.figures._draw import ordered, panel_grid, read_tables, save, source_label
+    from spurcomp.tables import table_names
+
+    tables = read_tables(inputs)
+    fig, (ax,) = panel_grid(1, width=6.4, height=5.4)
+    points, per_study, sources = [], [], set()
+    for (table, provenance), colour in zip(tables, plt.cm.tab10.colors):
+        names = table_names(table, provenance)
+        label = f"{names['dataset_name']}, {names['model_name']}"
+        study = provenance.get("study", "")
+        runs = run_points(table, grid_rule).assign(study=study, dataset=table.dataset.iloc[0],
+                                                   model=table.model.iloc[0], **names)
+        kept = runs[runs.kept]
+        lrs = np.log10(kept.lr.to_numpy())
+        shade = 0.3 + 0.7 * (lrs - lrs.min()) / (np.ptp(lrs) or 1.0)  # more opaque for larger learning rates
+        ax.scatter(kept.max_bc_loss_ratio, kept.unbiased_test_acc, s=18, color=colour, alpha=shade, label=label,
+                   edgecolors="none")
+        dropped = runs[~runs.kept]
+        ax.scatter(dropped.max_bc_loss_ratio, dropped.unbiased_test_acc, marker="x", s=18, color="0.6")
+        per_study.append({"kind": "correlation", "study": study, **names,
+                          **correlations(kept.max_bc_loss_ratio, kept.unbiased_test_acc)})
+        points.append(runs.assign(kind="run"))
+        sources.add(source_label(provenance))
+    runs = pd.concat(points, ignore_index=True)
+    kept = runs[runs.kept]
+    pooled = {"kind": "correlation", "study": "all", "dataset_name": "all", "model_name": "all",
+              **correlations(kept.max_bc_loss_ratio, kept.unbiased_test_acc)}
+    ax.set_xlabel("maximum BC loss ratio during training")
+    ax.set_ylabel("unbiased test accuracy")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
+    ax.text(0.02, 0.98, f"Pearson r = {pooled['pearson_r']:+.2f} [{pooled['pearson_low']:+.2f}, "
+                        f"{pooled['pearson_high']:+.2f}]\nSpearman ρ = {pooled['spearman_rho']:+.2f} "
+                        f"[{pooled['spearman_low']:+.2f}, {pooled['spearman_high']:+.2f}]\n"
+                        f"{pooled['n_runs']} runs (95% bootstrap intervals)",
+            transform=ax.transAxes, va="top", fontsize=7)
+    fig.suptitle("\n".join(["Unbiased test accuracy against the maximum BC loss ratio during training",
+                            textwrap.fill("; ".join(sorted(sources)), 110)]), fontsize=7)
+    values = pd.concat([pd.DataFrame([pooled, *per_study]), runs], ignore_index=True)
+    values = ordered(values, ["kind", "study", "dataset_name", "model_name", "setting", "seed", "lr", "status",
+                              "kept", "max_bc_loss_ratio", "unbiased_test_acc"])
+    return save(fig, out_pdf, values, out_csv)
