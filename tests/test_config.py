@@ -77,6 +77,24 @@ def test_additional_key_error_lists_allowed_keys(tiny_config):
         validate_config(tiny_config)
 
 
+def test_jobs_hold_the_seeds_of_one_setting_up_to_runs_per_job(tiny_config):
+    from spurcomp.study import run_chunks
+
+    tiny_config["studies"]["fig3"]["seeds"] = [0, 1, 2, 3]
+    config = validate_config(copy.deepcopy(tiny_config))
+    assert config["execution"] == {"runs_per_job": 3, "vectorise": False}  # the schema's defaults
+    chunks = run_chunks(config)
+    assert [[(r.setting, r.seed) for r in c.runs] for c in chunks] == [
+        [("lr=0.05", 0), ("lr=0.05", 1), ("lr=0.05", 2)], [("lr=0.05", 3)],
+        [("lr=0.5", 0), ("lr=0.5", 1), ("lr=0.5", 2)], [("lr=0.5", 3)]]
+    assert [c.name for c in chunks[:2]] == ["parity_fcn_lr0p05_seeds_0_1_2", "parity_fcn_lr0p05_seeds_3"]
+    config["execution"]["runs_per_job"] = 1
+    assert [len(c.runs) for c in run_chunks(config)] == [1] * 8
+    # a run shared by two studies is trained by one job
+    config["studies"]["again"] = copy.deepcopy(config["studies"]["fig3"])
+    assert len(run_chunks(config)) == 8
+
+
 def test_study_runs_are_the_grid_times_seeds(tiny_config):
     config = validate_config(copy.deepcopy(tiny_config))
     runs = study_runs(config, "fig3")

@@ -55,7 +55,7 @@ RUN_FILES = {"weights": "weights.pt", "history": "history.parquet", "summary": "
 
 
 def run_logs(run: RunKey) -> Path:
-    """The folder of a run's train and evaluate logs and benchmarks."""
+    """The folder of a run's own train and evaluate logs (a job's log and benchmark are in logs/chunks/)."""
     return Path("logs") / "runs" / run.dataset / run.model / run.setting / f"seed={run.seed}"
 
 
