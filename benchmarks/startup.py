@@ -7,6 +7,7 @@ for ``config/paper.yaml``, and each job kind's start-up in a fresh Python proces
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 DRY_RUNS = {
-    "`snakemake -n` (default config, every figure: 199 jobs)": ["-n", "all"],
-    "`snakemake -n --configfile=config/paper.yaml figures/fig4.pdf figures/fig5.pdf` (436 jobs)":
-        ["-n", "--configfile=config/paper.yaml", "figures/fig4.pdf", "figures/fig5.pdf"],
+    "`snakemake -n` (default config, every figure)": ["-n", "all"],
+    "`snakemake -n figures/fig4.pdf figures/fig5.pdf --configfile=config/paper.yaml`":
+        ["-n", "figures/fig4.pdf", "figures/fig5.pdf", "--configfile=config/paper.yaml"],
 }
 
 # Every job runs `import snakemake.script` (the preamble Snakemake puts before a `script:`), then its script's
@@ -51,7 +52,9 @@ def main() -> None:
     print("|---|---|")
     for label, flags in DRY_RUNS.items():
         seconds = [timed([sys.executable, "-m", "snakemake", *flags]) for _ in range(args.repeats)]
-        print(f"| {label} | {statistics.median(seconds):.2f} |")
+        plan = subprocess.run([sys.executable, "-m", "snakemake", *flags], cwd=REPO, capture_output=True, text=True)
+        jobs = re.search(r"^total\s+(\d+)", plan.stdout + plan.stderr, re.M)
+        print(f"| {label} ({jobs.group(1) if jobs else '?'} jobs) | {statistics.median(seconds):.2f} |")
     print(f"| a bare `python -c pass` | {statistics.median(timed([sys.executable, '-c', 'pass']) for _ in range(args.repeats)):.2f} |")
     for kind, imports in JOB_IMPORTS.items():
         code = (f"{PREAMBLE}\n{imports}\nimport sys\n"

@@ -27,7 +27,7 @@ def test_every_layout_module_states_what_it_is():
         module = layout_module(name)
         assert module.PAPER_FIGURE.startswith(("Fig.", "Prop.")) and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'prop1'\]"):
+    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'fig9', 'figS_pruning', 'prop1'\]"):
         layout_module("fig99")
 
 
@@ -103,6 +103,29 @@ def test_fig12_correlates_accuracy_with_the_max_bc_loss_ratio_over_kept_runs(tmp
     assert exact["spearman_rho"] == pytest.approx(1) and exact["spearman_low"] == pytest.approx(1)
     assert np.isnan(fig12.correlations([0.1, 0.2], [0.3, 0.4])["pearson_r"])
     assert set(pd.read_csv(tmp_path / "fig12.csv").kind) == {"run", "correlation"}
+
+
+def test_fig9_heat_maps_average_surviving_seeds_per_gamma_and_learning_rate(tmp_path):
+    paths = []
+    for gamma in (0.0, 2.0):
+        rows = [{"dataset": "cm", "model": "cnn", "setting": f"lr={lr}", "lr": lr, "focal_gamma": gamma, "seed": seed,
+                 "status": "diverged" if (gamma, lr, seed) == (2.0, 1.0, 1) else "converged", "metric": metric,
+                 "value": base + gamma + lr + seed / 10}
+                for lr in (0.1, 1.0) for seed in (0, 1)
+                for metric, base in (("final_train_loss", 0.0), ("unbiased_test_acc", 0.1),
+                                     ("spurious_attribution_share", 0.2))]
+        path = tmp_path / f"fl{gamma:g}.parquet"
+        write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": f"fig9_fl{gamma:g}"})
+        paths.append(path)
+    values = layout_module("fig9").plot(paths, tmp_path / "fig9.pdf", tmp_path / "fig9.csv")
+    assert (tmp_path / "fig9.pdf").read_bytes()[:4] == b"%PDF"
+    assert len(values) == 2 * 2 * 3  # gamma x lr x metric
+    cell = values[(values.focal_gamma == 0.0) & (values.lr == 0.1) & (values.metric == "unbiased_test_acc")].iloc[0]
+    assert cell["mean"] == pytest.approx(0.1 + 0.1 + 0.05) and cell.seeds == 2 and cell.failed_seeds == 0
+    # the diverged seed is left out of its cell's mean and counted
+    cell = values[(values.focal_gamma == 2.0) & (values.lr == 1.0) & (values.metric == "final_train_loss")].iloc[0]
+    assert cell["mean"] == pytest.approx(3.0) and cell.seeds == 1 and cell.failed_seeds == 1
+    assert set(pd.read_csv(tmp_path / "fig9.csv").metric_name) >= {"Final training loss", "Unbiased test accuracy"}
 
 
 def test_proposition_1_ratio_grows_like_k_exp_k_on_a_dataset(tmp_path):

@@ -106,3 +106,51 @@ def test_a_kill_at_any_point_then_a_rerun_ends_as_an_uninterrupted_run(kill_setu
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00002.pt", "epoch=00004.pt"]
     assert summary["epochs"] == 6 and summary["status"] == json.loads((straight / "run.json").read_text())["status"]
+
+
+TRAIN_JOB = """
+import json, sys
+from spurcomp import steps
+a = json.loads(sys.argv[1])
+steps.train_runs(a["jobs"], a["runs"], a["data"], a["dirs"], a["runtime"])
+"""
+
+
+@pytest.mark.parametrize("vectorise", [False, True])
+def test_a_killed_job_of_several_runs_resumes_each_to_its_uninterrupted_numbers(tmp_path, tiny_config, vectorise):
+    """One train job, two seeds (one after another, or at once), SIGKILLed while the second is training."""
+    from spurcomp.data import build_dataset, save_dataset
+
+    tiny_config["datasets"]["parity"].update(n_train=4000, n_test=400)
+    data = tmp_path / "parity.npz"
+    save_dataset(data, build_dataset(tiny_config["datasets"]["parity"], seed=0))
+    job = {"model": tiny_config["models"]["fcn"], "setting": {"lr": 0.01, "batch_size": 50, "max_epochs": 30},
+           "checkpoint_epochs": [0, 2], "divergence_factor": 1000.0, "collapse_margin": 0.02}
+    runs = [{"dataset": "parity", "model": "fcn", "setting": "lr=0.01", "seed": seed} for seed in (0, 1)]
+    runtime = {"device": "cpu", "state_every_epochs": 1, "vectorise": vectorise}
+
+    def arguments(root):
+        return json.dumps({"jobs": [job, job], "runs": runs, "data": str(data), "runtime": runtime,
+                           "dirs": [str(root / f"seed={run['seed']}") for run in runs]})
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN_JOB, arguments(killed)])
+    state = killed / "seed=1" / "resume" / "state.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and torch.load(state, weights_only=False)["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job finished before it could be killed; make the runs longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "seed=1" / "run.json").exists()
+    assert subprocess.run([sys.executable, "-c", TRAIN_JOB, arguments(killed)]).returncode == 0
+
+    straight = tmp_path / "straight"
+    assert subprocess.run([sys.executable, "-c", TRAIN_JOB, arguments(straight)]).returncode == 0
+    for seed in (0, 1):
+        pd.testing.assert_frame_equal(pd.read_parquet(killed / f"seed={seed}" / "history.parquet"),
+                                      pd.read_parquet(straight / f"seed={seed}" / "history.parquet"))
+        a, b = (torch.load(d / f"seed={seed}" / "weights.pt", weights_only=False)["model"] for d in (killed, straight))
+        assert all(torch.equal(a[k], b[k]) for k in a)

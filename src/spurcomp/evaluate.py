@@ -170,16 +170,21 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         rows += [{"metric": "attribution_density", "epoch": epoch, "feature": kind, "value": v}
                  for kind, v in density.items()]
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
+    # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
+    rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
     return rows
 
 
 def evaluate_dynamics(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
-    """From the training history: the BC loss ratio's maximum over training (fig. 12), per step and per epoch."""
-    steps = pd.read_parquet(run.directory / "history.parquet").query("scope == 'step'")
+    """From the training history: the BC loss ratio's maximum over training (fig. 12), per step and per epoch, and
+    the cross-entropy on the training set after the last epoch (fig. 9)."""
+    history = pd.read_parquet(run.directory / "history.parquet")
+    steps = history.query("scope == 'step'")
     ratio = steps["bc_loss_ratio"]
     return [
         {"metric": "max_bc_loss_ratio", "value": float(ratio.max()) if ratio.notna().any() else float("nan")},
         {"metric": "max_epoch_bc_loss_ratio", "value": float(steps.groupby("epoch")["bc_loss_ratio"].mean().max())},
+        {"metric": "final_train_loss", "value": float(history.query("scope == 'epoch'")["train_loss"].iloc[-1])},
     ]
 
 

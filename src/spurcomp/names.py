@@ -60,6 +60,8 @@ METRICS = {
     "attribution_entropy": "Attribution entropy",
     "max_bc_loss_ratio": "Maximum BC loss ratio",
     "max_epoch_bc_loss_ratio": "Maximum epoch BC loss ratio",
+    "final_train_loss": "Final training loss",
+    "spurious_attribution_share": "Spurious attribution share (end of training)",
 }
 
 
