@@ -270,3 +270,10 @@ def test_paper_config_plans_the_full_grid():
     out = result.stdout + result.stderr
     # 10 dataset x architecture studies, 7 learning rates, 3 seeds: 210 runs, one job each
     assert len(train_jobs(out)) == 210 and re.search(r"aggregate\s+10", out)
+    # fig9 at the paper's breadth: 7 learning rates x 5 focal gammas x 3 seeds; fig12 and prop1 plan too
+    result = subprocess.run([*SNAKEMAKE, "-n", "figures/fig9.pdf", "figures/fig12.pdf", "figures/prop1.pdf",
+                             "--configfile=config/paper.yaml"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    # one job per run (execution.runs_per_job: 1): fig9's 105, fig12's 210 paper runs and fig3 / moon-star's 42
+    assert len(train_jobs(out)) == 105 + 210 + 42
