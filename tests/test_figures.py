@@ -27,7 +27,7 @@ def test_every_layout_module_states_what_it_is():
         module = layout_module(name)
         assert module.PAPER_FIGURE.startswith(("Fig.", "Prop.")) and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'fig9', 'figS_pruning', 'prop1'\]"):
+    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1'\]"):
         layout_module("fig99")
 
 
@@ -126,6 +126,25 @@ def test_fig9_heat_maps_average_surviving_seeds_per_gamma_and_learning_rate(tmp_
     cell = values[(values.focal_gamma == 2.0) & (values.lr == 1.0) & (values.metric == "final_train_loss")].iloc[0]
     assert cell["mean"] == pytest.approx(3.0) and cell.seeds == 1 and cell.failed_seeds == 1
     assert set(pd.read_csv(tmp_path / "fig9.csv").metric_name) >= {"Final training loss", "Unbiased test accuracy"}
+
+
+def test_figS_optimizers_names_each_panel_by_its_optimizer_and_schedule(tmp_path):
+    accuracy = {0.001: [0.2, 0.3], 0.01: [0.5, 0.6], 0.1: [0.7, 0.8]}
+    paths = []
+    for study, optimizer, schedule in (("sgd", "sgd", "constant"), ("adam", "adam", "constant"),
+                                       ("cosine", "sgd", "cosine")):
+        path = study_table(tmp_path / f"{study}.parquet", accuracy, {})
+        table = pd.read_parquet(path).assign(optimizer=optimizer, schedule=schedule)
+        write_table(table, path, {**PROVENANCE, "study": study})
+        paths.append(path)
+    values = layout_module("figS_optimizers").plot(paths, tmp_path / "s.pdf", tmp_path / "s.csv", grid_rule=RULE)
+    recipes = values.drop_duplicates("study").set_index("study")[["optimizer", "schedule"]]
+    assert recipes.to_dict("index") == {"sgd": {"optimizer": "sgd", "schedule": "constant"},
+                                        "adam": {"optimizer": "adam", "schedule": "constant"},
+                                        "cosine": {"optimizer": "sgd", "schedule": "cosine"}}
+    from spurcomp.names import recipe_name
+    assert recipe_name("adam", "constant") == "Adam, constant LR" and recipe_name("sgd", "constant") == ""
+    assert recipe_name("sgd", "wsd") == "SGD, warmup-stable-decay"
 
 
 def test_proposition_1_ratio_grows_like_k_exp_k_on_a_dataset(tmp_path):

@@ -65,6 +65,17 @@ METRICS = {
 }
 
 
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "psgd": "PSGD"}
+SCHEDULES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd": "warmup-stable-decay"}
+
+
+def recipe_name(optimizer: str = "sgd", schedule: str = "constant") -> str:
+    """E.g. "Adam, constant LR", "SGD, cosine annealing"; "" for the paper's plain SGD at a constant LR."""
+    if (optimizer, schedule) == ("sgd", "constant"):
+        return ""
+    return f"{OPTIMIZERS.get(optimizer, optimizer)}, {SCHEDULES.get(schedule, schedule)}"
+
+
 PRUNING_CRITERIA = {"l1_weight": "L1 weight norm", "bn_scale": "batch-norm |γ|", "mean_activation": "mean activation",
                     "random": "random"}
 PRUNING_SCOPES = {"layer": "per layer", "global": "global"}
