@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spurcomp.names import dataset_name, metric_name, model_name, source_name
+from spurcomp.names import dataset_name, knob_names, metric_name, model_name, source_name
 from spurcomp.runtime import derived_seed
 from spurcomp.study import FAILED_STATUSES
 
@@ -40,8 +40,9 @@ def trend_with_lr(config: dict, studies, metrics, figure: str, direction: int = 
     trend = "increases" if direction > 0 else "decreases"
     for study in studies:
         spec = config["studies"][study]
+        recipe = knob_names(spec.get("overrides") or {})
         where = (f"{dataset_name(config['datasets'][spec['dataset']]['generator'])}, "
-                 f"{model_name(config['models'][spec['model']])}")
+                 f"{model_name(config['models'][spec['model']])}" + (f", {recipe}" if recipe else ""))
         claims += [Claim(f"{study}:{metric}", f"{metric_name(metric)} {trend} with learning rate on {where}",
                          study, metric, direction, figure, supplementary) for metric in metrics]
     return claims

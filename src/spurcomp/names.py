@@ -69,6 +69,27 @@ OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "psgd": "PSGD"}
 SCHEDULES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd": "warmup-stable-decay"}
 
 
+# a study's fixed knobs as a reader names them (learning rate, epochs and precision aside: they do not change
+# which method is trained)
+KNOB_NAMES = {"batch_size": "batch size {}", "momentum": "momentum {}", "weight_decay": "weight decay {}",
+              "nesterov": "Nesterov", "l1": "L1 {}", "l2": "L2 {}", "focal_gamma": "focal γ = {}", "asam_rho": "ASAM ρ = {}",
+              "optimizer": "{}", "schedule": "{}"}
+
+
+def knob_names(overrides: dict) -> str:
+    """A study's ``overrides`` named: e.g. "focal γ = 2", "Adam", "momentum 0.9, cosine annealing"; "" when they
+    fix none of these knobs (plain SGD at a constant learning rate)."""
+    parts = []
+    for knob, template in KNOB_NAMES.items():
+        value = overrides.get(knob)
+        if value is None or value is False or (knob, value) in (("optimizer", "sgd"), ("schedule", "constant")):
+            continue
+        shown = OPTIMIZERS.get(value, value) if knob == "optimizer" else SCHEDULES.get(value, value) \
+            if knob == "schedule" else f"{value:g}" if isinstance(value, float) else value
+        parts.append(template.format(shown))
+    return ", ".join(parts)
+
+
 def recipe_name(optimizer: str = "sgd", schedule: str = "constant") -> str:
     """E.g. "Adam, constant LR", "SGD, cosine annealing"; "" for the paper's plain SGD at a constant LR."""
     if (optimizer, schedule) == ("sgd", "constant"):
