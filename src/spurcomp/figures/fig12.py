@@ -76,7 +76,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     from spurcomp.tables import table_names
 
     tables = read_tables(inputs)
-    fig, (ax,) = panel_grid(1, width=6.4, height=5.4)
+    fig, (ax,) = panel_grid(1, width=9.5, height=4.6)
     points, per_study, sources = [], [], set()
     for (table, provenance), colour in zip(tables, plt.cm.tab10.colors):
         names = table_names(table, provenance)
@@ -101,7 +101,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
               **correlations(kept.max_bc_loss_ratio, kept.unbiased_test_acc)}
     ax.set_xlabel("maximum BC loss ratio during training")
     ax.set_ylabel("unbiased test accuracy")
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right center", fontsize=6, frameon=False)
     ax.text(0.02, 0.98, f"Pearson r = {pooled['pearson_r']:+.2f} [{pooled['pearson_low']:+.2f}, "
                         f"{pooled['pearson_high']:+.2f}]\nSpearman ρ = {pooled['spearman_rho']:+.2f} "
                         f"[{pooled['spearman_low']:+.2f}, {pooled['spearman_high']:+.2f}]\n"
