@@ -19,6 +19,18 @@ def spurcomp(config, *args, **popen):
     return subprocess.Popen([sys.executable, "-m", "spurcomp.cli", "--config", str(config), *args], **popen)
 
 
+def kill_once_saved(proc, state, epoch: int, timeout: float = 120) -> None:
+    """SIGKILL ``proc`` as soon as its resumable ``state`` holds ``epoch`` (or later)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and torch.load(state, weights_only=False)["epoch"] >= epoch:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed; make the runs longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, tiny_config):
     # big enough that training takes several seconds, small enough for a test
     tiny_config["datasets"]["parity"].update(n_train=4000, n_test=400)
@@ -32,15 +44,7 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, t
 
     killed = tmp_path / "killed"
     state = killed / "resume" / "state.pt"
-    proc = spurcomp(config, *run_args, "--run-dir", str(killed))
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and torch.load(state, weights_only=False)["epoch"] >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be killed; make the test run longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_saved(spurcomp(config, *run_args, "--run-dir", str(killed)), state, epoch=3)
     epoch_at_kill = torch.load(state, weights_only=False)["epoch"]
     assert 3 <= epoch_at_kill < 30 and not (killed / "run.json").exists()
 
@@ -134,16 +138,8 @@ def test_a_killed_job_of_several_runs_resumes_each_to_its_uninterrupted_numbers(
                            "dirs": [str(root / f"seed={run['seed']}") for run in runs]})
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", TRAIN_JOB, arguments(killed)])
-    state = killed / "seed=1" / "resume" / "state.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and torch.load(state, weights_only=False)["epoch"] >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the job finished before it could be killed; make the runs longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_saved(subprocess.Popen([sys.executable, "-c", TRAIN_JOB, arguments(killed)]),
+                    killed / "seed=1" / "resume" / "state.pt", epoch=3)
     assert not (killed / "seed=1" / "run.json").exists()
     assert subprocess.run([sys.executable, "-c", TRAIN_JOB, arguments(killed)]).returncode == 0
 
