@@ -132,16 +132,27 @@ def execution_options(config: dict) -> dict:
     return {**section_defaults("execution"), **(config.get("execution") or {})}
 
 
-def run_evaluation(config: dict, run: RunKey) -> dict:
-    """The ``evaluation`` settings of ``run``: the global ones with the overrides of the studies it belongs to."""
-    found: tuple[str, dict] | None = None  # (study, its overrides)
+def run_evaluations(config: dict, runs=None) -> dict[RunKey, dict]:
+    """The ``evaluation`` settings of each of ``runs`` (default: every run of the config): the global ones with the
+    overrides of the studies it belongs to. Each study's runs are listed once, so the whole config's settings
+    cost what one study's do (the DAG asks for all of them)."""
+    overrides: dict[RunKey, tuple[str, dict]] = {}  # run -> (study, its overrides)
     for name, spec in config["studies"].items():
-        if spec.get("evaluation") and run in study_runs(config, name):
-            if found and found[1] != spec["evaluation"]:
+        if not spec.get("evaluation"):
+            continue
+        for run in study_runs(config, name):
+            found = overrides.setdefault(run, (name, spec["evaluation"]))
+            if found[1] != spec["evaluation"]:
                 raise ValueError(f"run {run.directory} is in studies {found[0]!r} and {name!r} with different "
                                  f"evaluation overrides; make them equal")
-            found = (name, spec["evaluation"])
-    return canonical(deep_merge(config.get("evaluation") or {}, found[1] if found else {}))
+    base = config.get("evaluation") or {}
+    return {run: canonical(deep_merge(base, overrides[run][1] if run in overrides else {}))
+            for run in (config_runs(config) if runs is None else runs)}
+
+
+def run_evaluation(config: dict, run: RunKey) -> dict:
+    """The ``evaluation`` settings of one run (:func:`run_evaluations`)."""
+    return run_evaluations(config, [run])[run]
 
 
 def run_setting(config: dict, setting: str) -> TrainingSetting:

@@ -23,7 +23,7 @@ from spurcomp.study import (
     dataset_path,
     evaluation_path,
     run_chunks,
-    run_evaluation,
+    run_evaluations,
     run_logs,
     study_runs,
     table_path,

@@ -1,4 +1,6 @@
 # One job per chunk of runs (the chunks of train.smk) writes one Parquet file per evaluation family and run.
+EVALUATIONS = run_evaluations(config)  # every run's settings at once: per run, it would list every study again
+
 for chunk in run_chunks(config):
 
     rule:
@@ -16,7 +18,7 @@ for chunk in run_chunks(config):
             f"logs/chunks/evaluate_{chunk.name}.benchmark.tsv"
         params:
             # per run, its evaluation settings (global, with its studies' overrides): a change re-evaluates
-            evaluations=[run_evaluation(config, run) for run in chunk.runs],
+            evaluations=[EVALUATIONS[run] for run in chunk.runs],
             runs=[run.as_dict() for run in chunk.runs],
         group:
             "runs"
