@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from spurcomp.data.io import Dataset
 from spurcomp.metrics.accuracy import unbiased_accuracy
 from spurcomp.models import build_model
-from spurcomp.runtime import derived_seed, logger, precision_context
+from spurcomp.runtime import config_hash, derived_seed, logger, precision_context
 from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
 from spurcomp.study import RunStatus
 from spurcomp.train.engine import (
@@ -42,7 +42,6 @@ from spurcomp.train.engine import (
     _save_state,
     _step_table,
     _write_outputs,
-    config_hash,
     finished_run,
 )
 
