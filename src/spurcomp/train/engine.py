@@ -112,13 +112,18 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _split_metrics(logits: torch.Tensor, y, b) -> dict:
+    """An epoch row's numbers for one split from its float32 logits: loss, accuracy and unbiased accuracy."""
+    correct = logits.argmax(dim=1) == y
+    return {"loss": nn.functional.cross_entropy(logits, y).item(), "acc": correct.float().mean().item(),
+            "unbiased_acc": unbiased_accuracy(correct, y, b)}
+
+
 @torch.no_grad()
 def _evaluate_split(model: nn.Module, x, y, b, precision: str) -> dict:
     with precision_context(x.device, precision):
         logits = predict_logits(model, x).float()
-    loss = nn.functional.cross_entropy(logits, y).item()
-    correct = logits.argmax(dim=1) == y
-    return {"loss": loss, "acc": correct.float().mean().item(), "unbiased_acc": unbiased_accuracy(correct, y, b)}
+    return _split_metrics(logits, y, b)
 
 
 def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int, precision: str) -> dict:
@@ -223,11 +228,19 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
         # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
         stats.append(torch.stack([losses.mean(), losses @ conflicting[idx], param_norm, logits.norm(dim=1).mean()]))
     raw = torch.stack(stats).cpu().numpy()  # per step: mean loss, BC loss sum, parameter norm, logit norm
-    bounds = np.minimum(np.arange(steps_per_epoch + 1) * setting.batch_size, n)
-    conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting[order].cpu().numpy())])
+    return _end_epoch(progress, raw, conflicting[order].cpu().numpy(), setting.batch_size)
+
+
+def _end_epoch(progress: Progress, raw: np.ndarray, conflicting_in_order: np.ndarray, batch_size: int) -> bool:
+    """Count the epoch and append its per-step block from the raw per-step [mean loss, BC loss sum, parameter
+    norm, logit norm] and the epoch's bias-conflicting flags in batch order; returns whether every step's loss
+    was finite."""
+    n = len(conflicting_in_order)
+    bounds = np.minimum(np.arange(len(raw) + 1) * batch_size, n)
+    cumulative = np.concatenate([[0.0], np.cumsum(conflicting_in_order)])
     progress.epoch += 1
-    progress.step_blocks.append(_step_table(raw, np.diff(bounds), np.diff(conflicting_in_order[bounds]),
-                                            progress.epoch, (progress.epoch - 1) * steps_per_epoch))
+    progress.step_blocks.append(_step_table(raw, np.diff(bounds), np.diff(cumulative[bounds]), progress.epoch,
+                                            (progress.epoch - 1) * len(raw)))
     # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
     return bool(np.isfinite(raw[:, 0]).all())
 
@@ -253,6 +266,25 @@ def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tupl
     if row["train_acc"] == 1.0:
         return RunStatus.CONVERGED.value, f"100% training accuracy after epoch {row['epoch']}"
     return None, ""
+
+
+def _save_checkpoint(model: nn.Module, checkpoint_dir: Path, progress: Progress, epoch: int) -> None:
+    name = f"epoch={epoch:05d}.pt"
+    _atomic_torch_save(model.state_dict(), checkpoint_dir / name)
+    if name not in progress.checkpoints:
+        progress.checkpoints.append(name)
+
+
+def _conclude(progress: Progress, model: nn.Module, data: _Data, max_epochs: int, collapse_margin: float) -> None:
+    """A run's final status once training stopped: not converged if no epoch ended it, collapsed if it did not
+    diverge but ended at chance (:func:`_collapse_reason`)."""
+    if progress.status is None:
+        progress.status = RunStatus.NOT_CONVERGED.value
+        progress.status_reason = f"max_epochs ({max_epochs}) reached before 100% training accuracy"
+    if progress.status != RunStatus.DIVERGED.value:
+        collapse = _collapse_reason(model, data, progress.epoch_rows[-1]["train_acc"], collapse_margin)
+        if collapse:
+            progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
 
 
 def _collapse_reason(model: nn.Module, data: _Data, final_train_acc: float, margin: float) -> str:
@@ -318,12 +350,6 @@ def train_run(
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), setting)
 
-    def save_checkpoint(epoch: int) -> None:
-        name = f"epoch={epoch:05d}.pt"
-        _atomic_torch_save(model.state_dict(), checkpoint_dir / name)
-        if name not in progress.checkpoints:
-            progress.checkpoints.append(name)
-
     progress = _resume(state_path, identity, checkpoint_dir, model, optimizer, device)
     if progress.epoch == 0 and not progress.epoch_rows:
         # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
@@ -331,7 +357,7 @@ def train_run(
             stale.unlink()
         _record_epoch(model, data, progress, 0, setting.precision)
         if 0 in options.checkpoint_epochs:
-            save_checkpoint(0)
+            _save_checkpoint(model, checkpoint_dir, progress, 0)
 
     elapsed_before, started, loop_seconds = progress.elapsed_s, time.perf_counter(), 0.0
     divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
@@ -345,19 +371,13 @@ def train_run(
         progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
-            save_checkpoint(epoch)
+            _save_checkpoint(model, checkpoint_dir, progress, epoch)
         logger.info("epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs", epoch,
                     setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
                     row["test_unbiased_acc"], progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
             _save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
-    if progress.status is None:
-        progress.status = RunStatus.NOT_CONVERGED.value
-        progress.status_reason = f"max_epochs ({setting.max_epochs}) reached before 100% training accuracy"
-    if progress.status != RunStatus.DIVERGED.value:
-        collapse = _collapse_reason(model, data, progress.epoch_rows[-1]["train_acc"], options.collapse_margin)
-        if collapse:
-            progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
+    _conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
     progress.elapsed_s = elapsed_before + time.perf_counter() - started
     return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
                           {"spec_hash": config_hash(identity), "recipe_hash": _recipe_hash(identity),

@@ -17,13 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from spurcomp.data.io import Dataset
-from spurcomp.metrics.accuracy import unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, derived_seed, logger, precision_context
 from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
@@ -31,16 +29,17 @@ from spurcomp.study import RunStatus
 from spurcomp.train.engine import (
     Progress,
     TrainOptions,
-    _atomic_torch_save,
-    _collapse_reason,
+    _conclude,
     _Data,
+    _end_epoch,
     _epoch_order,
     _epoch_status,
     _identity,
     _recipe_hash,
     _resume,
+    _save_checkpoint,
     _save_state,
-    _step_table,
+    _split_metrics,
     _write_outputs,
     finished_run,
 )
@@ -144,7 +143,7 @@ def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options:
                 stale.unlink()
             _record_epochs([member], template, _stack(members=[member])[0], data, setting.precision, [0])
             if 0 in options.checkpoint_epochs:
-                _save_checkpoint(member, 0)
+                _save_checkpoint(member.model, member.run_dir / "checkpoints", member.progress, 0)
     results: dict[int, dict] = {}
     active = [m for m in members if m.progress.status is None and m.progress.epoch < setting.max_epochs]
     for member in members:
@@ -168,7 +167,7 @@ def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options:
             progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
             progress.elapsed_s = member.elapsed_before + time.perf_counter() - started
             if progress.epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
-                _save_checkpoint(member, progress.epoch)
+                _save_checkpoint(member.model, member.run_dir / "checkpoints", progress, progress.epoch)
             logger.info("%s epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs",
                         member.run_dir, progress.epoch, setting.max_epochs, row["train_loss"], row["train_acc"],
                         row["test_acc"], row["test_unbiased_acc"], progress.elapsed_s)
@@ -242,17 +241,8 @@ def _train_epoch(members: list[_Member], template: nn.Module, params: dict, mome
     for p in leaves.values():
         p.requires_grad_(False)
     raw = torch.stack(stats, dim=1).cpu().numpy()  # (M, steps, 4)
-    bounds = np.minimum(np.arange(steps_per_epoch + 1) * batch, n)
-    finite = []
-    for i, member in enumerate(members):
-        order = orders[i].cpu().numpy()
-        conflicting_in_order = np.concatenate([[0.0], np.cumsum(conflicting.cpu().numpy()[order])])
-        member.progress.epoch += 1
-        member.progress.step_blocks.append(_step_table(raw[i], np.diff(bounds), np.diff(conflicting_in_order[bounds]),
-                                                       member.progress.epoch,
-                                                       (member.progress.epoch - 1) * steps_per_epoch))
-        finite.append(bool(np.isfinite(raw[i, :, 0]).all()))
-    return finite
+    in_order = conflicting[orders].cpu().numpy()  # (M, n): each member's BC flags in its batch order
+    return [_end_epoch(member.progress, raw[i], in_order[i], batch) for i, member in enumerate(members)]
 
 
 def _sgd_step(params: dict, grads: dict, momenta: dict, lrs: torch.Tensor, setting: TrainingSetting) -> None:
@@ -282,33 +272,17 @@ def _record_epochs(members: list[_Member], template: nn.Module, params: dict, da
         with precision_context(x.device, precision):
             logits = torch.cat([forward(params, x[i:i + 2048]) for i in range(0, len(x), 2048)], dim=1).float()
         for row, member_logits in zip(rows, logits):
-            correct = member_logits.argmax(dim=1) == y
-            row.update({f"{split}_loss": nn.functional.cross_entropy(member_logits, y).item(),
-                        f"{split}_acc": correct.float().mean().item(),
-                        f"{split}_unbiased_acc": unbiased_accuracy(correct, y, b)})
+            row.update({f"{split}_{k}": v for k, v in _split_metrics(member_logits, y, b).items()})
     for member, row in zip(members, rows):
         member.progress.epoch_rows.append(row)
     return rows
-
-
-def _save_checkpoint(member: _Member, epoch: int) -> None:
-    name = f"epoch={epoch:05d}.pt"
-    _atomic_torch_save(member.model.state_dict(), member.run_dir / "checkpoints" / name)
-    if name not in member.progress.checkpoints:
-        member.progress.checkpoints.append(name)
 
 
 def _finish(member: _Member, data: _Data, dataset: Dataset, options: TrainOptions, steps_per_epoch: int,
             stacked: int) -> dict:
     """The engine's ending for one member: not converged at max_epochs, the collapse check, the outputs."""
     progress = member.progress
-    if progress.status is None:
-        progress.status = RunStatus.NOT_CONVERGED.value
-        progress.status_reason = f"max_epochs ({member.setting.max_epochs}) reached before 100% training accuracy"
-    if progress.status != RunStatus.DIVERGED.value:
-        collapse = _collapse_reason(member.model, data, progress.epoch_rows[-1]["train_acc"], options.collapse_margin)
-        if collapse:
-            progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
+    _conclude(progress, member.model, data, member.setting.max_epochs, options.collapse_margin)
     return _write_outputs(member.run_dir, member.model, dataset, member.identity["model"],
                           member.setting, member.seed, progress, member.keys,
                           torch.device(member.identity["device"]),
