@@ -65,8 +65,8 @@ METRICS = {
 }
 
 
-OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "psgd": "PSGD"}
-SCHEDULES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd": "warmup-stable-decay"}
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "psgd": "PSGD"}
+SCHEDULE_NAMES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd": "warmup-stable-decay"}
 
 
 # a study's fixed knobs as a reader names them (learning rate, epochs and precision aside: they do not change
@@ -84,17 +84,10 @@ def knob_names(overrides: dict) -> str:
         value = overrides.get(knob)
         if value is None or value is False or (knob, value) in (("optimizer", "sgd"), ("schedule", "constant")):
             continue
-        shown = OPTIMIZERS.get(value, value) if knob == "optimizer" else SCHEDULES.get(value, value) \
+        shown = OPTIMIZER_NAMES.get(value, value) if knob == "optimizer" else SCHEDULE_NAMES.get(value, value) \
             if knob == "schedule" else f"{value:g}" if isinstance(value, float) else value
         parts.append(template.format(shown))
     return ", ".join(parts)
-
-
-def recipe_name(optimizer: str = "sgd", schedule: str = "constant") -> str:
-    """E.g. "Adam, constant LR", "SGD, cosine annealing"; "" for the paper's plain SGD at a constant LR."""
-    if (optimizer, schedule) == ("sgd", "constant"):
-        return ""
-    return f"{OPTIMIZERS.get(optimizer, optimizer)}, {SCHEDULES.get(schedule, schedule)}"
 
 
 PRUNING_CRITERIA = {"l1_weight": "L1 weight norm", "bn_scale": "batch-norm |γ|", "mean_activation": "mean activation",

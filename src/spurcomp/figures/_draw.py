@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from spurcomp.aggregate import read_table  # noqa: E402
 from spurcomp.claims import grid_rule_cut  # noqa: E402
-from spurcomp.names import dataset_name, metric_name, recipe_name, source_name  # noqa: E402
+from spurcomp.names import dataset_name, knob_names, metric_name, source_name  # noqa: E402
 from spurcomp.tables import per_lr_summary, table_names  # noqa: E402
 
 
@@ -135,8 +135,7 @@ def study_panels(inputs, metrics, title: str, grid_rule: dict | None = None) -> 
     for ax, (table, provenance), path in zip(axes, tables, inputs):
         names = table_names(table, provenance)
         values = plot_lr_curves(ax, table, metrics, grid_rule=grid_rule)
-        recipe = recipe_name(*(str(table[k].iloc[0]) if k in table else default
-                               for k, default in (("optimizer", "sgd"), ("schedule", "constant"))))
+        recipe = knob_names((provenance.get("study_spec") or {}).get("overrides") or {})  # as the claims name it
         ax.set_title(f"{names['dataset_name']}\n{names['model_name']}, {table.seed.nunique()} seeds"
                      + (f"\n{recipe}" if recipe else ""), fontsize=8)
         ax.set_ylabel("normalised value")

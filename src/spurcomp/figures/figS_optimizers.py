@@ -11,7 +11,7 @@ TABLE_TITLE = "Fig. 4's metrics under other optimisers and schedules"
 CAPTION = """
 The paper's supplementary claim (Sec. 4) that other optimisers (Adam, PSGD) and learning-rate schedules (cosine
 annealing, warmup-stable-decay) give "qualitatively identical, and sometimes stronger" results: Fig. 4's panels,
-one per study, each titled with its optimiser and schedule (plain SGD at a constant learning rate is untitled),
+one per study, each titled with the knobs its study fixes (its optimiser or schedule; plain SGD is untitled),
 read as Fig. 4's are. Each optimiser has its own learning-rate range (Adam's and PSGD's are far below SGD's); under
 a schedule the learning rate on the x-axis is the peak.
 """
