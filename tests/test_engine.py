@@ -43,19 +43,39 @@ def test_run_writes_its_contract_and_converges(dataset, tmp_path):
     assert (run / "weights.pt").exists()
 
 
-def test_bc_loss_ratio_comes_from_the_per_sample_losses():
-    # one step, batch of 4: losses 1, 2, 3, 4; samples 2 and 4 conflicting
+def test_bc_loss_ratio_and_group_accuracies_come_from_the_step_itself():
+    # one step, batch of 4: losses 1, 2, 3, 4; samples 2 and 4 conflicting; samples 1, 2 and 4 predicted right
     losses = torch.tensor([1.0, 2.0, 3.0, 4.0])
     bc = torch.tensor([0.0, 1.0, 0.0, 1.0])
-    stats = np.array([[losses.mean(), (losses * bc).sum(), 7.0, 9.0]])
+    correct = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    stats = np.array([[losses.mean(), (losses * bc).sum(), 7.0, 9.0, correct.sum(), (correct * bc).sum()]])
     row = _step_table(stats, np.array([4]), np.array([2.0]), epoch=1, first_step=0)[0]
-    epoch, step, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm = row
+    epoch, step, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm, acc_ba, acc_bc = row
     assert (epoch, step, loss, param_norm, logit_norm) == (1, 1, 2.5, 7.0, 9.0)
     assert loss_ba == pytest.approx(2.0) and loss_bc == pytest.approx(3.0) and ratio == pytest.approx(6 / 10)
-    # a batch without conflicting samples has no BC loss (NaN), and a ratio of 0
-    stats[0, 1] = 0
+    assert acc_ba == pytest.approx(0.5) and acc_bc == pytest.approx(1.0)
+    # a batch without conflicting samples has no BC loss or accuracy (NaN), and a ratio of 0
+    stats[0, 1] = stats[0, 5] = 0
     row = _step_table(stats, np.array([4]), np.array([0.0]), 1, 0)[0]
     assert math.isnan(row[4]) and row[5] == 0 and row[3] == pytest.approx(2.5)
+    assert math.isnan(row[9]) and row[8] == pytest.approx(0.75)
+
+
+def test_step_accuracies_are_the_minibatch_accuracies_before_the_update(dataset, tmp_path):
+    # one epoch of full-batch steps at lr 0: the weights never move, so each step's BA/BC accuracy is the
+    # initial model's on the whole training set's aligned and conflicting samples
+    from spurcomp.models import build_model
+
+    setting = TrainingSetting(lr=1e-12, batch_size=len(dataset.train.x), max_epochs=1)
+    train_run(dataset, FCN, setting, 0, tmp_path / "still", options=TrainOptions(checkpoint_epochs=[0]))
+    steps = pd.read_parquet(tmp_path / "still" / "history.parquet").query("scope == 'step'")
+    model = build_model(FCN, dataset.input_shape, dataset.num_classes)
+    model.load_state_dict(torch.load(tmp_path / "still" / "checkpoints" / "epoch=00000.pt"))
+    with torch.no_grad():
+        correct = (model(torch.as_tensor(dataset.train.x)).argmax(1).numpy() == dataset.train.y)
+    conflicting = dataset.train.y != dataset.train.b
+    assert steps.acc_bc.iloc[0] == pytest.approx(correct[conflicting].mean())
+    assert steps.acc_ba.iloc[0] == pytest.approx(correct[~conflicting].mean())
 
 
 def test_logged_norms_are_the_parameter_and_logit_norms(dataset, tmp_path):

@@ -32,7 +32,9 @@ from spurcomp.study import RUN_FILES, RunStatus
 from spurcomp.train.recipe import build_optimizer, learning_rate, training_step
 
 
-STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm")
+# per training step, on the step's minibatch (BA: bias-aligned samples, BC: bias-conflicting); accuracies from the
+# logits the step's forward pass already computed, before its update
+STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm", "acc_ba", "acc_bc")
 
 
 @dataclass
@@ -226,14 +228,15 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
                                                    lr, forward_precision)
         # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
         # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
-        stats.append(torch.stack([losses.mean(), losses @ conflicting[idx], param_norm, logits.norm(dim=1).mean()]))
-    raw = torch.stack(stats).cpu().numpy()  # per step: mean loss, BC loss sum, parameter norm, logit norm
+        correct = (logits.argmax(dim=1) == data.y_train[idx]).float()
+        stats.append(torch.stack([losses.mean(), losses @ conflicting[idx], param_norm, logits.norm(dim=1).mean(),
+                                  correct.sum(), correct @ conflicting[idx]]))
+    raw = torch.stack(stats).cpu().numpy()  # per step: see _step_table
     return _end_epoch(progress, raw, conflicting[order].cpu().numpy(), setting.batch_size)
 
 
 def _end_epoch(progress: Progress, raw: np.ndarray, conflicting_in_order: np.ndarray, batch_size: int) -> bool:
-    """Count the epoch and append its per-step block from the raw per-step [mean loss, BC loss sum, parameter
-    norm, logit norm] and the epoch's bias-conflicting flags in batch order; returns whether every step's loss
+    """Count the epoch and append its per-step block from the raw per-step numbers (:func:`_step_table`) and the epoch's bias-conflicting flags in batch order; returns whether every step's loss
     was finite."""
     n = len(conflicting_in_order)
     bounds = np.minimum(np.arange(len(raw) + 1) * batch_size, n)
@@ -302,7 +305,8 @@ def _collapse_reason(model: nn.Module, data: _Data, final_train_acc: float, marg
 def _history(progress: Progress) -> pd.DataFrame:
     history = pd.concat(
         [pd.DataFrame(progress.epoch_rows)]
-        + [pd.DataFrame(block, columns=["epoch", "step", *STEP_COLUMNS]).assign(scope="step")
+        # a block resumed from a state saved before a column existed is narrower: its missing columns are NaN
+        + [pd.DataFrame(block, columns=["epoch", "step", *STEP_COLUMNS][:block.shape[1]]).assign(scope="step")
            for block in progress.step_blocks],
         ignore_index=True,
     )
@@ -424,13 +428,17 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
 
 def _step_table(stats: np.ndarray, batch_sizes: np.ndarray, n_bc: np.ndarray, epoch: int,
                 first_step: int) -> np.ndarray:
-    """Per-step rows [epoch, step, loss, loss_ba, loss_bc, bc_loss_ratio, param_norm, logit_norm] from the raw
-    per-step [mean loss, BC loss sum, parameter norm, logit norm], the batch sizes and their BC counts."""
-    loss, bc_total, param_norm, logit_norm = stats.T
+    """Per-step rows [epoch, step, *STEP_COLUMNS] from the raw per-step [mean loss, BC loss sum, parameter norm,
+    logit norm, correct count, BC correct count], the batch sizes and their BC counts."""
+    loss, bc_total, param_norm, logit_norm, correct, bc_correct = stats.T
     total = loss * batch_sizes
+    n_ba = batch_sizes - n_bc
     with np.errstate(invalid="ignore", divide="ignore"):
         loss_bc = np.where(n_bc > 0, bc_total / n_bc, np.nan)
-        loss_ba = np.where(batch_sizes > n_bc, (total - bc_total) / (batch_sizes - n_bc), np.nan)
+        loss_ba = np.where(n_ba > 0, (total - bc_total) / n_ba, np.nan)
         ratio = np.where(total > 0, bc_total / total, np.nan)
+        acc_bc = np.where(n_bc > 0, bc_correct / n_bc, np.nan)
+        acc_ba = np.where(n_ba > 0, (correct - bc_correct) / n_ba, np.nan)
     steps = np.arange(first_step + 1, first_step + 1 + len(stats))
-    return np.stack([np.full(len(stats), epoch), steps, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm], axis=1)
+    return np.stack([np.full(len(stats), epoch), steps, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm,
+                     acc_ba, acc_bc], axis=1)

@@ -235,12 +235,13 @@ def _train_epoch(members: list[_Member], template: nn.Module, params: dict, mome
         grads = dict(zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))))
         with torch.no_grad():
             param_norm = torch.sqrt(sum((p.flatten(1) ** 2).sum(1) for p in leaves.values()))
-            stats.append(torch.stack([loss, (losses * conflicting[idx]).sum(1), param_norm,
-                                      logits.norm(dim=2).mean(1)], dim=1))  # (M, 4)
+            correct = (logits.argmax(dim=2) == data.y_train[idx]).float()  # (M, b)
+            stats.append(torch.stack([loss, (losses * conflicting[idx]).sum(1), param_norm, logits.norm(dim=2).mean(1),
+                                      correct.sum(1), (correct * conflicting[idx]).sum(1)], dim=1))  # (M, 6)
             _sgd_step(leaves, grads, momenta, lrs, setting)
     for p in leaves.values():
         p.requires_grad_(False)
-    raw = torch.stack(stats, dim=1).cpu().numpy()  # (M, steps, 4)
+    raw = torch.stack(stats, dim=1).cpu().numpy()  # (M, steps, 6)
     in_order = conflicting[orders].cpu().numpy()  # (M, n): each member's BC flags in its batch order
     return [_end_epoch(member.progress, raw[i], in_order[i], batch) for i, member in enumerate(members)]
 
