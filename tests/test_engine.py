@@ -9,7 +9,8 @@ import torch
 from spurcomp.data import build_dataset
 from spurcomp.runtime import setup_torch
 from spurcomp.settings import TrainingSetting
-from spurcomp.train.engine import STEP_COLUMNS, TrainOptions, _step_table, train_run
+from spurcomp.study import STEP_COLUMNS
+from spurcomp.train.engine import TrainOptions, _step_table, train_run
 
 PARITY = {"generator": "parity", "core_bits": 3, "spurious_bits": 1, "noise_bits": 4, "n_train": 400,
           "n_test": 400, "rho_train": 0.1, "rho_test": 0.5}
@@ -291,3 +292,69 @@ def test_a_full_disk_names_the_file_and_what_to_do(dataset, tmp_path, monkeypatc
     with pytest.raises(OSError, match=r"could not write .*state\.pt .*MiB free on its disk: free some space"):
         train(dataset, tmp_path, "run", lr=0.5, max_epochs=2)
     assert not list((tmp_path / "run").rglob("*.tmp"))
+
+
+def test_fig13_maps_and_per_step_dynamics_are_kept_on_request(tmp_path):
+    from spurcomp.aggregate import aggregate_study, read_table
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import evaluate_run
+    from spurcomp.metrics.attribution import integrated_gradients
+    from spurcomp.models import build_model
+
+    images = build_dataset({"generator": "colored_mnist", "source": "embedded", "n_train": 60, "n_test": 40,
+                            "rho_train": 0.1}, seed=0)
+    save_dataset(tmp_path / "data.npz", images)
+    cnn = {"arch": "cnn", "width": 0.0625}
+    summary = train_run(images, cnn, TrainingSetting(lr=0.05, batch_size=20, max_epochs=2), 0, tmp_path / "run",
+                        options=TrainOptions(checkpoint_epochs=[0, 1]),
+                        keys={"dataset": "cm", "model": "cnn", "setting": "lr=0.05", "seed": 0})
+    ig = {"n_samples": 5, "n_baselines": 2, "n_steps": 4}
+    requested = {"ig": {**ig, "maps": 3}, "dynamics": {"per_step": True}}
+    frames = evaluate_run({"attributions": tmp_path / "attributions.parquet", "dynamics": tmp_path / "dynamics.parquet"},
+                          tmp_path / "data.npz", tmp_path / "run", requested)
+    attributions, dynamics = frames["attributions"], frames["dynamics"]
+    inputs = attributions[attributions.metric == "input_image"]
+    maps = attributions[attributions.metric == "attribution_map"]
+    assert len(summary["checkpoints"]) == 2 and len(inputs) == 3 and len(maps) == 3 * 2  # 3 samples at 2 checkpoints
+    test = images.test
+    chosen = [int(g.split(",")[0].removeprefix("sample=")) for g in inputs.group]
+    assert all(test.y[i] != test.b[i] for i in chosen)  # bias-conflicting samples only
+    assert np.allclose(np.array(inputs.image.iloc[0], dtype=float), test.x[chosen[0]].transpose(1, 2, 0))
+    # a map is |IG| (mean over baselines) summed over channels, of the checkpoint's model
+    model = build_model(cnn, images.input_shape, images.num_classes)
+    model.load_state_dict(torch.load(tmp_path / "run" / "checkpoints" / "epoch=00001.pt"))
+    x = torch.as_tensor(test.x[chosen])
+    expected = integrated_gradients(model, x, torch.as_tensor(test.y[chosen]), tuple(images.metadata["input_range"]),
+                                    n_baselines=2, n_steps=4, seed=0).mean(0).abs().sum(1)
+    at_1 = maps[maps.epoch == 1]
+    got = np.stack([np.array(m, dtype=float)[..., 0] for m in at_1.image])
+    assert got.shape == (3, 28, 28) and np.allclose(got, expected.numpy(), atol=1e-6)
+    assert np.allclose(at_1.value, expected.sum((1, 2)).numpy(), rtol=1e-5)
+    # per-step rows are the history's steps, one metric per step column
+    steps = pd.read_parquet(tmp_path / "run" / "history.parquet").query("scope == 'step'")
+    ratio = dynamics[dynamics.metric == "step_bc_loss_ratio"]
+    assert ratio.step.tolist() == steps.step.tolist() and np.allclose(ratio.value, steps.bc_loss_ratio, equal_nan=True)
+    assert set(dynamics.metric) >= {"step_acc_ba", "step_acc_bc", "step_param_norm", "step_logit_norm"}
+    # not requested: neither maps nor steps (the other runs' files stay as they were)
+    plain = evaluate_run({"attributions": tmp_path / "a2.parquet", "dynamics": tmp_path / "d2.parquet"},
+                         tmp_path / "data.npz", tmp_path / "run", {"ig": ig})
+    assert "image" not in plain["attributions"] and plain["dynamics"].step.isna().all()
+    # the maps travel into the study table beside runs without them
+    (tmp_path / "run" / "eval").mkdir()
+    for family, path in (("attributions", "attributions.parquet"), ("dynamics", "d2.parquet")):
+        (tmp_path / path).rename(tmp_path / "run" / "eval" / f"{family}.parquet")
+    aggregate_study("s", {}, [tmp_path / "run" / "run.json"], sorted((tmp_path / "run" / "eval").iterdir()),
+                    tmp_path / "s.parquet")
+    table, _ = read_table(tmp_path / "s.parquet")
+    assert table.image.notna().sum() == 9 and table[table.metric == "max_bc_loss_ratio"].image.isna().all()
+
+
+def test_maps_of_vector_inputs_are_refused_with_what_to_do(dataset, tmp_path):
+    from spurcomp.data import save_dataset
+    from spurcomp.evaluate import evaluate_run
+
+    train(dataset, tmp_path, "run", max_epochs=1, checkpoint_epochs=[0])
+    save_dataset(tmp_path / "data.npz", dataset)
+    with pytest.raises(ValueError, match="ig.maps needs image inputs.*set ig.maps to 0"):
+        evaluate_run({"attributions": tmp_path / "a.parquet"}, tmp_path / "data.npz", tmp_path / "run",
+                     {"ig": {"n_samples": 5, "n_baselines": 1, "n_steps": 2, "maps": 2}})

@@ -1,7 +1,7 @@
 """Evaluate a trained run: one long-format Parquet file per evaluation family.
 
-Every file has the columns ``metric`` and ``value`` plus the keys a metric needs (``kappa``, ``epoch``,
-``feature``, ``group``); keys a metric does not use are empty.
+Every file has the columns ``metric`` and ``value`` plus the keys a metric needs (``kappa``, ``epoch``, ``step``,
+``feature``, ``group``); keys a metric does not use are empty. Attribution maps (fig. 13, on request) add ``image``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from spurcomp.metrics.representation import (activation_sparsity, class_separati
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger, precision_context
-from spurcomp.study import EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY
+from spurcomp.study import EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, STEP_COLUMNS
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
 
@@ -172,6 +172,41 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
+    return rows + attribution_maps(checkpoint, dataset, ig, run, device)
+
+
+def attribution_maps(model, dataset: Dataset, ig: dict, run: RunRecord, device) -> list[dict]:
+    """Fig. 13's maps (``ig.maps`` > 0): for that many bias-conflicting test samples (the same ones for every run
+    of a dataset, so low and high learning rates are shown on the same images), the sample (``input_image``)
+    and, at every checkpoint, |IG| summed over channels (``attribution_map``), each as a nested list in ``image``
+    (height x width x channels, one channel for a map);
+    ``group`` names the sample, its label and its spurious attribute. ``model`` is loaded with each checkpoint."""
+    n_maps = int(ig.get("maps", 0))
+    if not n_maps:
+        return []
+    t = dataset.test
+    if t.x.ndim != 4:
+        raise ValueError(f"evaluation.ig.maps needs image inputs (samples, channels, height, width); this dataset's "
+                         f"are {t.x.shape[1:]}: set ig.maps to 0 for its studies")
+    order = np.random.default_rng(derived_seed("ig-maps")).permutation(len(t.x))
+    chosen = order[(t.y[order] != t.b[order])][:n_maps]
+    x = torch.as_tensor(t.x[chosen], device=device)
+    target = torch.as_tensor(t.y[chosen], device=device)
+    groups = [f"sample={i},y={t.y[i]},b={t.b[i]}" for i in chosen]
+    images = x.movedim(1, -1)  # channels last, as images are shown
+    rows = [{"metric": "input_image", "group": group, "value": float(target[k]), "image": images[k].cpu().tolist()}
+            for k, group in enumerate(groups)]
+    for name in run.summary["checkpoints"]:
+        epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
+        model.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
+        if not _finite(model):
+            continue  # a diverged checkpoint has no map; its absence is the figure's blank
+        maps = integrated_gradients(model, x, target, tuple(dataset.metadata["input_range"]),
+                                    n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=run.summary["seed"],
+                                    baseline=ig["baseline"]).mean(0).abs()
+        maps = maps.sum(1, keepdim=True).movedim(1, -1)  # (samples, H, W, 1): nested as deep as the images
+        rows += [{"metric": "attribution_map", "epoch": epoch, "group": group, "value": float(maps[k].sum()),
+                  "image": maps[k].cpu().tolist()} for k, group in enumerate(groups)]
     return rows
 
 
@@ -181,11 +216,24 @@ def evaluate_dynamics(model, dataset: Dataset, settings: dict, device, run: RunR
     history = pd.read_parquet(run.directory / "history.parquet")
     steps = history.query("scope == 'step'")
     ratio = steps["bc_loss_ratio"]
-    return [
+    rows = [
         {"metric": "max_bc_loss_ratio", "value": float(ratio.max()) if ratio.notna().any() else float("nan")},
         {"metric": "max_epoch_bc_loss_ratio", "value": float(steps.groupby("epoch")["bc_loss_ratio"].mean().max())},
         {"metric": "final_train_loss", "value": float(history.query("scope == 'epoch'")["train_loss"].iloc[-1])},
     ]
+    if not (settings.get("dynamics") or {}).get("per_step"):
+        return rows
+    # fig. 13: every step's numbers (metric step_COLUMN, with its epoch and step)
+    missing = [column for column in STEP_COLUMNS if column not in steps]
+    if missing:
+        logger.warning("%s was trained before the history had %s: those steps are NaN (retrain the run, e.g. "
+                       "delete its folder, to record them)", run.directory, ", ".join(missing))
+    epochs, numbers = steps["epoch"].to_numpy(), steps["step"].to_numpy()
+    for column in STEP_COLUMNS:
+        values = steps[column].to_numpy(dtype=float) if column in steps else np.full(len(steps), np.nan)
+        rows += [{"metric": f"step_{column}", "epoch": int(e), "step": int(n), "value": float(v)}
+                 for e, n, v in zip(epochs, numbers, values)]
+    return rows
 
 
 EVALUATORS = {
@@ -240,8 +288,10 @@ def _write_long_table(rows: list[dict], out_path, settings: dict) -> pd.DataFram
     """The rows as Parquet, with the evaluation settings they were computed under in the file's metadata (the
     study table keeps them, so a figure knows, e.g., which pruning variant is the default)."""
     frame = pd.DataFrame(rows)
-    for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("feature", "string"), ("group", "string")):
+    for column, dtype in (("kappa", "float64"), ("epoch", "Int64"), ("step", "Int64"), ("feature", "string"),
+                          ("group", "string")):
         frame[column] = (frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)).astype(dtype)
-    frame = frame[["metric", "value", "kappa", "epoch", "feature", "group"]]
+    # ``image`` (fig. 13's samples and attribution maps, nested lists) only where a family has them
+    frame = frame[["metric", "value", "kappa", "epoch", "step", "feature", "group"] + (["image"] if "image" in frame else [])]
     write_table(frame, out_path, settings, key=EVALUATION_SETTINGS_KEY)
     return frame

@@ -52,6 +52,9 @@ class RunKey:
 
 # a finished run's files, as the train rule declares them (run.json is written last: the sign of a finished run)
 RUN_FILES = {"weights": "weights.pt", "history": "history.parquet", "summary": "run.json"}
+# per training step, on the step's minibatch (BA: bias-aligned samples, BC: bias-conflicting); accuracies from the
+# logits the step's forward pass already computed, before its update
+STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm", "acc_ba", "acc_bc")
 
 
 def run_logs(run: RunKey) -> Path:

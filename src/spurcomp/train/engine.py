@@ -28,13 +28,10 @@ from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, derived_seed, logger, package_versions, precision_context, tf32_allowed
 from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import RUN_FILES, RunStatus
+from spurcomp.study import RUN_FILES, STEP_COLUMNS, RunStatus
 from spurcomp.train.recipe import build_optimizer, learning_rate, training_step
 
 
-# per training step, on the step's minibatch (BA: bias-aligned samples, BC: bias-conflicting); accuracies from the
-# logits the step's forward pass already computed, before its update
-STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm", "acc_ba", "acc_bc")
 
 
 @dataclass
