@@ -131,3 +131,51 @@ def test_a_config_whose_figures_test_no_claim_gets_an_empty_table(tmp_path):
     frame = evaluate_claims({}, tmp_path / "claims.csv", tmp_path / "claims.md", [])
     assert frame.empty and "verdict" in frame.columns
     assert "Summary: no claims" in (tmp_path / "claims.md").read_text()
+
+
+def knob_table(points, knob, status=None, lr=0.1):
+    """A knob study's table: ``points`` knob value -> seed values, at one learning rate."""
+    rows = [{"setting": f"lr={lr},{knob}={value}", "lr": lr, knob: value, "seed": seed, "metric": "csi",
+             "value": v, "status": (status or {}).get((value, seed), "converged")}
+            for value, values in points.items() for seed, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def versus(first_pick, second_pick, direction=+1, tie="on par"):
+    return Claim("x", "first at least on par with second", "a", "csi", direction, "Fig. 6", versus_study="b",
+                 pick=first_pick, versus_pick=second_pick, tie=tie)
+
+
+def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
+    from spurcomp.claims import pick_points, test_comparison
+
+    lrs = knob_table({0.01: [0.1, 0.12], 0.1: [0.5, 0.52], 1.0: [0.9, 0.0]}, "lr", status={(1.0, 1): "diverged"})
+    lrs["setting"] = [f"lr={lr}" for lr in lrs.lr]
+    momentum = knob_table({0.0: [0.3, 0.32], 0.5: [0.4, 0.44], 0.9: [0.6, 0.7]}, "momentum",
+                          status={(0.9, 0): "diverged"})
+    # best: the highest mean among points without a failed seed (lr 1 and momentum 0.9 are left out, and said)
+    points, failed, left_out = pick_points(lrs, "best", "csi")
+    assert failed == 1 and max(v.mean() for v in points) == pytest.approx(0.51)
+    assert left_out == ["lr=1.0: 1 seed(s) failed"]
+    points, _, _ = pick_points(momentum, "best_except:momentum=0.5", "csi")
+    assert [v.tolist() for v in points] == [[0.3, 0.32]]
+    points, failed, _ = pick_points(momentum, "at:momentum=0.9", "csi")  # at a point, the failed seed is dropped
+    assert failed == 1 and [v.tolist() for v in points] == [[0.7]]
+    # Δ = 0.51 - 0.42 (momentum's best, 0.5), every resample on the first side's side of 0: holds
+    tables = {"a": lrs, "b": momentum}
+    result = test_comparison(tables, versus("best", "best"))
+    assert result["value"] == pytest.approx(0.51 - 0.42) and result["verdict"] == "holds"
+    assert result["ci_low"] > 0 and result["excluded_lrs"] == "a/lr=1.0: 1 seed(s) failed; b/lr=0.1,momentum=0.9: 1 seed(s) failed"
+    # the other way round does not hold; an overlapping difference is a tie, named as the claim says
+    assert test_comparison({"a": momentum, "b": lrs}, versus("best", "best", tie="on par"))["verdict"] == "does not hold"
+    close = {"a": knob_table({0.0: [0.4, 0.6]}, "momentum"), "b": knob_table({0.0: [0.45, 0.55]}, "momentum")}
+    assert test_comparison(close, versus("best", "best"))["verdict"] == "on par"
+    assert test_comparison(close, versus("best", "best", tie="inconclusive"))["verdict"] == "inconclusive"
+    # direction -1: the first side is claimed lower
+    assert test_comparison({"a": momentum, "b": lrs}, versus("at:momentum=0.0", "at:lr=0.1", -1))["verdict"] == "holds"
+    # every run of the first side failed: its recipe did not work; too few runs: not judged
+    dead = knob_table({0.9: [0.0, 0.0]}, "momentum", status={(0.9, 0): "diverged", (0.9, 1): "diverged"})
+    assert test_comparison({"a": dead, "b": lrs}, versus("best", "best"))["verdict"] == "does not hold"
+    assert test_comparison({"a": lrs, "b": dead}, versus("best", "best"))["verdict"] == "not enough runs"
+    with pytest.raises(ValueError, match="bad comparison pick 'top'; allowed"):
+        pick_points(lrs, "top", "csi")

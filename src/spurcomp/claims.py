@@ -1,11 +1,17 @@
 """The paper's claims that the computed tables can test, each with a statistic, the value found and a verdict.
 
-Statistic: Spearman's ρ between the learning rate and the metric's mean over seeds, with a 95% bootstrap interval
-from resampling the seeds within each learning rate. Failed runs (diverged or collapsed) are never averaged in,
-and the paper's grid rule (:func:`grid_rule_cut`, on by default) keeps only the learning rates up to the first
-failure or drastic loss of accuracy. Verdict: ``holds`` when the interval lies on the paper's side of 0,
-``does not hold`` when it lies on the other side, ``inconclusive`` when it contains 0, ``not enough runs``
-with fewer than 3 learning rates or 2 seeds, ``not computed`` when the study's table does not exist (yet).
+Two kinds of claim. A *trend* (the default): Spearman's ρ between the learning rate and the metric's mean over
+seeds, with a 95% bootstrap interval from resampling the seeds within each learning rate. A *comparison*
+(``versus_study`` set; Fig. 6, Fig. 13): the difference Δ between the metric's mean on one side and on the other,
+each side a study at a chosen grid point or at its best one (:func:`pick_points`), with a 95% bootstrap interval
+from resampling the seeds within each grid point (a "best" side is chosen again in every resample).
+Failed runs (diverged or collapsed) are never averaged in, and the paper's grid rule (:func:`grid_rule_cut`, on by
+default) keeps only the learning rates up to the first failure or drastic loss of accuracy; a comparison's "best"
+never picks a grid point where a seed failed. Verdict: ``holds`` when the interval lies on the paper's side of 0,
+``does not hold`` when it lies on the other side, ``inconclusive`` when it contains 0 (``on par`` for the claims
+that one side is "at least on par" with the other), ``not enough runs`` with fewer than 3 learning rates or 2
+seeds (a trend) or 2 surviving runs a side (a comparison), ``not computed`` when a study's table does not exist
+(yet).
 """
 from __future__ import annotations
 
@@ -29,6 +35,16 @@ class Claim:
     figure: str     # the paper's figure, e.g. "Fig. 4"
     # a check of a choice the paper leaves open (a pruning variant, dead units counted), not the paper's claim
     supplementary: bool = False
+    # a comparison: ``study`` at ``pick`` against ``versus_study`` at ``versus_pick`` (:func:`pick_points`);
+    # ``direction`` +1 claims the first side is higher
+    versus_study: str = ""
+    pick: str = ""
+    versus_pick: str = ""
+    tie: str = "inconclusive"  # the verdict when the interval contains 0 ("on par": the claim allows a tie)
+
+    @property
+    def studies(self) -> tuple[str, ...]:
+        return (self.study, self.versus_study) if self.versus_study else (self.study,)
 
 
 def trend_with_lr(config: dict, studies, metrics, figure: str, direction: int = +1,
@@ -67,7 +83,7 @@ def claims_param(config: dict) -> list[dict]:
 
 def claim_studies(config: dict) -> list[str]:
     """The studies whose tables the claims are tested on."""
-    return sorted({claim.study for claim in config_claims(config)})
+    return sorted({study for claim in config_claims(config) for study in claim.studies})
 
 
 def grid_rule_cut(table, rule: dict | None) -> dict[float, str]:
@@ -141,6 +157,77 @@ def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None =
     return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
+PICKS = ("best", "best_except:KNOB=VALUE", "at:KNOB=VALUE")
+
+
+def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) -> tuple[list, int, list[str]]:
+    """One side of a comparison: the seed values of ``metric`` at each grid point (a setting) that ``pick``
+    chooses from, failed runs left out; the number of failed runs among them; what was left out and why.
+
+    ``pick``: ``at:KNOB=VALUE``, the grid point where the table's column KNOB (a training knob: ``lr``,
+    ``momentum``, ...) equals VALUE; ``best``, the grid point with the highest mean, chosen among those without a
+    failed seed and (for a learning-rate grid) within the grid rule; ``best_except:KNOB=VALUE``, the same without
+    that point (e.g. a knob's value other than its default)."""
+    kind, _, where = pick.partition(":")
+    if kind not in ("best", "best_except", "at") or (kind != "best") != bool(where):
+        raise ValueError(f"bad comparison pick {pick!r}; allowed: {list(PICKS)}")
+    rows = table[table.metric == metric]
+    chosen = None
+    if where:
+        knob, _, value = where.partition("=")
+        if knob not in rows:
+            raise ValueError(f"comparison pick {pick!r}: the table has no column {knob!r}")
+        chosen = np.isclose(rows[knob].astype(float), float(value))
+    excluded_lrs = grid_rule_cut(rows, grid_rule) if rows.lr.nunique() > 1 else {}
+    points, failed, left_out = [], 0, []
+    for setting, runs in rows.groupby("setting"):
+        mask = chosen[rows.setting.to_numpy() == setting] if chosen is not None else None
+        if kind == "at" and not mask.all():
+            continue
+        if kind == "best_except" and mask.all():
+            continue
+        bad = int(runs.status.isin(FAILED_STATUSES).sum())
+        failed += bad
+        values = runs[~runs.status.isin(FAILED_STATUSES)]["value"].dropna().to_numpy(dtype=float)
+        if kind != "at" and (bad or float(runs.lr.iloc[0]) in excluded_lrs):
+            why = f"{bad} seed(s) failed" if bad else f"past the grid rule ({excluded_lrs[float(runs.lr.iloc[0])]})"
+            left_out.append(f"{setting}: {why}")
+            continue
+        if len(values):
+            points.append(values)
+    return points, failed, left_out
+
+
+def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
+    """A comparison claim on the study tables (``tables``: study -> table): Δ = (first side) - (second side)."""
+    sides = [pick_points(tables[claim.study], claim.pick, claim.metric, grid_rule),
+             pick_points(tables[claim.versus_study], claim.versus_pick, claim.metric, grid_rule)]
+    left_out = [f"{study}/{why}" for study, (_, _, whys) in zip(claim.studies, sides) for why in whys]
+    result = {"statistic": "difference", "n_learning_rates": sum(len(points) for points, _, _ in sides),
+              "n_runs": sum(len(v) for points, _, _ in sides for v in points),
+              "n_failed_runs": sum(failed for _, failed, _ in sides), "excluded_lrs": "; ".join(left_out)}
+    nan = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    counts = [sum(len(v) for v in points) for points, _, _ in sides]
+    if counts[0] == 0 and sides[0][1] > 0 and counts[1] >= 2:
+        # every run of the first side (the recipe the claim is about) failed: it did not work
+        return {**result, **nan, "verdict": "does not hold"}
+    if min(counts) < 2:
+        return {**result, **nan, "verdict": "not enough runs"}
+
+    def side(points, resample=None) -> float:
+        means = [(resample(v) if resample else v).mean() for v in points]
+        return float(max(means))  # an "at" side has one point; a "best" side takes the highest mean
+
+    value = side(sides[0][0]) - side(sides[1][0])
+    rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
+    draw = lambda v: rng.choice(v, len(v))  # noqa: E731
+    boot = [side(sides[0][0], draw) - side(sides[1][0], draw) for _ in range(n_boot)]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
+    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else claim.tie
+    return {**result, "value": value, "ci_low": low, "ci_high": high, "verdict": verdict}
+
+
 def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path, claims: list[Claim],
                     grid_rule: dict | None = None):
     """``tables``: study -> table path, for the studies computed. Claims of other studies are 'not computed'.
@@ -155,15 +242,19 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
         base = {"claim": claim.claim_id, "text": claim.text, "figure": claim.figure, "study": claim.study,
                 "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases",
                 "supplementary": claim.supplementary}
-        if claim.study not in loaded:
-            rows.append({**base, "statistic": "spearman_rho", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                         "n_learning_rates": 0, "n_runs": 0, "n_failed_runs": 0, "excluded_lrs": "",
-                         "data_source": "", "verdict": "not computed"})
+        if not all(study in loaded for study in claim.studies):
+            rows.append({**base, "statistic": "difference" if claim.versus_study else "spearman_rho",
+                         "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_learning_rates": 0, "n_runs": 0,
+                         "n_failed_runs": 0, "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
             continue
-        table, provenance = loaded[claim.study]
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
-                                    for d in provenance.get("datasets", {}).values()}))
-        rows.append({**base, **test_claim(table, claim, grid_rule=grid_rule), "data_source": sources})
+                                    for study in claim.studies
+                                    for d in loaded[study][1].get("datasets", {}).values()}))
+        if claim.versus_study:
+            tested = test_comparison({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule)
+        else:
+            tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule)
+        rows.append({**base, **tested, "data_source": sources})
     columns = ["claim", "text", "figure", "study", "metric", "paper_direction", "supplementary", "statistic", "value",
                "ci_low", "ci_high", "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source",
                "verdict"]
@@ -178,10 +269,13 @@ def _markdown(frame) -> str:
     lines = [
         "# Claims of the paper tested on the computed tables",
         "",
-        "Statistic: Spearman's ρ between learning rate and the metric's mean over seeds (failed runs, diverged or "
-        "collapsed, left out), with a 95% bootstrap interval over seeds. A claim holds when the interval lies on the "
-        "paper's side of 0. Learning rates past the paper's grid rule (the first with a failed seed or a drastic "
-        "loss of accuracy) are left out and listed.",
+        "Statistic: for a trend, Spearman's ρ between learning rate and the metric's mean over seeds; for a "
+        "comparison (Fig. 6, Fig. 13), Δ, the difference between the two sides' means (a side's best grid point "
+        "where the claim says so). Failed runs (diverged or collapsed) are left out; 95% bootstrap intervals over "
+        "seeds. A claim holds when the interval lies on the paper's side of 0; a claim that one side is at least on "
+        "par with the other is \"on par\" when the interval contains 0. Learning rates past the paper's grid rule "
+        "(the first with a failed seed or a drastic loss of accuracy), and for a side's best point the grid points "
+        "where a seed failed, are left out and listed.",
         "",
         *_claims_table(frame[~frame.supplementary.astype(bool)], "no claims (no figure of the config tests one)"),
     ]
@@ -200,10 +294,11 @@ def _markdown(frame) -> str:
 def _claims_table(frame, empty: str) -> list[str]:
     import pandas as pd
 
-    lines = ["| claim | figure | data | ρ | 95% interval | LRs | runs | failed runs | LRs left out | verdict |",
+    lines = ["| claim | figure | data | ρ or Δ | 95% interval | LRs or points | runs | failed runs | left out | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in frame.itertuples():
-        value = "–" if pd.isna(row.value) else f"{row.value:+.2f}"
+        symbol = "Δ" if row.statistic == "difference" else "ρ"
+        value = "–" if pd.isna(row.value) else f"{symbol} {row.value:+.3g}" if symbol == "Δ" else f"ρ {row.value:+.2f}"
         interval = "–" if pd.isna(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
         lines.append(f"| {row.text} | {row.figure} | {row.data_source or '–'} | {value} | {interval} | "
                      f"{row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | {row.excluded_lrs or '–'} | "
