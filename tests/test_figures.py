@@ -27,7 +27,7 @@ def test_every_layout_module_states_what_it_is():
         module = layout_module(name)
         assert module.PAPER_FIGURE.startswith(("Fig.", "Prop.")) and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig2', 'fig3', 'fig4', 'fig5', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1'\]"):
+    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig13', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1'\]"):
         layout_module("fig99")
 
 

@@ -76,6 +76,13 @@ KNOB_NAMES = {"batch_size": "batch size {}", "momentum": "momentum {}", "weight_
               "optimizer": "{}", "schedule": "{}"}
 
 
+# a knob as an axis or a row is labelled (fig6)
+KNOB_AXES = {"lr": "learning rate", "batch_size": "batch size", "momentum": "momentum", "weight_decay": "weight decay",
+             "max_epochs": "epochs", "nesterov": "Nesterov", "l1": "L1 penalty", "l2": "L2 penalty",
+             "focal_gamma": "focal loss γ", "asam_rho": "ASAM ρ", "optimizer": "optimiser", "schedule": "schedule",
+             "precision": "precision"}
+
+
 def knob_names(overrides: dict) -> str:
     """A study's ``overrides`` named: e.g. "focal γ = 2", "Adam", "momentum 0.9, cosine annealing"; "" when they
     fix none of these knobs (plain SGD at a constant learning rate)."""

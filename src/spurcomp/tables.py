@@ -8,24 +8,31 @@ from pathlib import Path
 import pandas as pd
 
 from spurcomp.claims import grid_rule_cut
-from spurcomp.names import dataset_label, metric_name, model_name
+from spurcomp.names import KNOB_AXES, dataset_label, metric_name, model_name
 from spurcomp.study import FAILED_STATUSES
 
 FORMATS = ("md", "latex")
 
 
-def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = None) -> pd.DataFrame:
-    """Mean, std and count over seeds of ``metric`` per learning rate, from runs that did not fail (diverge or
-    collapse), with the number of diverged, collapsed and unconverged seeds beside them, and why the grid rule
-    leaves a learning rate out (``excluded``: lr -> reason; empty: kept)."""
+def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = None, by=("lr",)) -> pd.DataFrame:
+    """Mean, std and count over seeds of ``metric`` per learning rate (per grid point: ``by``, the learning rate
+    and a study's other grid knobs), from runs that did not fail (diverge or collapse), with the number of
+    diverged, collapsed and unconverged seeds beside them, and why the grid rule leaves a learning rate out
+    (``excluded``: lr -> reason; empty: kept)."""
+    by = list(by)
     rows = table[(table.metric == metric)]
     ok = rows[~rows.status.isin(FAILED_STATUSES)]
-    summary = ok.groupby("lr")["value"].agg(["mean", "std", "count"])
-    status = rows.groupby("lr")["status"].agg(
+    summary = ok.groupby(by)["value"].agg(["mean", "std", "count"])
+    status = rows.groupby(by)["status"].agg(
         diverged=lambda s: int((s == "diverged").sum()), collapsed=lambda s: int((s == "collapsed").sum()),
         not_converged=lambda s: int((s == "not_converged").sum()))
     out = status.join(summary, how="left").reset_index().assign(metric=metric)
     return out.assign(grid_rule=[(excluded or {}).get(lr, "") for lr in out.lr])
+
+
+def grid_knobs(provenance: dict) -> list[str]:
+    """The knobs a study's grid varies besides the learning rate (fig6's rows), from a table's provenance."""
+    return [knob for knob in ((provenance.get("study_spec") or {}).get("grid") or {}) if knob != "lr"]
 
 
 def table_names(table: pd.DataFrame, provenance: dict) -> dict:
@@ -48,14 +55,21 @@ def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFram
         named = table_names(table, provenance)
         names = {"study": provenance.get("study", Path(path).stem), "dataset": named["dataset_name"],
                  "model": named["model_name"]}
-        excluded = grid_rule_cut(table, grid_rule)
-        summaries = {metric: per_lr_summary(table, metric, excluded).set_index("lr")
+        excluded = grid_rule_cut(table, grid_rule) if table.lr.nunique() > 1 else {}
+        by = ["lr", *grid_knobs(provenance)]
+        summaries = {metric: per_lr_summary(table, metric, excluded, by).set_index(by)
                      for metric in metrics if metric in set(table.metric)}
-        for lr in sorted(table.lr.unique()):
-            row = {**names, "lr": lr, "grid_rule": excluded.get(lr, "")}
+        for point in sorted(table[by].drop_duplicates().itertuples(index=False, name=None)):
+            key = point if len(by) > 1 else point[0]
+            lr = point[0]
+            knobs = ", ".join(f"{KNOB_AXES.get(k, k)} {v:g}" for k, v in zip(by[1:], point[1:]))
+            row = {**names, "lr": lr, "knobs": knobs, "grid_rule": excluded.get(lr, "")}
             for metric, summary in summaries.items():
-                row.update({metric: summary.loc[lr, "mean"], f"{metric}_std": summary.loc[lr, "std"],
-                            f"{metric}_n": int(summary.loc[lr, "count"]) if pd.notna(summary.loc[lr, "count"]) else 0})
+                found = key in summary.index
+                count = summary.loc[key, "count"] if found else 0
+                row.update({metric: summary.loc[key, "mean"] if found else float("nan"),
+                            f"{metric}_std": summary.loc[key, "std"] if found else float("nan"),
+                            f"{metric}_n": int(count) if pd.notna(count) else 0})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -72,9 +86,11 @@ def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; allowed: {list(FORMATS)}")
     metrics = [m for m in metrics if m in frame]
-    header = ["dataset", "model", "learning rate"] + [metric_name(m) for m in metrics]
+    knobs = "knobs" in frame and frame["knobs"].astype(bool).any()  # a grid over other knobs too (fig6)
+    header = ["dataset", "model", "learning rate"] + (["knob"] if knobs else []) + [metric_name(m) for m in metrics]
     body = [[row["dataset"], row["model"], f"{row['lr']:g}{' †' if row['grid_rule'] else ''}"]
-            + [_cell(row, m) for m in metrics] for row in frame.to_dict("records")]
+            + ([row["knobs"] or "–"] if knobs else []) + [_cell(row, m) for m in metrics]
+            for row in frame.to_dict("records")]
     excluded = sorted({f"{row['study']}, lr {row['lr']:g}: {row['grid_rule']}" for row in frame.to_dict("records")
                        if row["grid_rule"]})
     note = ("Mean ± std over the seeds that did not fail (diverged or collapsed runs left out). † past the paper's "
@@ -87,12 +103,12 @@ def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
     def tex(text: str) -> str:
         for old, new in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                          ("±", r"$\pm$"), ("†", r"$^\dagger$"), ("×", r"$\times$"), ("²", r"$^2$"),
-                         ("κ", r"$\kappa$"), ("Σ", r"$\Sigma$"), ("γ", r"$\gamma$")):
+                         ("κ", r"$\kappa$"), ("Σ", r"$\Sigma$"), ("γ", r"$\gamma$"), ("ρ", r"$\rho$")):
             text = text.replace(old, new)
         return text
 
     lines = [r"\begin{table}", r"\centering", rf"\caption{{{tex(title)}. {tex(note)}}}",
-             r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+             r"\begin{tabular}{ll" + "r" + ("l" if knobs else "") + "r" * (len(header) - 3 - knobs) + "}", r"\toprule",
              " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(tex(c) for c in cells) + r" \\" for cells in body]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
