@@ -192,3 +192,124 @@ def test_results_tables_give_mean_and_std_per_learning_rate_in_markdown_and_late
     assert "| 0.3 † | 0.700 |" in md and "cm_cnn, lr 0.3: 1 seed(s) collapsed" in md
     tex = (tmp_path / "fig4.tex").read_text()
     assert r"0.600 $\pm$ 0.141" in tex and r"\begin{tabular}{llrrrr}" in tex and "0.3 $^\\dagger$" in tex
+
+
+def knob_study(path, study, grid, lr, values, failed=(), **fixed):
+    """A table of one fig6 study: ``values`` maps the grid value to seed values of every fig6 metric (CSI and
+    prunability are offsets of accuracy); every knob column is present, as aggregate writes them."""
+    knob = next(iter(grid))
+    defaults = {"lr": lr, "momentum": 0.0, "batch_size": 100, **fixed}
+    rows = [{"dataset": "cm", "model": "cnn", "setting": f"{knob}={value},lr={lr}", **defaults, knob: value,
+             "seed": seed, "status": "diverged" if (value, seed) in failed else "converged", "metric": metric,
+             "value": v + offset}
+            for value, seeds in values.items() for seed, v in enumerate(seeds)
+            for metric, offset in (("unbiased_test_acc", 0.0), ("prunability", 1.0), ("csi", 2.0))]
+    spec = {"dataset": "cm", "model": "cnn", "grid": grid, "overrides": {"lr": lr}, "seeds": [0, 1]}
+    write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": study, "study_spec": spec})
+    return path
+
+
+def test_fig6_rows_take_each_knobs_default_from_the_learning_rate_row(tmp_path):
+    fig6 = layout_module("fig6")
+    paths = [knob_study(tmp_path / "lrs.parquet", "lrs", {"lr": [0.03, 0.3]}, 0.1, {0.03: [0.2, 0.3], 0.3: [0.6, 0.7]}),
+             knob_study(tmp_path / "mom.parquet", "mom", {"momentum": [0.5]}, 0.03, {0.5: [0.4, 0.5]}),
+             knob_study(tmp_path / "mom_high.parquet", "mom_high", {"momentum": [0.5]}, 0.3, {0.5: [0.9, 0.0]},
+                        failed={(0.5, 1)})]
+    values = fig6.plot(paths, tmp_path / "fig6.pdf", tmp_path / "fig6.csv")
+    assert (tmp_path / "fig6.pdf").read_bytes()[:4] == b"%PDF"
+    acc = values[values.metric == "unbiased_test_acc"].set_index(["curve", "value_of_knob"])
+    # the learning-rate row, and each momentum curve starting from that row's run at its own learning rate
+    assert acc.loc[("learning rate", 0.3), "mean"] == pytest.approx(0.65)
+    assert acc.loc[("alone", 0.0), "mean"] == pytest.approx(0.25) and acc.loc[("alone", 0.0), "study"] == "lrs"
+    assert acc.loc[("alone", 0.5), "mean"] == pytest.approx(0.45)
+    assert acc.loc[("with high LR", 0.0), "mean"] == pytest.approx(0.65)
+    # the diverged seed is left out and counted
+    high = acc.loc[("with high LR", 0.5)]
+    assert high["mean"] == pytest.approx(0.9) and high.seeds == 1 and high.failed_seeds == 1
+    csv = pd.read_csv(tmp_path / "fig6.csv")
+    assert set(csv.knob_name) == {"learning rate", "momentum"} and len(csv) == 3 * (2 + 2 + 2)
+    assert csv[csv.metric == "csi"]["mean"].min() == pytest.approx(2.25)  # each variable its own column
+
+
+def test_fig6_claims_compare_best_learning_rate_and_combination_with_the_knob(tmp_path):
+    from spurcomp.claims import evaluate_claims
+
+    fig6 = layout_module("fig6")
+    base = {"dataset": "cm", "model": "cnn", "seeds": [0, 1]}
+    config = {"training": {"lr": 0.1, "batch_size": 100, "momentum": 0.0},
+              "datasets": {"cm": {"generator": "colored_mnist"}}, "models": {"cnn": {"arch": "cnn", "width": 0.125}},
+              "studies": {"lrs": {**base, "grid": {"lr": [0.03, 0.3]}},
+                          "mom": {**base, "grid": {"momentum": [0.5]}, "overrides": {"lr": 0.03}},
+                          "mom_high": {**base, "grid": {"momentum": [0.5]}, "overrides": {"lr": 0.3}}}}
+    claims = {c.claim_id: c for c in fig6.claims({"studies": ["lrs", "mom", "mom_high"]}, config)}
+    assert len(claims) == 2 * 3  # per variable: best learning rate vs momentum, momentum combined vs high LR alone
+    versus_knob = claims["mom:unbiased_test_acc:best_lr_vs_momentum"]
+    assert (versus_knob.study, versus_knob.pick, versus_knob.versus_study, versus_knob.versus_pick) == \
+        ("lrs", "best", "mom", "best")
+    combined = claims["mom_high:csi:momentum_with_high_lr"]
+    assert (combined.pick, combined.versus_study, combined.versus_pick) == ("best_except:momentum=0.0", "lrs", "at:lr=0.3")
+    assert "momentum combined with learning rate 0.3 is at least on par" in combined.text
+    paths = {"lrs": knob_study(tmp_path / "lrs.parquet", "lrs", {"lr": [0.03, 0.3]}, 0.1,
+                               {0.03: [0.2, 0.3], 0.3: [0.6, 0.7]}),
+             "mom": knob_study(tmp_path / "mom.parquet", "mom", {"momentum": [0.5]}, 0.03, {0.5: [0.4, 0.5]}),
+             "mom_high": knob_study(tmp_path / "mom_high.parquet", "mom_high", {"momentum": [0.5]}, 0.3,
+                                    {0.5: [0.64, 0.66]})}
+    result = evaluate_claims(paths, tmp_path / "c.csv", tmp_path / "c.md", list(claims.values())).set_index("claim")
+    assert result.loc["mom:unbiased_test_acc:best_lr_vs_momentum", "verdict"] == "holds"  # 0.65 vs 0.45
+    assert result.loc["mom:unbiased_test_acc:best_lr_vs_momentum", "value"] == pytest.approx(0.2)
+    assert result.loc["mom_high:unbiased_test_acc:momentum_with_high_lr", "verdict"] == "on par"  # 0.65 vs 0.65
+    assert "Δ +0.2" in (tmp_path / "c.md").read_text()
+    # every study varies one knob, and each dataset x model has a learning-rate row
+    config["studies"]["two"] = {**base, "grid": {"lr": [0.1], "momentum": [0.5]}}
+    with pytest.raises(ValueError, match="fig6 study 'two' varies \\['lr', 'momentum'\\]; each fig6 study varies exactly one"):
+        fig6.claims({"studies": ["lrs", "two"]}, config)
+    with pytest.raises(ValueError, match="no study varying the learning rate"):
+        fig6.claims({"studies": ["mom"]}, config)
+    config["studies"]["mom_same"] = {**base, "grid": {"momentum": [0.9]}, "overrides": {"lr": 0.03}}
+    with pytest.raises(ValueError, match="at the same learning rate 0.03"):
+        fig6.claims({"studies": ["lrs", "mom", "mom_same"]}, config)
+
+
+def test_fig13_draws_maps_and_step_series_of_the_lowest_and_highest_learning_rate(tmp_path):
+    import numpy as np
+
+    fig13 = layout_module("fig13")
+    rng = np.random.default_rng(0)
+    rows = []
+    for lr in (0.001, 0.1):
+        for seed in (0, 1):
+            keys = {"dataset": "cm", "model": "cnn", "setting": f"lr={lr}", "lr": lr, "seed": seed,
+                    "status": "converged"}
+            rows += [{**keys, "metric": "max_bc_loss_ratio", "value": 0.2 + lr * 5},
+                     {**keys, "metric": "spurious_attribution_share", "value": 0.8 - lr * 5}]
+            for sample in ("sample=5,y=1,b=2", "sample=9,y=3,b=0"):
+                rows.append({**keys, "metric": "input_image", "group": sample, "value": 1.0,
+                             "image": rng.random((4, 4, 3)).tolist()})
+                rows += [{**keys, "metric": "attribution_map", "group": sample, "epoch": epoch, "value": 1.0 + epoch,
+                          "image": rng.random((4, 4, 1)).tolist()} for epoch in (0, 2)]
+            for step in range(1, 7):
+                rows += [{**keys, "metric": metric, "epoch": (step - 1) // 3 + 1, "step": step, "value": step * lr}
+                         for metric in ("step_bc_loss_ratio", "step_param_norm", "step_logit_norm", "step_acc_ba",
+                                        "step_acc_bc")]
+    path = tmp_path / "fig13_cm.parquet"
+    write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": "fig13_cm"})
+    values = fig13.plot([path], tmp_path / "fig13.pdf", tmp_path / "fig13.csv")
+    assert (tmp_path / "fig13.pdf").read_bytes()[:4] == b"%PDF"
+    maps = values[values.kind == "map"]
+    # the lowest seed of each learning rate: 2 samples x 2 checkpoints x 2 learning rates
+    assert len(maps) == 8 and set(maps.seed) == {0} and set(maps.epoch) == {0, 2}
+    ratio = values[(values.kind == "step_bc_loss_ratio") & (values.lr == 0.1) & (values.seed == 1)]
+    # a moving average over an epoch of steps (3 here): step 3's value is the mean of steps 1..3
+    assert ratio.set_index("step").loc[3, "value"] == pytest.approx(0.2)
+    assert set(values.kind) >= {"step_acc_ba", "step_acc_bc", "step_param_norm"}
+    assert fig13.image_array(pd.read_parquet(path).image.dropna().iloc[0]).shape == (4, 4, 3)
+    # claims: the highest learning rate against the lowest
+    config = {"datasets": {"cm": {"generator": "colored_mnist"}}, "models": {"cnn": {"arch": "cnn", "width": 0.125}},
+              "studies": {"fig13_cm": {"dataset": "cm", "model": "cnn", "grid": {"lr": [0.1, 0.001]}}}}
+    claims = {c.metric: c for c in fig13.claims({"studies": ["fig13_cm"]}, config)}
+    assert (claims["max_bc_loss_ratio"].pick, claims["max_bc_loss_ratio"].versus_pick) == ("at:lr=0.1", "at:lr=0.001")
+    assert claims["spurious_attribution_share"].direction == -1
+    assert "lower at learning rate 0.1 than at 0.001" in claims["spurious_attribution_share"].text
+    config["studies"]["fig13_cm"]["grid"]["lr"] = [0.1]
+    with pytest.raises(ValueError, match="needs at least two learning rates"):
+        fig13.claims({"studies": ["fig13_cm"]}, config)

@@ -148,7 +148,6 @@ def point_values(table, knob: str, metrics=METRICS):
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
-    import numpy as np
     import pandas as pd
 
     from spurcomp.figures._draw import ordered, read_tables, save, source_label
@@ -159,49 +158,15 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     studies = [(name, provenance["study_spec"], float(table.lr.iloc[0])) for name, (table, provenance) in by_study.items()]
     groups = study_roles(studies)
     knobs = ["lr"] + list(dict.fromkeys(knob for group in groups for knob in group.rows))
-    columns = [(group, metric) for group in groups for metric in METRICS]
-    fig, axes = plt.subplots(len(knobs), len(columns), figsize=(2.3 * len(columns), 1.9 * len(knobs) + 1.0),
-                             sharey="col", layout="constrained", squeeze=False)
+    fig = plt.figure(figsize=(2.3 * len(METRICS) * len(groups), 1.9 * len(knobs) + 1.2), layout="constrained")
     values = []
-    for c, (group, metric) in enumerate(columns):
+    for block, group in zip(fig.subfigures(1, len(groups), squeeze=False)[0], groups):
         names = table_names(*by_study[group.lr_study])
-        axes[0, c].set_title(f"{metric_name(metric)}\n{names['dataset_name']}, {names['model_name']}", fontsize=7)
-        for r, knob in enumerate(knobs):
-            ax = axes[r, c]
-            curves = ([("learning rate", group.lr_study, "-")] if knob == "lr" else
-                      [(kind, study, style) for kind, study, style in
-                       (("alone", group.rows[knob].alone, "-"), ("with high LR", group.rows[knob].combined, "--"))
-                       if study] if knob in group.rows else [])
-            if not curves:
-                ax.set_visible(False)
-                continue
-            ticks = sorted({float(v) for _, study, _ in curves for v in by_study[study][0][knob].unique()})
-            lr_table = by_study[group.lr_study][0]
-            if knob != "lr":  # the knob's default value is the learning-rate row's run at the curve's rate
-                ticks = sorted(set(ticks) | {float(lr_table[knob].iloc[0])})
-            for kind, study, style in curves:
-                points = point_values(by_study[study][0], knob, [metric])
-                if knob != "lr":
-                    at_lr = lr_table[np.isclose(lr_table.lr, points.lr.iloc[0])]
-                    default = point_values(at_lr, knob, [metric]).assign(study=group.lr_study)
-                    points = pd.concat([points.assign(study=study), default]).drop_duplicates(
-                        "value_of_knob").sort_values("value_of_knob")
-                points = points.assign(knob=knob, curve=kind, dataset=group.dataset, model=group.model, **names)
-                if "study" not in points:
-                    points["study"] = study
-                x = np.array([ticks.index(v) for v in points.value_of_knob])
-                label = "all seeds" if knob == "lr" else f"{kind}, lr {points.lr.iloc[0]:g}"
-                ax.errorbar(x, points["mean"], yerr=points["std"].fillna(0), fmt="o" + style, ms=3, capsize=2,
-                            color="C0" if style == "-" else "C3", label=label)
-                failed = points.failed_seeds.to_numpy() > 0
-                ax.plot(x[failed], points["mean"][failed], "kx", ms=7)
-                values.append(points)
-            ax.set_xticks(range(len(ticks)), [f"{v:g}" for v in ticks], fontsize=6)
-            ax.tick_params(axis="y", labelsize=6)
-            if c == 0:
-                ax.set_ylabel(KNOB_AXES.get(knob, knob), fontsize=7)
-            if c % len(METRICS) == 0 and knob != "lr":
-                ax.legend(fontsize=5, loc="best")
+        block.suptitle(f"{names['dataset_name']}, {names['model_name']}", fontsize=8)
+        axes = block.subplots(len(knobs), len(METRICS), sharey="col", squeeze=False)
+        for c, metric in enumerate(METRICS):
+            axes[0, c].set_title(metric_name(metric), fontsize=7)
+            _draw_column(axes[:, c], c, group, metric, knobs, by_study, names, values)
     sources = "; ".join(sorted({source_label(provenance) for _, provenance in tables}))
     fig.suptitle(f"Learning rate against other knobs and interventions (x: the row's knob; × : a seed failed)\n"
                  f"{sources}", fontsize=8)
@@ -211,3 +176,47 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     return save(fig, out_pdf, ordered(values, ["dataset", "model", "dataset_name", "model_name", "knob", "knob_name",
                                               "curve", "study", "lr", "value_of_knob", "metric", "metric_name", "mean",
                                               "std", "seeds", "failed_seeds"]), out_csv)
+
+
+def _draw_column(axes, c, group, metric, knobs, by_study, names, values) -> None:
+    """One variable's column of a dataset x model block: a panel per knob (row), its points appended to
+    ``values``."""
+    import numpy as np
+    import pandas as pd
+
+    for r, knob in enumerate(knobs):
+        ax = axes[r]
+        curves = ([("learning rate", group.lr_study, "-")] if knob == "lr" else
+                  [(kind, study, style) for kind, study, style in
+                   (("alone", group.rows[knob].alone, "-"), ("with high LR", group.rows[knob].combined, "--"))
+                   if study] if knob in group.rows else [])
+        if not curves:
+            ax.set_visible(False)
+            continue
+        ticks = sorted({float(v) for _, study, _ in curves for v in by_study[study][0][knob].unique()})
+        lr_table = by_study[group.lr_study][0]
+        if knob != "lr":  # the knob's default value is the learning-rate row's run at the curve's rate
+            ticks = sorted(set(ticks) | {float(lr_table[knob].iloc[0])})
+        for kind, study, style in curves:
+            points = point_values(by_study[study][0], knob, [metric])
+            if knob != "lr":
+                at_lr = lr_table[np.isclose(lr_table.lr, points.lr.iloc[0])]
+                default = point_values(at_lr, knob, [metric]).assign(study=group.lr_study)
+                points = pd.concat([points.assign(study=study), default]).drop_duplicates(
+                    "value_of_knob").sort_values("value_of_knob")
+            points = points.assign(knob=knob, curve=kind, dataset=group.dataset, model=group.model, **names)
+            if "study" not in points:
+                points["study"] = study
+            x = np.array([ticks.index(v) for v in points.value_of_knob])
+            label = "all seeds" if knob == "lr" else f"{kind}, lr {points.lr.iloc[0]:g}"
+            ax.errorbar(x, points["mean"], yerr=points["std"].fillna(0), fmt="o" + style, ms=3, capsize=2,
+                        color="C0" if style == "-" else "C3", label=label)
+            failed = points.failed_seeds.to_numpy() > 0
+            ax.plot(x[failed], points["mean"][failed], "kx", ms=7)
+            values.append(points)
+        ax.set_xticks(range(len(ticks)), [f"{v:g}" for v in ticks], fontsize=6)
+        ax.tick_params(axis="y", labelsize=6)
+        if c == 0:
+            ax.set_ylabel(KNOB_AXES.get(knob, knob), fontsize=7)
+        if c == 0 and knob != "lr":
+            ax.legend(fontsize=5, loc="best")
