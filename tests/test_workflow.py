@@ -280,3 +280,11 @@ def test_paper_config_plans_the_full_grid():
     out = result.stdout + result.stderr
     # one job per run (execution.runs_per_job: 1): fig9's 105, fig12's 210 paper runs and fig3 / moon-star's 42
     assert len(train_jobs(out)) == 105 + 210 + 42
+    # fig6 with ResNet18 on two datasets: 16 knob values alone and with the high learning rate, 3 seeds each, plus
+    # the two learning-rate rows (7 x 3); fig13: 2 datasets x 2 learning rates x 3 seeds
+    result = subprocess.run([*SNAKEMAKE, "-n", "figures/fig6.pdf", "figures/fig13.pdf",
+                             "--configfile=config/paper.yaml"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = train_jobs(result.stdout + result.stderr)
+    assert len(jobs) == 2 * (16 * 2 * 3 + 7 * 3) + 2 * 2 * 3
+    assert sum("resnet18" in job for job in jobs) == len(jobs)
