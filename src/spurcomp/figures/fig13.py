@@ -18,7 +18,8 @@ CAPTION = """
 The paper's Fig. 13: large learning rates make the losses of bias-conflicting (BC) samples dominate the
 minibatch loss, and the model turns from the spurious feature to the core one. Per dataset and architecture, for
 its lowest and highest learning rate: left, the same bias-conflicting test samples and their Integrated Gradients
-maps (absolute attribution summed over channels, each map scaled to its own maximum) at the checkpoints saved
+maps (absolute attribution summed over channels, each map scaled to its own maximum; the baseline is in the
+title, the default study uses the all-zero one of the authors' public code) at the checkpoints saved
 through training (blank: no checkpoint at that epoch, e.g. a run that converged earlier); right, per training step,
 the BC share of the minibatch loss, the parameter norm, the mean logit norm and the accuracy on the minibatch's
 bias-aligned (solid) and bias-conflicting (dashed) samples, each seed a line (a moving average over about one
@@ -89,8 +90,11 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         lrs = sorted(table.lr.unique())
         low_high = [lrs[0], lrs[-1]]
         left, right = block.subfigures(1, 2, width_ratios=[3, 2])
+        ig = (provenance.get("evaluation") or {}).get("ig") or {}
+        baseline = {"zero": "all-zero IG baseline", "uniform": f"{ig.get('n_baselines')} uniform IG baselines"}.get(
+            ig.get("baseline"), "IG baseline not recorded")
         block.suptitle(f"{names['dataset_name']}, {names['model_name']}: learning rate {low_high[0]:g} vs "
-                       f"{low_high[1]:g}", fontsize=9)
+                       f"{low_high[1]:g} (maps: {baseline})", fontsize=9)
         # left: the samples and their maps through training (the lowest seed of each learning rate)
         images = table[table.metric.isin(["input_image", "attribution_map"])]
         if "image" not in table or images.empty:
