@@ -12,8 +12,8 @@ from spurcomp.names import dataset_name, metric_name, model_name
 
 PAPER_FIGURE = "Fig. 13"
 INPUTS = "studies"
-METRICS = ("max_bc_loss_ratio", "spurious_attribution_share", "unbiased_test_acc")
-TABLE_TITLE = "Maximum BC loss ratio, final spurious attribution share and unbiased test accuracy at a low and a high learning rate"
+METRICS = ("max_bc_loss_ratio", "unbiased_test_acc")
+TABLE_TITLE = "Maximum BC loss ratio and unbiased test accuracy at a low and a high learning rate"
 CAPTION = """
 The paper's Fig. 13: large learning rates make the losses of bias-conflicting (BC) samples dominate the
 minibatch loss, and the model turns from the spurious feature to the core one. Per dataset and architecture, for
@@ -33,8 +33,10 @@ MAX_CHECKPOINTS = 7  # columns of maps
 
 
 def claims(spec: dict, config: dict):
-    """Per study, its highest learning rate against its lowest: a higher maximum BC loss ratio, a lower spurious
-    attribution share at the end of training, and a higher unbiased test accuracy (the mechanism of sec. 6)."""
+    """Per study, its highest learning rate against its lowest: a higher maximum BC loss ratio and a higher
+    unbiased test accuracy (the mechanism of sec. 6). The maps are not made a claim: on Colored MNIST and Corrupted
+    CIFAR-10 the spurious feature (the digit's colour, the corruption) lies on the same pixels as the core one, so
+    no pixel mask tells them apart."""
     out = []
     for study in spec["studies"]:
         s = config["studies"][study]
@@ -44,12 +46,11 @@ def claims(spec: dict, config: dict):
                              f"one); it has {lrs}")
         low, high = lrs[0], lrs[-1]
         where = f"{dataset_name(config['datasets'][s['dataset']]['generator'])}, {model_name(config['models'][s['model']])}"
-        for metric, direction in (("max_bc_loss_ratio", +1), ("spurious_attribution_share", -1),
-                                  ("unbiased_test_acc", +1)):
+        for metric in METRICS:
             out.append(Claim(f"{study}:{metric}:lr{high:g}_vs_lr{low:g}",
-                             f"{metric_name(metric)} is {'higher' if direction > 0 else 'lower'} at learning rate "
-                             f"{high:g} than at {low:g} on {where}", study, metric, direction, PAPER_FIGURE,
-                             versus_study=study, pick=f"at:lr={high!r}", versus_pick=f"at:lr={low!r}"))
+                             f"{metric_name(metric)} is higher at learning rate {high:g} than at {low:g} on {where}",
+                             study, metric, +1, PAPER_FIGURE, versus_study=study, pick=f"at:lr={high!r}",
+                             versus_pick=f"at:lr={low!r}"))
     return out
 
 
