@@ -157,7 +157,12 @@ def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
     points, failed, left_out = pick_points(lrs, "best", "csi")
     assert failed == 1 and max(v.mean() for v in points) == pytest.approx(0.51)
     assert left_out == ["lr=1.0: 1 seed(s) failed"]
-    points, _, _ = pick_points(momentum, "best_except:momentum=0.5", "csi")
+    points, _, _ = pick_points(momentum, "best;except:momentum=0.5", "csi")
+    assert [v.tolist() for v in points] == [[0.3, 0.32]]
+    # best:METRIC: the one point whose METRIC is best (here a second metric ranks momentum 0 first)
+    ranked = pd.concat([momentum, momentum[momentum.metric == "csi"].assign(
+        metric="acc", value=lambda t: 1 - t.value)], ignore_index=True)
+    points, _, _ = pick_points(ranked, "best:acc", "csi")
     assert [v.tolist() for v in points] == [[0.3, 0.32]]
     points, failed, _ = pick_points(momentum, "at:momentum=0.9", "csi")  # at a point, the failed seed is dropped
     assert failed == 1 and [v.tolist() for v in points] == [[0.7]]
@@ -177,5 +182,6 @@ def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
     dead = knob_table({0.9: [0.0, 0.0]}, "momentum", status={(0.9, 0): "diverged", (0.9, 1): "diverged"})
     assert test_comparison({"a": dead, "b": lrs}, versus("best", "best"))["verdict"] == "does not hold"
     assert test_comparison({"a": lrs, "b": dead}, versus("best", "best"))["verdict"] == "not enough runs"
-    with pytest.raises(ValueError, match="bad comparison pick 'top'; allowed"):
-        pick_points(lrs, "top", "csi")
+    for bad in ("top", "at:lr", "at:lr=1;except:lr=0.1", "best;at:lr=1"):
+        with pytest.raises(ValueError, match=f"bad comparison pick '{bad}'; allowed"):
+            pick_points(lrs, bad, "csi")

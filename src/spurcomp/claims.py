@@ -157,7 +157,28 @@ def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None =
     return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
-PICKS = ("best", "best_except:KNOB=VALUE", "at:KNOB=VALUE")
+PICKS = ("best", "best:METRIC", "best;except:KNOB=VALUE", "best:METRIC;except:KNOB=VALUE", "at:KNOB=VALUE")
+
+
+def _parse_pick(pick: str) -> dict[str, str]:
+    """``best[:METRIC][;except:KNOB=VALUE]`` or ``at:KNOB=VALUE`` as {"best" or "at": ..., "except": ...}."""
+    parts = {}
+    for part in pick.split(";"):
+        key, _, value = part.partition(":")
+        parts[key] = value
+    kinds = [key for key in parts if key in ("best", "at")]
+    valid = (len(kinds) == 1 and set(parts) <= {"best", "at", "except"} and ("at" not in parts or
+             ("=" in parts["at"] and "except" not in parts)) and ("except" not in parts or "=" in parts["except"]))
+    if not valid:
+        raise ValueError(f"bad comparison pick {pick!r}; allowed: {list(PICKS)}")
+    return parts
+
+
+def _where(table, pick: str, condition: str):
+    knob, _, value = condition.partition("=")
+    if knob not in table:
+        raise ValueError(f"comparison pick {pick!r}: the table has no column {knob!r}")
+    return np.isclose(table[knob].astype(float), float(value))
 
 
 def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) -> tuple[list, int, list[str]]:
@@ -165,36 +186,35 @@ def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) ->
     chooses from, failed runs left out; the number of failed runs among them; what was left out and why.
 
     ``pick``: ``at:KNOB=VALUE``, the grid point where the table's column KNOB (a training knob: ``lr``,
-    ``momentum``, ...) equals VALUE; ``best``, the grid point with the highest mean, chosen among those without a
-    failed seed and (for a learning-rate grid) within the grid rule; ``best_except:KNOB=VALUE``, the same without
-    that point (e.g. a knob's value other than its default)."""
-    kind, _, where = pick.partition(":")
-    if kind not in ("best", "best_except", "at") or (kind != "best") != bool(where):
-        raise ValueError(f"bad comparison pick {pick!r}; allowed: {list(PICKS)}")
-    rows = table[table.metric == metric]
-    chosen = None
-    if where:
-        knob, _, value = where.partition("=")
-        if knob not in rows:
-            raise ValueError(f"comparison pick {pick!r}: the table has no column {knob!r}")
-        chosen = np.isclose(rows[knob].astype(float), float(value))
-    excluded_lrs = grid_rule_cut(rows, grid_rule) if rows.lr.nunique() > 1 else {}
-    points, failed, left_out = [], 0, []
-    for setting, runs in rows.groupby("setting"):
-        mask = chosen[rows.setting.to_numpy() == setting] if chosen is not None else None
-        if kind == "at" and not mask.all():
-            continue
-        if kind == "best_except" and mask.all():
-            continue
+    ``momentum``, ...) equals VALUE; ``best``, every grid point without a failed seed and (for a learning-rate
+    grid) within the grid rule, of which the comparison takes the highest mean; ``best:METRIC``, of those the one
+    point with the highest mean METRIC (e.g. the learning rate with the best unbiased accuracy, whose prunability
+    is then compared); ``;except:KNOB=VALUE`` leaves a point out of ``best`` (e.g. a knob's default value)."""
+    parts = _parse_pick(pick)
+    runs_of = table[table.metric == metric]
+    if "at" in parts:
+        runs_of = runs_of[_where(runs_of, pick, parts["at"])]
+    if "except" in parts:
+        runs_of = runs_of[~_where(runs_of, pick, parts["except"])]
+    excluded_lrs = grid_rule_cut(table, grid_rule) if table.lr.nunique() > 1 else {}
+    points, failed, left_out, settings = [], 0, [], []
+    for setting, runs in runs_of.groupby("setting"):
         bad = int(runs.status.isin(FAILED_STATUSES).sum())
         failed += bad
         values = runs[~runs.status.isin(FAILED_STATUSES)]["value"].dropna().to_numpy(dtype=float)
-        if kind != "at" and (bad or float(runs.lr.iloc[0]) in excluded_lrs):
-            why = f"{bad} seed(s) failed" if bad else f"past the grid rule ({excluded_lrs[float(runs.lr.iloc[0])]})"
-            left_out.append(f"{setting}: {why}")
+        lr = float(runs.lr.iloc[0])
+        if "best" in parts and (bad or lr in excluded_lrs):
+            left_out.append(f"{setting}: " + (f"{bad} seed(s) failed" if bad else
+                                              f"past the grid rule ({excluded_lrs[lr]})"))
             continue
         if len(values):
             points.append(values)
+            settings.append(setting)
+    if parts.get("best") and points:  # one point, chosen by another metric's mean over its surviving seeds
+        ok = table[~table.status.isin(FAILED_STATUSES) & (table.metric == parts["best"])]
+        means = ok.groupby("setting")["value"].mean()
+        scores = [means.get(setting, -np.inf) for setting in settings]
+        points = [points[int(np.argmax(scores))]]
     return points, failed, left_out
 
 

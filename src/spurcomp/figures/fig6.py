@@ -16,6 +16,8 @@ from spurcomp.settings import SHORT_NAMES, setting_from_dict
 PAPER_FIGURE = "Fig. 6"
 INPUTS = "studies"
 METRICS = ("unbiased_test_acc", "prunability", "csi")
+# a side of a claim is one grid point, chosen by robustness, at which every variable is compared
+SELECTED_BY = "unbiased_test_acc"
 TABLE_TITLE = "Unbiased test accuracy, κ-prunability and CSI per knob value, alone and with a high learning rate"
 CAPTION = """
 The paper's Fig. 6: how a large learning rate compares with, and combines with, other hyper-parameters and
@@ -91,10 +93,12 @@ def study_roles(studies) -> list[Group]:
 
 
 def claims(spec: dict, config: dict):
-    """Per dataset x architecture, knob and variable: the best learning rate is at least on par with the knob's
-    best value (the paper: "either on par with or surpassing other interventions"), and the knob combined with
-    the high learning rate at least on par with that learning rate alone ("can be combined with high LR to
-    achieve even better trade-offs")."""
+    """Per dataset x architecture, knob and variable: at the learning rate with the best unbiased accuracy, each
+    variable is at least on par with the knob's at its value with the best unbiased accuracy (the paper: "High LR
+    consistently facilitate a combination of OOD generalization, network compressibility, and core feature
+    utilization, either on par with or surpassing other interventions": one learning rate, every variable), and
+    the knob combined with the high learning rate is at least on par with that learning rate alone ("other
+    interventions ... can be combined with high LR to achieve even better trade-offs")."""
     training = config["training"]
     defaults = setting_from_dict({k: v for k, v in training.items() if k in SHORT_NAMES}).knobs()
     studies = [(name, config["studies"][name],
@@ -110,15 +114,18 @@ def claims(spec: dict, config: dict):
             for metric in METRICS:
                 out.append(Claim(
                     f"{row.alone}:{metric}:best_lr_vs_{knob}",
-                    f"{metric_name(metric)} at the best learning rate is at least on par with the best {axis} "
-                    f"(at learning rate {row.alone_lr:g}) on {where}", group.lr_study, metric, +1, PAPER_FIGURE,
-                    versus_study=row.alone, pick="best", versus_pick="best", tie="on par"))
+                    f"{metric_name(metric)} at the learning rate with the best unbiased accuracy is at least on par "
+                    f"with {axis}'s (its value with the best unbiased accuracy, at learning rate "
+                    f"{row.alone_lr:g}) on {where}", group.lr_study, metric, +1, PAPER_FIGURE,
+                    versus_study=row.alone, pick=f"best:{SELECTED_BY}", versus_pick=f"best:{SELECTED_BY}",
+                    tie="on par"))
                 if row.combined:
                     out.append(Claim(
                         f"{row.combined}:{metric}:{knob}_with_high_lr",
-                        f"{metric_name(metric)}: {axis} combined with learning rate {row.combined_lr:g} is at least "
-                        f"on par with that learning rate alone on {where}", row.combined, metric, +1, PAPER_FIGURE,
-                        versus_study=group.lr_study, pick=f"best_except:{knob}={_number(default)}",
+                        f"{metric_name(metric)}: {axis} combined with learning rate {row.combined_lr:g} (its value "
+                        f"with the best unbiased accuracy) is at least on par with that learning rate alone on "
+                        f"{where}", row.combined, metric, +1, PAPER_FIGURE, versus_study=group.lr_study,
+                        pick=f"best:{SELECTED_BY};except:{knob}={_number(default)}",
                         versus_pick=f"at:lr={row.combined_lr!r}", tie="on par"))
     return out
 
