@@ -240,7 +240,10 @@ def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: d
 
     value = side(sides[0][0]) - side(sides[1][0])
     rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
-    draw = lambda v: rng.choice(v, len(v))  # noqa: E731
+
+    def draw(values):
+        return rng.choice(values, len(values))
+
     boot = [side(sides[0][0], draw) - side(sides[1][0], draw) for _ in range(n_boot)]
     low, high = np.percentile(boot, [2.5, 97.5])
     signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
