@@ -58,7 +58,7 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key studies.fig3.plot: a study no longer draws its own figure; declare it in the `figures` section "
      "instead: figures: {fig3: {layout: fig3, studies: [fig3]}}"),
     (lambda c: c.update(figures={"fig9": {"layout": "fig99", "studies": ["fig3"]}}),
-     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'fig12', 'prop1', 'fig9', 'figS_optimizers']"),
+     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'fig12', 'prop1', 'fig9', 'figS_optimizers', 'fig6', 'fig13']"),
     (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
      "config key figures.fig2: 'datasets' is a required property"),
     (lambda c: c["studies"]["fig3"].update(evaluation={"ig": {"n_steps": 1}}),
@@ -200,7 +200,7 @@ def test_spurcomp_check_merges_like_snakemake_and_names_problems(tmp_path, capsy
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("training: {max_epochs: 5}\nstudies: {fig3: {seeds: [0]}}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 0
-    assert "valid (14 studies, 10 figures)" in capsys.readouterr().out
+    assert "valid (40 studies, 12 figures)" in capsys.readouterr().out
     overlay.write_text("training: {max_epochs: 0}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 2
     assert "config key training.max_epochs: 0 is less than the minimum of 1" in capsys.readouterr().err
