@@ -267,6 +267,10 @@ def test_fig6_claims_compare_best_learning_rate_and_combination_with_the_knob(tm
         fig6.claims({"studies": ["lrs", "two"]}, config)
     with pytest.raises(ValueError, match="no study varying the learning rate"):
         fig6.claims({"studies": ["mom"]}, config)
+    config["studies"]["mom_elsewhere"] = {**base, "grid": {"momentum": [0.5]}, "overrides": {"lr": 0.5}}
+    with pytest.raises(ValueError, match="'mom_elsewhere' runs at learning rate 0.5, which the learning-rate study "
+                                         "'lrs' does not have"):
+        fig6.claims({"studies": ["lrs", "mom", "mom_elsewhere"]}, config)
     config["studies"]["mom_same"] = {**base, "grid": {"momentum": [0.9]}, "overrides": {"lr": 0.03}}
     with pytest.raises(ValueError, match="at the same learning rate 0.03"):
         fig6.claims({"studies": ["lrs", "mom", "mom_same"]}, config)

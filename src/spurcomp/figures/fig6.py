@@ -106,6 +106,13 @@ def claims(spec: dict, config: dict):
                for name in spec["studies"]]
     out = []
     for group in study_roles(studies):
+        grid = [float(lr) for lr in config["studies"][group.lr_study]["grid"]["lr"]]
+        for row in group.rows.values():
+            for study, lr in ((row.alone, row.alone_lr), (row.combined, row.combined_lr)):
+                if study and not any(abs(lr - other) <= 1e-12 * lr for other in grid):
+                    raise ValueError(f"fig6 study {study!r} runs at learning rate {lr:g}, which the learning-rate "
+                                     f"study {group.lr_study!r} does not have ({grid}): the knob's default point "
+                                     f"and the claims need that run; add {lr:g} to its grid")
         where = (f"{dataset_name(config['datasets'][group.dataset]['generator'])}, "
                  f"{model_name(config['models'][group.model])}")
         for knob, row in group.rows.items():
