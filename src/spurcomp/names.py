@@ -18,6 +18,7 @@ DATASETS = {
     "corrupted_cifar10": "Corrupted CIFAR-10",
     "mnist_cifar": "MNIST-CIFAR",
     "double_mnist": "Double MNIST",
+    "waterbirds": "Waterbirds",
 }
 
 # Where a dataset's base images come from (``source`` in its metadata), by generator where it matters:
@@ -26,12 +27,14 @@ SOURCES = {
     "procedural": "procedural",
     "embedded": "embedded",
     "torchvision": "real",
+    "folder": "real",
 }
 EMBEDDED_SOURCES = {
     "colored_mnist": "embedded MNIST 5k",
     "double_mnist": "embedded MNIST 5k",
     "corrupted_cifar10": "procedural CIFAR-10 stand-in",
     "mnist_cifar": "embedded MNIST 5k + procedural CIFAR-10 stand-in",
+    "waterbirds": "procedural Waterbirds stand-in",
 }
 
 RESNETS = {"resnet18": "ResNet18", "resnet50": "ResNet50", "wide_resnet101_2": "Wide ResNet-101-2"}

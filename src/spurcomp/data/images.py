@@ -136,7 +136,7 @@ def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "em
     return ImagePool(raw.astype(np.float32) / 255.0, labels, None, "CIFAR-10 (torchvision)")
 
 
-def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Whether each point (u, v) (object-centred, unit radius) is inside the shape of class ``kind``."""
     r = np.hypot(u, v)
     box = np.maximum(np.abs(u), np.abs(v))
@@ -169,7 +169,7 @@ def _polygon(u, v, angles, radii) -> np.ndarray:
     return PolygonPath(vertices).contains_points(points).reshape(u.shape)
 
 
-def _random_colour(rng: np.random.Generator) -> np.ndarray:
+def random_colour(rng: np.random.Generator) -> np.ndarray:
     import colorsys
 
     return np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.4, 1.0), rng.uniform(0.45, 1.0)))
@@ -188,13 +188,13 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32) -> tupl
         angle = rng.uniform(-np.pi / 6, np.pi / 6)
         dx, dy = (xx - cx) / radius, (yy - cy) / radius
         u, v = np.cos(angle) * dx + np.sin(angle) * dy, -np.sin(angle) * dx + np.cos(angle) * dy
-        mask = _shape_mask(PROCEDURAL_CIFAR_CLASSES[label], u, v)
+        mask = shape_mask(PROCEDURAL_CIFAR_CLASSES[label], u, v)
         # background: a smooth random texture around a random colour; object: a shaded random colour
         texture = gaussian_filter(rng.normal(size=(3, size, size)), sigma=(0, *(rng.uniform(1.0, 3.0),) * 2))
         texture /= texture.std() + 1e-8
-        background = _random_colour(rng)[:, None, None] * rng.uniform(0.4, 0.9) + 0.12 * texture
+        background = random_colour(rng)[:, None, None] * rng.uniform(0.4, 0.9) + 0.12 * texture
         shade = 1.0 + 0.25 * (u - v) / 2
-        foreground = _random_colour(rng)[:, None, None] * shade[None] + 0.04 * rng.normal(size=(3, size, size))
+        foreground = random_colour(rng)[:, None, None] * shade[None] + 0.04 * rng.normal(size=(3, size, size))
         images[i] = np.clip(np.where(mask[None], foreground, background), 0, 1)
         masks[i] = mask
     return images, labels, masks

@@ -9,4 +9,5 @@ GENERATOR_VERSIONS = {
     "corrupted_cifar10": 2,
     "mnist_cifar": 1,
     "double_mnist": 1,
+    "waterbirds": 1,
 }

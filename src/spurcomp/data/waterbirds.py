@@ -1,0 +1,140 @@
+"""Waterbirds (Sagawa et al. 2020): a bird (y: 0 landbird, 1 waterbird; the core feature) on a land or water
+scene (b, the place; the spurious feature). Training set: 95% of each class on its own kind of scene
+(``rho_train`` 0.05 conflicting); test set: each class half on land, half on water. Worst-group accuracy is over
+the four (y, b) groups.
+
+Two sources:
+
+- ``folder``: the official release in ``data_root/waterbird_complete95_forest2water2/`` (``metadata.csv`` with
+  ``img_filename, y, split, place``; split 0 train, 2 test; the validation split 1 is not used). Images are resized
+  and centre-cropped as the standard evaluation transform does (resize to 256/224 of the size, crop the size),
+  to ``image_size``. Its groups are the release's own (``rho_train`` is not used). No pixel masks: core is every
+  pixel (a background mask needs a segmenter).
+- ``embedded`` (offline, the default): a procedural stand-in with the same group structure, named as such
+  everywhere: a "landbird" (a triangle or a cross) or a "waterbird" (a crescent or a ring) of random colour, size
+  and rotation on a land scene (smooth green-brown texture) or a water scene (blue, horizontal waves); the masks
+  are exact (core: the bird's pixels; spurious: the scene's).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
+from spurcomp.data.versions import GENERATOR_VERSIONS
+
+RELEASE = "waterbird_complete95_forest2water2"
+SPLIT_CODES = {"train": 0, "test": 2}  # metadata.csv's split column (1: validation)
+BIRDS = {0: ("triangle", "cross"), 1: ("crescent", "ring")}
+CORE, SPURIOUS = FEATURE_CODES["core"], FEATURE_CODES["spurious"]
+
+
+def _scene(place: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A land (0) or water (1) scene, (3, size, size) in [0, 1]."""
+    from scipy.ndimage import gaussian_filter
+
+    grid = np.arange(size) / size
+    if place == 0:
+        texture = gaussian_filter(rng.normal(size=(size, size)), sigma=size / 10)
+        texture /= texture.std() + 1e-8
+        base = np.array([0.35, 0.45, 0.2]) + rng.uniform(-0.06, 0.06, 3)
+        return np.clip(base[:, None, None] + 0.08 * texture[None] * np.array([1.0, 1.2, 0.6])[:, None, None], 0, 1)
+    waves = np.sin(2 * np.pi * (grid[:, None] * rng.uniform(4, 8) + rng.uniform())) * np.ones((1, size))
+    base = np.array([0.15, 0.35, 0.7]) + rng.uniform(-0.06, 0.06, 3)
+    return np.clip(base[:, None, None] + 0.07 * waves[None] + 0.02 * rng.normal(size=(3, size, size)), 0, 1)
+
+
+def _standin_split(y: np.ndarray, b: np.ndarray, size: int, rng: np.random.Generator) -> Split:
+    from spurcomp.data.images import random_colour, shape_mask
+
+    n = len(y)
+    x = np.empty((n, 3, size, size), dtype=np.float32)
+    feature = np.empty((n, 3, size, size), dtype=np.uint8)
+    grid = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(grid, -grid)
+    for i in range(n):
+        radius = size * rng.uniform(0.22, 0.32)
+        cx, cy = rng.uniform(-0.12, 0.12, size=2) * size
+        angle = rng.uniform(-np.pi / 4, np.pi / 4)
+        dx, dy = (xx - cx) / radius, (yy - cy) / radius
+        u, v = np.cos(angle) * dx + np.sin(angle) * dy, -np.sin(angle) * dx + np.cos(angle) * dy
+        mask = shape_mask(BIRDS[int(y[i])][rng.integers(2)], u, v)
+        bird = random_colour(rng)[:, None, None] * (1.0 + 0.2 * (u - v) / 2)[None]
+        x[i] = np.clip(np.where(mask[None], bird, _scene(int(b[i]), size, rng)), 0, 1)
+        feature[i] = np.where(mask, CORE, SPURIOUS)[None]
+    return Split(x=x, y=y, b=b, feature=feature)
+
+
+def _read_metadata(folder: Path) -> list[dict]:
+    path = folder / "metadata.csv"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"Waterbirds not found: {path} is missing. Put the official release (the folder {RELEASE}/ with "
+            f"metadata.csv and the images, from the group_DRO repository) under data_root, or use source: embedded "
+            f"(the offline stand-in)")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"img_filename", "y", "split", "place"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)} of the official metadata.csv")
+    return rows
+
+
+def _load_image(path: Path, size: int) -> np.ndarray:
+    """The standard evaluation transform at ``size``: resize the shorter side to size * 256 / 224, centre crop."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        scale = round(size * 256 / 224) / min(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.BILINEAR)
+        left, top = (image.width - size) // 2, (image.height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+        return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, size: int,
+                  rng: np.random.Generator) -> Split:
+    chosen = [row for row in rows if int(row["split"]) == SPLIT_CODES[split]]
+    if n is not None:
+        if n > len(chosen):
+            raise ValueError(f"Waterbirds' {split} split has {len(chosen)} images, fewer than n_{split} = {n}")
+        chosen = [chosen[i] for i in np.sort(rng.permutation(len(chosen))[:n])]
+    x = np.stack([_load_image(folder / row["img_filename"], size) for row in chosen]) if chosen else \
+        np.empty((0, 3, size, size), dtype=np.float32)
+    y = np.array([int(row["y"]) for row in chosen], dtype=np.int64)
+    b = np.array([int(row["place"]) for row in chosen], dtype=np.int64)
+    return Split(x=x, y=y, b=b, feature=np.full(x.shape, CORE, dtype=np.uint8))
+
+
+def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", image_size: int = 64,
+               n_train: int | None = 2000, n_test: int | None = 1000, rho_train: float = 0.05) -> Dataset:
+    train_stream, test_stream = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    if source == "embedded":
+        if n_train is None or n_test is None:
+            raise ValueError("the Waterbirds stand-in needs n_train and n_test (numbers of images to draw)")
+        splits = {}
+        for split, n, rng, rho in (("train", n_train, train_stream, rho_train), ("test", n_test, test_stream, 0.5)):
+            y = rng.permutation(np.arange(n) % 2).astype(np.int64)
+            splits[split] = _standin_split(y, bias_labels(y, rho, rng, 2), image_size, rng)
+        described, masks = "procedural Waterbirds stand-in", "core: the bird's pixels; spurious: the scene's"
+    elif source == "folder":
+        folder = Path(data_root) / RELEASE
+        rows = _read_metadata(folder)
+        splits = {split: _folder_split(rows, folder, split, n, image_size, rng)
+                  for split, n, rng in (("train", n_train, train_stream), ("test", n_test, test_stream))}
+        described, masks = f"Waterbirds ({folder})", "core: every pixel (no background masks without a segmenter)"
+    else:
+        raise ValueError(f"unknown Waterbirds source {source!r}; allowed: ['embedded', 'folder']")
+    train_conflicting = float(np.mean(splits["train"].y != splits["train"].b)) if len(splits["train"].y) else 0.0
+    metadata = {"generator": "waterbirds", "version": GENERATOR_VERSIONS["waterbirds"], "source": source,
+                "base_images": [described], "parameters": {"n_train": n_train, "n_test": n_test,
+                                                           "image_size": image_size},
+                "rho_train": rho_train if source == "embedded" else train_conflicting,
+                "rho_test": float(np.mean(splits["test"].y != splits["test"].b)) if len(splits["test"].y) else 0.0,
+                "seed": seed, "num_classes": 2, "input_range": [0.0, 1.0], "feature_masks": masks,
+                "groups": "y: 0 landbird, 1 waterbird; b: 0 land, 1 water"}
+    return Dataset(**splits, metadata=metadata)

@@ -1,0 +1,75 @@
+"""Waterbirds against its definition (Sagawa et al. 2020; ../shared/paper/datasets.md): the stand-in's groups and
+masks, and the official release's layout read from files the test writes itself."""
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spurcomp.config import ConfigError, validate_config
+from spurcomp.data import build_dataset
+from spurcomp.data.io import FEATURE_CODES
+
+
+def groups(split):
+    return {(y, b): int(((split.y == y) & (split.b == b)).sum()) for y in (0, 1) for b in (0, 1)}
+
+
+def test_standin_has_the_release_group_structure_and_exact_masks():
+    data = build_dataset({"generator": "waterbirds", "n_train": 400, "n_test": 200, "image_size": 32}, seed=3)
+    # train: 5% of each class on the other class's scene; test: each class half on land, half on water
+    assert groups(data.train) == {(0, 0): 190, (0, 1): 10, (1, 0): 10, (1, 1): 190}
+    assert groups(data.test) == {(0, 0): 50, (0, 1): 50, (1, 0): 50, (1, 1): 50}
+    assert data.train.x.shape == (400, 3, 32, 32) and data.num_classes == 2
+    assert data.metadata["source"] == "embedded" and data.train.x.min() >= 0 and data.train.x.max() <= 1
+    # core = the bird, spurious = the scene, no noise; the scene tells the place: water is bluer than land
+    spurious = data.test.mask("spurious")[:, 2]
+    assert not data.test.mask("noise").any() and data.test.mask("core").any(axis=(1, 2, 3)).all()
+    blue_minus_green = np.array([(x[2] - x[1])[m].mean() for x, m in zip(data.test.x, spurious)])
+    assert (blue_minus_green[data.test.b == 1] > 0.1).all() and (blue_minus_green[data.test.b == 0] < 0).all()
+    again = build_dataset({"generator": "waterbirds", "n_train": 400, "n_test": 200, "image_size": 32}, seed=3)
+    assert np.array_equal(again.train.x, data.train.x)
+
+
+def write_release(root, rows):
+    """The official layout: root/waterbird_complete95_forest2water2/metadata.csv and the images it lists."""
+    folder = root / "waterbird_complete95_forest2water2"
+    folder.mkdir(parents=True)
+    with (folder / "metadata.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["img_id", "img_filename", "y", "split", "place", "place_filename"])
+        for i, (y, split, place, colour) in enumerate(rows):
+            name = f"{i:03d}.Bird/img_{i}.jpg"
+            (folder / name).parent.mkdir(exist_ok=True)
+            # 300 x 200: resized so that the short side is 73 (64 * 256 / 224), then cropped to 64 x 64
+            Image.new("RGB", (300, 200), colour).save(folder / name, quality=100)
+            writer.writerow([i + 1, name, y, split, place, f"/x/{place}.jpg"])
+
+
+def test_the_official_release_is_read_from_its_folder(tmp_path):
+    rows = [(0, 0, 0, (200, 10, 10)), (1, 0, 1, (10, 200, 10)), (1, 0, 0, (10, 10, 200)), (0, 1, 1, (0, 0, 0)),
+            (0, 2, 1, (250, 250, 250)), (1, 2, 0, (100, 100, 100))]
+    write_release(tmp_path, rows)
+    spec = {"generator": "waterbirds", "source": "folder", "data_root": str(tmp_path), "image_size": 64,
+            "n_train": None, "n_test": None}
+    data = build_dataset(spec, seed=0)
+    # split 0 is train, 2 is test; 1 (validation) is not used; y and the place (b) come from metadata.csv
+    assert data.train.y.tolist() == [0, 1, 1] and data.train.b.tolist() == [0, 1, 0]
+    assert data.test.y.tolist() == [0, 1] and data.test.b.tolist() == [1, 0]
+    assert data.train.x.shape == (3, 3, 64, 64)
+    assert np.allclose(data.train.x[1].mean(axis=(1, 2)), np.array([10, 200, 10]) / 255, atol=0.02)
+    assert data.train.mask("core").all() and data.metadata["source"] == "folder"
+    assert data.metadata["rho_train"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="train split has 3 images, fewer than n_train = 5"):
+        build_dataset({**spec, "n_train": 5}, seed=0)
+    with pytest.raises(FileNotFoundError, match="metadata.csv is missing.*source: embedded"):
+        build_dataset({**spec, "data_root": str(tmp_path / "nowhere")}, seed=0)
+
+
+def test_the_schema_knows_waterbirds(tiny_config):
+    config = {**tiny_config, "datasets": {**tiny_config["datasets"], "wb": {"generator": "waterbirds"}}}
+    validated = validate_config(config)
+    assert validated["datasets"]["wb"]["image_size"] == 64 and validated["datasets"]["wb"]["source"] == "embedded"
+    config["datasets"]["wb"] = {"generator": "waterbirds", "source": "web"}
+    with pytest.raises(ConfigError, match="datasets.wb.source: 'web' is not one of \\['embedded', 'folder'\\]"):
+        validate_config(config)
