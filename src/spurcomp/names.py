@@ -19,6 +19,7 @@ DATASETS = {
     "mnist_cifar": "MNIST-CIFAR",
     "double_mnist": "Double MNIST",
     "waterbirds": "Waterbirds",
+    "celeba": "CelebA",
 }
 
 # Where a dataset's base images come from (``source`` in its metadata), by generator where it matters:
@@ -35,6 +36,7 @@ EMBEDDED_SOURCES = {
     "corrupted_cifar10": "procedural CIFAR-10 stand-in",
     "mnist_cifar": "embedded MNIST 5k + procedural CIFAR-10 stand-in",
     "waterbirds": "procedural Waterbirds stand-in",
+    "celeba": "procedural CelebA stand-in",
 }
 
 RESNETS = {"resnet18": "ResNet18", "resnet50": "ResNet50", "wide_resnet101_2": "Wide ResNet-101-2"}

@@ -199,3 +199,30 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32) -> tupl
         masks[i] = mask
     return images, labels, masks
 
+
+# How a photograph becomes a square model input: the standard evaluation transforms of the releases
+IMAGE_TRANSFORMS = ("resize_crop", "crop_resize")
+
+
+def load_image_file(path: str | Path, size: int, transform: str) -> np.ndarray:
+    """An image file as (3, size, size) float32 in [0, 1]. ``resize_crop`` (Waterbirds, ImageNet): resize the short
+    side to size * 256 / 224, then crop the centre; ``crop_resize`` (CelebA): crop the centred square of the short
+    side, then resize it."""
+    from PIL import Image
+
+    if transform not in IMAGE_TRANSFORMS:
+        raise ValueError(f"unknown image transform {transform!r}; allowed: {list(IMAGE_TRANSFORMS)}")
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if transform == "resize_crop":
+            scale = round(size * 256 / 224) / min(image.size)
+            image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
+                                 Image.BILINEAR)
+            side = size
+        else:
+            side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.BILINEAR)
+        return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0

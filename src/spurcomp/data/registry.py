@@ -1,12 +1,12 @@
 """Dataset generators by name, and the one entry point that builds a dataset from its config section."""
 from __future__ import annotations
 
-from spurcomp.data import moonstar, parity, semisynthetic, waterbirds
+from spurcomp.data import celeba, moonstar, parity, semisynthetic, waterbirds
 from spurcomp.data.io import Dataset
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 GENERATORS = {"parity": parity.generate, "moonstar": moonstar.generate, **semisynthetic.GENERATORS,
-              "waterbirds": waterbirds.waterbirds}
+              "waterbirds": waterbirds.waterbirds, "celeba": celeba.celeba}
 
 
 def build_dataset(spec: dict, seed: int) -> Dataset:

@@ -10,4 +10,5 @@ GENERATOR_VERSIONS = {
     "mnist_cifar": 1,
     "double_mnist": 1,
     "waterbirds": 1,
+    "celeba": 1,
 }

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spurcomp.data.images import load_image_file
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
@@ -82,20 +83,6 @@ def _read_metadata(folder: Path) -> list[dict]:
     return rows
 
 
-def _load_image(path: Path, size: int) -> np.ndarray:
-    """The standard evaluation transform at ``size``: resize the shorter side to size * 256 / 224, centre crop."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        scale = round(size * 256 / 224) / min(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.BILINEAR)
-        left, top = (image.width - size) // 2, (image.height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-        return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
-
-
 def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, size: int,
                   rng: np.random.Generator) -> Split:
     chosen = [row for row in rows if int(row["split"]) == SPLIT_CODES[split]]
@@ -103,7 +90,7 @@ def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, siz
         if n > len(chosen):
             raise ValueError(f"Waterbirds' {split} split has {len(chosen)} images, fewer than n_{split} = {n}")
         chosen = [chosen[i] for i in np.sort(rng.permutation(len(chosen))[:n])]
-    x = np.stack([_load_image(folder / row["img_filename"], size) for row in chosen]) if chosen else \
+    x = np.stack([load_image_file(folder / row["img_filename"], size, "resize_crop") for row in chosen]) if chosen else \
         np.empty((0, 3, size, size), dtype=np.float32)
     y = np.array([int(row["y"]) for row in chosen], dtype=np.int64)
     b = np.array([int(row["place"]) for row in chosen], dtype=np.int64)

@@ -1,5 +1,5 @@
-"""Waterbirds against its definition (Sagawa et al. 2020; ../shared/paper/datasets.md): the stand-in's groups and
-masks, and the official release's layout read from files the test writes itself."""
+"""Waterbirds and CelebA against their definitions (Sagawa et al. 2020; ../shared/paper/datasets.md): the stand-ins'
+groups and masks, and the official releases' layouts read from files the test writes itself."""
 import csv
 
 import numpy as np
@@ -73,3 +73,51 @@ def test_the_schema_knows_waterbirds(tiny_config):
     config["datasets"]["wb"] = {"generator": "waterbirds", "source": "web"}
     with pytest.raises(ConfigError, match="datasets.wb.source: 'web' is not one of \\['embedded', 'folder'\\]"):
         validate_config(config)
+
+
+def test_celeba_standin_has_the_release_training_proportions():
+    from spurcomp.data.celeba import TRAIN_GROUPS, group_counts
+
+    counts = group_counts(1000)
+    assert sum(counts.values()) == 1000 and counts == {(0, 0): 440, (0, 1): 411, (1, 0): 141, (1, 1): 8}
+    total = sum(TRAIN_GROUPS.values())
+    assert all(abs(counts[g] - 1000 * TRAIN_GROUPS[g] / total) < 1 for g in counts)
+    data = build_dataset({"generator": "celeba", "n_train": 1000, "n_test": 200, "image_size": 32}, seed=1)
+    assert groups(data.train) == counts and sum(groups(data.test).values()) == 200
+    # core = the hair (blond hair is brighter), spurious = the chin (a beard darkens it)
+    core, chin = data.train.mask("core")[:, 0], data.train.mask("spurious")[:, 0]
+    hair = np.array([x[:, m].mean() for x, m in zip(data.train.x, core)])
+    assert hair[data.train.y == 1].min() > hair[data.train.y == 0].max()
+    beard = np.array([x[:, m].mean() for x, m in zip(data.train.x, chin)])
+    assert beard[data.train.b == 1].max() < beard[data.train.b == 0].min()
+    with pytest.raises(ValueError, match="draws Blond_Hair .* and Male .* only"):
+        build_dataset({"generator": "celeba", "target": "Smiling"}, seed=0)
+
+
+def test_celeba_release_is_read_in_torchvisions_layout(tmp_path):
+    folder = tmp_path / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    names = ["Bald", "Blond_Hair", "Male", "Smiling"]
+    rows = [("000001.jpg", [-1, 1, -1, 1], 0), ("000002.jpg", [-1, -1, 1, -1], 0), ("000003.jpg", [1, 1, 1, 1], 1),
+            ("000004.jpg", [-1, 1, 1, -1], 2), ("000005.jpg", [-1, -1, -1, 1], 2)]
+    (folder / "list_attr_celeba.txt").write_text(
+        f"{len(rows)}\n" + " ".join(names) + "\n" + "".join(f"{f} " + "  ".join(f"{v:2d}" for v in vals) + "\n"
+                                                          for f, vals, _ in rows))
+    (folder / "list_eval_partition.txt").write_text("".join(f"{f} {p}\n" for f, _, p in rows))
+    for i, (name, _, _) in enumerate(rows):
+        # 178 x 218, like the aligned images: the centred 178 x 178 square is resized
+        image = np.zeros((218, 178, 3), dtype=np.uint8)
+        image[20:198] = 40 * (i + 1)  # the centred square's rows; the 20 rows above and below stay black
+        Image.fromarray(image).save(folder / "img_align_celeba" / name, quality=100)
+    spec = {"generator": "celeba", "source": "folder", "data_root": str(tmp_path), "image_size": 16,
+            "n_train": None, "n_test": None}
+    data = build_dataset(spec, seed=0)
+    assert data.train.y.tolist() == [1, 0] and data.train.b.tolist() == [0, 1]  # Blond_Hair, Male
+    assert data.test.y.tolist() == [1, 0] and data.test.b.tolist() == [1, 0]
+    assert data.train.x.shape == (2, 3, 16, 16) and np.allclose(data.train.x[1], 80 / 255, atol=0.02)
+    swapped = build_dataset({**spec, "target": "Male", "spurious": "Blond_Hair"}, seed=0)
+    assert swapped.train.y.tolist() == [0, 1] and swapped.metadata["parameters"]["target"] == "Male"
+    with pytest.raises(ValueError, match="CelebA has no attribute 'Blond'; allowed"):
+        build_dataset({**spec, "target": "Blond"}, seed=0)
+    with pytest.raises(FileNotFoundError, match="list_attr_celeba.txt is missing"):
+        build_dataset({**spec, "data_root": str(tmp_path / "nowhere")}, seed=0)
