@@ -21,8 +21,9 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
-from spurcomp.data.images import load_image_file
+from spurcomp.data.images import load_image_file, random_colour, shape_mask
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
@@ -34,8 +35,6 @@ CORE, SPURIOUS = FEATURE_CODES["core"], FEATURE_CODES["spurious"]
 
 def _scene(place: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """A land (0) or water (1) scene, (3, size, size) in [0, 1]."""
-    from scipy.ndimage import gaussian_filter
-
     grid = np.arange(size) / size
     if place == 0:
         texture = gaussian_filter(rng.normal(size=(size, size)), sigma=size / 10)
@@ -48,8 +47,6 @@ def _scene(place: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _standin_split(y: np.ndarray, b: np.ndarray, size: int, rng: np.random.Generator) -> Split:
-    from spurcomp.data.images import random_colour, shape_mask
-
     n = len(y)
     x = np.empty((n, 3, size, size), dtype=np.float32)
     feature = np.empty((n, 3, size, size), dtype=np.uint8)
