@@ -137,7 +137,8 @@ def evaluate_representation(model, dataset: Dataset, settings: dict, device, run
 
 
 def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
-    """IG shares, densities and entropy for every saved checkpoint of the run (attributions through training).
+    """IG shares, densities and entropy for every saved checkpoint of the run (attributions through training), and
+    fig. 13's maps where asked for (:func:`map_samples`), from the same loaded checkpoints.
 
     Checkpoints are loaded into a model of their own, so ``model`` (the final weights) is left as it was."""
     ig, seed = settings["ig"], run.summary["seed"]
@@ -148,23 +149,31 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     target = torch.as_tensor(t.y[chosen], device=device)
     masks = {kind: torch.as_tensor(t.mask(kind)[chosen], device=device) for kind in FEATURE_KINDS}
     checkpoint = copy.deepcopy(model)
-    rows = []
     if not run.summary["checkpoints"]:
         raise FileNotFoundError(f"{run.directory / 'run.json'} lists no checkpoints: attributions through training "
                                 f"need them (training.checkpoint_epochs); retrain the run")
+    input_range = tuple(dataset.metadata["input_range"])
+    map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device)
     for name in run.summary["checkpoints"]:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
         if not _finite(checkpoint):
+            # a diverged checkpoint: NaN shares, and no map (its absence is fig. 13's blank)
             nan = {kind: float("nan") for kind in FEATURE_KINDS}
             shares, density, entropy = nan, nan, float("nan")
         else:
-            maps = integrated_gradients(checkpoint, x, target, tuple(dataset.metadata["input_range"]),
-                                        n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed,
-                                        baseline=ig["baseline"])
+            maps = integrated_gradients(checkpoint, x, target, input_range, n_baselines=ig["n_baselines"],
+                                        n_steps=ig["n_steps"], seed=seed, baseline=ig["baseline"])
             shares = mean_over_baselines(maps, attribution_shares, masks)
             density = mean_over_baselines(maps, attribution_density, masks)
             entropy = mean_over_baselines(maps, attribution_entropy)
+            if groups:
+                # |IG| summed over channels, (samples, H, W, 1): nested as deep as the images
+                shown = integrated_gradients(checkpoint, map_x, map_target, input_range,
+                                             n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed,
+                                             baseline=ig["baseline"]).mean(0).abs().sum(1, keepdim=True).movedim(1, -1)
+                rows += [{"metric": "attribution_map", "epoch": epoch, "group": group, "value": float(shown[k].sum()),
+                          "image": shown[k].cpu().tolist()} for k, group in enumerate(groups)]
         rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v}
                  for kind, v in shares.items()]
         rows += [{"metric": "attribution_density", "epoch": epoch, "feature": kind, "value": v}
@@ -172,18 +181,16 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
-    return rows + attribution_maps(checkpoint, dataset, ig, run, device)
+    return rows
 
 
-def attribution_maps(model, dataset: Dataset, ig: dict, run: RunRecord, device) -> list[dict]:
-    """Fig. 13's maps (``ig.maps`` > 0): for that many bias-conflicting test samples (the same ones for every run
-    of a dataset, so low and high learning rates are shown on the same images), the sample (``input_image``)
-    and, at every checkpoint, |IG| summed over channels (``attribution_map``), each as a nested list in ``image``
-    (height x width x channels, one channel for a map);
-    ``group`` names the sample, its label and its spurious attribute. ``model`` is loaded with each checkpoint."""
-    n_maps = int(ig.get("maps", 0))
+def map_samples(dataset: Dataset, n_maps: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None, list, list]:
+    """Fig. 13's samples (``ig.maps`` > 0): that many bias-conflicting test samples, the same ones for every run of
+    a dataset (so low and high learning rates are shown on the same images): their inputs, targets, names
+    (``group``: the sample, its label and its spurious attribute) and their ``input_image`` rows (the image as a
+    nested list in ``image``, height x width x channels). Nothing when ``n_maps`` is 0."""
     if not n_maps:
-        return []
+        return None, None, [], []
     t = dataset.test
     if t.x.ndim != 4:
         raise ValueError(f"evaluation.ig.maps needs image inputs (samples, channels, height, width); this dataset's "
@@ -196,18 +203,7 @@ def attribution_maps(model, dataset: Dataset, ig: dict, run: RunRecord, device) 
     images = x.movedim(1, -1)  # channels last, as images are shown
     rows = [{"metric": "input_image", "group": group, "value": float(target[k]), "image": images[k].cpu().tolist()}
             for k, group in enumerate(groups)]
-    for name in run.summary["checkpoints"]:
-        epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
-        model.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
-        if not _finite(model):
-            continue  # a diverged checkpoint has no map; its absence is the figure's blank
-        maps = integrated_gradients(model, x, target, tuple(dataset.metadata["input_range"]),
-                                    n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=run.summary["seed"],
-                                    baseline=ig["baseline"]).mean(0).abs()
-        maps = maps.sum(1, keepdim=True).movedim(1, -1)  # (samples, H, W, 1): nested as deep as the images
-        rows += [{"metric": "attribution_map", "epoch": epoch, "group": group, "value": float(maps[k].sum()),
-                  "image": maps[k].cpu().tolist()} for k, group in enumerate(groups)]
-    return rows
+    return x, target, groups, rows
 
 
 def evaluate_dynamics(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
