@@ -96,9 +96,11 @@ def grid_rule_cut(table, rule: dict | None) -> dict[float, str]:
     (``drop: points``, default) or as a fraction of the best (``relative``). Only learning rates above the best
     can lose accuracy this way: low learning rates that have not yet learned the core feature are the paper's
     curve, not a loss. That learning rate and every larger one are left out. ``rule``: the config's
-    ``grid_rule`` section; ``enabled: false`` (or None) leaves every learning rate in.
+    ``grid_rule`` section; ``enabled: false`` (or None) leaves every learning rate in. A study at one learning
+    rate (a knob's study, fig6) has no learning-rate grid to cut: its failed seeds are left out of means as
+    everywhere.
     """
-    if not rule or not rule.get("enabled", True):
+    if not rule or not rule.get("enabled", True) or table.lr.nunique() < 2:
         return {}
     lrs = sorted(table.lr.unique())
     failed = {lr for lr in lrs if table[(table.lr == lr)].status.isin(FAILED_STATUSES).any()}
@@ -196,7 +198,7 @@ def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) ->
         runs_of = runs_of[_where(runs_of, pick, parts["at"])]
     if "except" in parts:
         runs_of = runs_of[~_where(runs_of, pick, parts["except"])]
-    excluded_lrs = grid_rule_cut(table, grid_rule) if table.lr.nunique() > 1 else {}
+    excluded_lrs = grid_rule_cut(table, grid_rule)
     points, failed, left_out, settings = [], 0, [], []
     for setting, runs in runs_of.groupby("setting"):
         bad = int(runs.status.isin(FAILED_STATUSES).sum())

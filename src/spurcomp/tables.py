@@ -55,7 +55,7 @@ def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFram
         named = table_names(table, provenance)
         names = {"study": provenance.get("study", Path(path).stem), "dataset": named["dataset_name"],
                  "model": named["model_name"]}
-        excluded = grid_rule_cut(table, grid_rule) if table.lr.nunique() > 1 else {}
+        excluded = grid_rule_cut(table, grid_rule)
         by = ["lr", *grid_knobs(provenance)]
         summaries = {metric: per_lr_summary(table, metric, excluded, by).set_index(by)
                      for metric in metrics if metric in set(table.metric)}
