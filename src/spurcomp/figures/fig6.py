@@ -143,21 +143,17 @@ def _number(value) -> str:
 
 def point_values(table, knob: str, metrics=METRICS):
     """Per value of ``knob`` (the study's one grid key) and metric: mean and std over the seeds that did not fail,
-    how many counted and how many failed."""
+    how many counted and how many failed (:func:`spurcomp.tables.per_lr_summary` per grid point)."""
     import pandas as pd
 
-    from spurcomp.study import FAILED_STATUSES
+    from spurcomp.tables import per_lr_summary
 
-    rows = []
-    for value, runs in table.groupby(knob):
-        failed = int(runs.drop_duplicates("seed").status.isin(FAILED_STATUSES).sum())
-        for metric in metrics:
-            ok = runs[(runs.metric == metric) & ~runs.status.isin(FAILED_STATUSES)].dropna(subset=["value"])
-            rows.append({"value_of_knob": float(value), "lr": float(runs.lr.iloc[0]) if knob != "lr" else float(value),
-                         "metric": metric, "mean": ok.value.mean() if len(ok) else float("nan"),
-                         "std": ok.value.std() if len(ok) > 1 else float("nan"), "seeds": len(ok),
-                         "failed_seeds": failed})
-    return pd.DataFrame(rows)
+    by = ["lr"] if knob == "lr" else ["lr", knob]
+    points = pd.concat([per_lr_summary(table, metric, by=by) for metric in metrics], ignore_index=True)
+    return pd.DataFrame({"value_of_knob": points[knob].astype(float), "lr": points["lr"].astype(float),
+                         "metric": points["metric"], "mean": points["mean"], "std": points["std"],
+                         "seeds": points["count"].fillna(0).astype(int),
+                         "failed_seeds": (points.diverged + points.collapsed).astype(int)})
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):

@@ -27,22 +27,21 @@ def claims(spec: dict, config: dict):
 
 def grid_values(tables):
     """One row per (focal gamma, learning rate, metric): the mean over seeds that did not fail, how many seeds
-    counted and how many failed."""
+    counted and how many failed (:func:`spurcomp.tables.per_lr_summary` per grid point)."""
     import pandas as pd
 
-    from spurcomp.study import FAILED_STATUSES
+    from spurcomp.tables import per_lr_summary
 
     rows = []
     for table, provenance in tables:
-        for gamma, by_gamma in table.groupby("focal_gamma"):
-            for lr, runs in by_gamma.groupby("lr"):
-                failed = runs.drop_duplicates("seed").status.isin(FAILED_STATUSES).sum()
-                for metric in METRICS:
-                    ok = runs[(runs.metric == metric) & ~runs.status.isin(FAILED_STATUSES)].dropna(subset=["value"])
-                    rows.append({"study": provenance.get("study", ""), "focal_gamma": float(gamma), "lr": float(lr),
-                                 "metric": metric, "mean": ok.value.mean() if len(ok) else float("nan"),
-                                 "seeds": len(ok), "failed_seeds": int(failed)})
-    return pd.DataFrame(rows)
+        for metric in METRICS:
+            cells = per_lr_summary(table, metric, by=("focal_gamma", "lr"))
+            rows.append(pd.DataFrame({
+                "study": provenance.get("study", ""), "focal_gamma": cells.focal_gamma.astype(float),
+                "lr": cells.lr.astype(float), "metric": metric, "mean": cells["mean"],
+                "seeds": cells["count"].fillna(0).astype(int),
+                "failed_seeds": (cells.diverged + cells.collapsed).astype(int)}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
