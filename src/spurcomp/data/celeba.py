@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from spurcomp.data.images import load_image_file
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 PARTITIONS = {"train": 0, "test": 2}  # list_eval_partition.txt (1: validation)
@@ -105,7 +105,7 @@ def _read_release(folder: Path, target: str, spurious: str) -> tuple[list[str], 
 def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", image_size: int = 64,
            n_train: int | None = 2000, n_test: int | None = 1000, target: str = "Blond_Hair",
            spurious: str = "Male") -> Dataset:
-    streams = dict(zip(("train", "test"), (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))))
+    streams = split_streams(seed)
     if source == "embedded":
         if n_train is None or n_test is None:
             raise ValueError("the CelebA stand-in needs n_train and n_test (numbers of images to draw)")
@@ -122,10 +122,8 @@ def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", imag
         for split, n in (("train", n_train), ("test", n_test)):
             members = [i for i, name in enumerate(files) if int(split_of.get(name, -1)) == PARTITIONS[split]]
             if n is not None:
-                if n > len(members):
-                    raise ValueError(f"CelebA's {split} partition has {len(members)} images, fewer than "
-                                     f"n_{split} = {n}")
-                members = [members[i] for i in np.sort(streams[split].permutation(len(members))[:n])]
+                members = [members[i] for i in seeded_subset(len(members), n, streams[split], (
+                    f"CelebA's {split} partition has {len(members)} images, fewer than n_{split} = {n}"))]
             x = (np.stack([load_image_file(folder / "img_align_celeba" / files[i], image_size, "crop_resize")
                            for i in members]) if members else np.empty((0, 3, image_size, image_size), np.float32))
             splits[split] = Split(x=x, y=columns[target][members].astype(np.int64),

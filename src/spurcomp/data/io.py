@@ -106,3 +106,17 @@ def bias_labels(y: np.ndarray, rho: float, rng: np.random.Generator, num_classes
 def balanced_labels(n: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` class labels, as equal in count as ``n`` allows, in random order."""
     return rng.permutation(np.arange(n) % num_classes).astype(np.int64)
+
+
+def split_streams(seed: int) -> dict[str, np.random.Generator]:
+    """One random stream per split, from the dataset's seed: the test set does not change with ``n_train``."""
+    train, test = np.random.SeedSequence(seed).spawn(2)
+    return {"train": np.random.default_rng(train), "test": np.random.default_rng(test)}
+
+
+def seeded_subset(available: int, n: int, rng: np.random.Generator, too_few: str) -> np.ndarray:
+    """``n`` of ``available`` items, drawn without replacement, in order; ``too_few`` is the error when there are
+    not enough."""
+    if n > available:
+        raise ValueError(too_few)
+    return np.sort(rng.choice(available, size=n, replace=False))

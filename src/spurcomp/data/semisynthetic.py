@@ -21,7 +21,7 @@ import numpy as np
 from spurcomp.data.corruptions import (CORRUPTIONS, DEVIATIONS, FROST_FALLBACK, SEVERITY_PARAMETERS, corrupt,
                                       frost_photos)
 from spurcomp.data.images import ImagePool, load_cifar10, load_mnist
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 NUM_CLASSES = 10
@@ -49,10 +49,8 @@ def _labels_for_split(y, split: str, rho_train: float, rng) -> np.ndarray:
 
 
 def _subset(pool: ImagePool, n: int, rng: np.random.Generator, what: str) -> np.ndarray:
-    if n > len(pool.labels):
-        raise ValueError(f"{what}: asked for {n} images but the {pool.description} pool of this split has "
-                         f"{len(pool.labels)}; lower n_train/n_test or use source: torchvision")
-    return np.sort(rng.choice(len(pool.labels), size=n, replace=False))
+    return seeded_subset(len(pool.labels), n, rng, f"{what}: asked for {n} images but the {pool.description} pool "
+                         f"of this split has {len(pool.labels)}; lower n_train/n_test or use source: torchvision")
 
 
 def _digits_of_class(pool: ImagePool, classes: np.ndarray, rng: np.random.Generator, avoid=None) -> np.ndarray:
@@ -65,11 +63,6 @@ def _digits_of_class(pool: ImagePool, classes: np.ndarray, rng: np.random.Genera
             while picks[i] == avoid[i]:
                 picks[i] = rng.choice(by_class[classes[i]])
     return picks
-
-
-def _streams(seed: int) -> dict[str, np.random.Generator]:
-    train, test = np.random.SeedSequence(seed).spawn(2)
-    return {"train": np.random.default_rng(train), "test": np.random.default_rng(test)}
 
 
 def _metadata(generator: str, parameters: dict, pools: list[str], source: str, rho_train: float, seed: int,
@@ -94,7 +87,7 @@ def _build(generator: str, make_split, *, n_train: int, n_test: int, seed: int, 
            rho_train: float, masks: str, **extra) -> Dataset:
     """A dataset from ``make_split(split, n, rng) -> (Split, base-image descriptions)``, each split drawn from
     its own random stream."""
-    streams, splits, described = _streams(seed), {}, set()
+    streams, splits, described = split_streams(seed), {}, set()
     for split, n in (("train", n_train), ("test", n_test)):
         splits[split], pools = make_split(split, n, streams[split])
         described.update(pools)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from spurcomp.data.images import load_image_file, random_colour, shape_mask
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 RELEASE = "waterbird_complete95_forest2water2"
@@ -84,9 +84,8 @@ def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, siz
                   rng: np.random.Generator) -> Split:
     chosen = [row for row in rows if int(row["split"]) == SPLIT_CODES[split]]
     if n is not None:
-        if n > len(chosen):
-            raise ValueError(f"Waterbirds' {split} split has {len(chosen)} images, fewer than n_{split} = {n}")
-        chosen = [chosen[i] for i in np.sort(rng.permutation(len(chosen))[:n])]
+        chosen = [chosen[i] for i in seeded_subset(len(chosen), n, rng, f"Waterbirds' {split} split has "
+                                                   f"{len(chosen)} images, fewer than n_{split} = {n}")]
     x = np.stack([load_image_file(folder / row["img_filename"], size, "resize_crop") for row in chosen]) if chosen else \
         np.empty((0, 3, size, size), dtype=np.float32)
     y = np.array([int(row["y"]) for row in chosen], dtype=np.int64)
@@ -96,20 +95,21 @@ def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, siz
 
 def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", image_size: int = 64,
                n_train: int | None = 2000, n_test: int | None = 1000, rho_train: float = 0.05) -> Dataset:
-    train_stream, test_stream = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    streams = split_streams(seed)
     if source == "embedded":
         if n_train is None or n_test is None:
             raise ValueError("the Waterbirds stand-in needs n_train and n_test (numbers of images to draw)")
         splits = {}
-        for split, n, rng, rho in (("train", n_train, train_stream, rho_train), ("test", n_test, test_stream, 0.5)):
+        for split, n, rho in (("train", n_train, rho_train), ("test", n_test, 0.5)):
+            rng = streams[split]
             y = rng.permutation(np.arange(n) % 2).astype(np.int64)
             splits[split] = _standin_split(y, bias_labels(y, rho, rng, 2), image_size, rng)
         described, masks = "procedural Waterbirds stand-in", "core: the bird's pixels; spurious: the scene's"
     elif source == "folder":
         folder = Path(data_root) / RELEASE
         rows = _read_metadata(folder)
-        splits = {split: _folder_split(rows, folder, split, n, image_size, rng)
-                  for split, n, rng in (("train", n_train, train_stream), ("test", n_test, test_stream))}
+        splits = {split: _folder_split(rows, folder, split, n, image_size, streams[split])
+                  for split, n in (("train", n_train), ("test", n_test))}
         described, masks = f"Waterbirds ({folder})", "core: every pixel (no background masks without a segmenter)"
     else:
         raise ValueError(f"unknown Waterbirds source {source!r}; allowed: ['embedded', 'folder']")
