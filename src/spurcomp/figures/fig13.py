@@ -95,7 +95,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         baseline = {"zero": "all-zero IG baseline", "uniform": f"{ig.get('n_baselines')} uniform IG baselines"}.get(
             ig.get("baseline"), "IG baseline not recorded")
         block.suptitle(f"{names['dataset_name']}, {names['model_name']}: learning rate {low_high[0]:g} vs "
-                       f"{low_high[1]:g} (maps: {baseline})", fontsize=9)
+                       f"{low_high[1]:g} (maps: {baseline})\n{source_label(provenance)}", fontsize=9)
         # left: the samples and their maps through training (the lowest seed of each learning rate)
         images = table[table.metric.isin(["input_image", "attribution_map"])]
         if "image" not in table or images.empty:
@@ -160,7 +160,6 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
             ax.tick_params(labelsize=6)
         axes[-1].set_xlabel("training step", fontsize=7)
         axes[0].legend(fontsize=6)
-        block.text(0.01, 0.0, source_label(provenance), fontsize=6)
     values = pd.DataFrame(values, columns=["study", "kind", "lr", "seed", "sample", "epoch", "step", "value",
                                            "status"])
     named = {provenance.get("study", ""): table_names(table, provenance) for table, provenance in tables}
