@@ -30,7 +30,8 @@ def test_every_schema_key_is_described_in_config_readme():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     keys = set(schema["properties"])
     keys |= set(schema["properties"]["training"]["properties"])
-    for generator in ("parity", "moonstar", "semisynthetic", "colored_mnist", "corrupted_cifar10", "double_mnist"):
+    for generator in ("parity", "moonstar", "semisynthetic", "colored_mnist", "corrupted_cifar10", "double_mnist",
+                      "waterbirds", "celeba", "cifar", "imagenet", "segmenter"):
         keys |= set(schema["$defs"][generator]["properties"])
     keys |= set(schema["properties"]["studies"]["additionalProperties"]["properties"])
     keys |= set(schema["properties"]["figures"]["additionalProperties"]["properties"])
@@ -58,9 +59,13 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key studies.fig3.plot: a study no longer draws its own figure; declare it in the `figures` section "
      "instead: figures: {fig3: {layout: fig3, studies: [fig3]}}"),
     (lambda c: c.update(figures={"fig9": {"layout": "fig99", "studies": ["fig3"]}}),
-     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'fig12', 'prop1', 'fig9', 'figS_optimizers', 'fig6', 'fig13']"),
+     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'fig12', 'prop1', 'fig9', 'figS_optimizers', 'fig6', 'fig13', 'fig10', 'fig11']"),
     (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
      "config key figures.fig2: 'datasets' is a required property"),
+    (lambda c: c["datasets"].update(c10={"generator": "cifar10", "background_masks": "dlv3"}),
+     "config key datasets.c10.background_masks: segmenter 'dlv3' is not defined under `segmenters`; defined: []"),
+    (lambda c: c.update(segmenters={"dlv3": {"arch": "deeplabv4"}}),
+     "config key segmenters.dlv3.arch: 'deeplabv4' is not one of ['deeplabv3', 'deeplabv3_resnet50']"),
     (lambda c: c["studies"]["fig3"].update(evaluation={"ig": {"n_steps": 1}}),
      "config key studies.fig3.evaluation.ig.n_steps: 1 is less than the minimum of 2"),
 ])
@@ -200,7 +205,8 @@ def test_spurcomp_check_merges_like_snakemake_and_names_problems(tmp_path, capsy
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("training: {max_epochs: 5}\nstudies: {fig3: {seeds: [0]}}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 0
-    assert "valid (40 studies, 12 figures)" in capsys.readouterr().out
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert f"valid ({len(default['studies'])} studies, {len(default['figures'])} figures)" in capsys.readouterr().out
     overlay.write_text("training: {max_epochs: 0}\n")
     assert main(["--config", str(REPO / "config" / "config.yaml"), "check", str(overlay)]) == 2
     assert "config key training.max_epochs: 0 is less than the minimum of 1" in capsys.readouterr().err

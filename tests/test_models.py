@@ -13,6 +13,7 @@ from spurcomp.models import build_model, prunable_units, unit_layers
     ({"arch": "fcn", "hidden": [7, 5]}, 2, 5),
     ({"arch": "cnn", "width": 0.125}, 8, 64),
     ({"arch": "resnet", "depth": "resnet18"}, 8, 512),
+    ({"arch": "resnet", "depth": "resnet18", "width": 0.125}, 8, 64),  # every stage's channels / 8
 ])
 def test_models_expose_prunable_units_and_a_representation(spec, units, width):
     torch.manual_seed(0)
@@ -93,3 +94,15 @@ def test_kappa_prunability_works_for_every_paper_architecture(spec, input_shape,
     for scope in ("layer", "global"):
         by_parameters = structured_masks(scores, 0.5, scope, "parameters", layers)
         assert 0.5 <= pruned_parameter_fraction(layers, by_parameters) < 1.0
+
+
+def test_a_narrow_resnet_keeps_the_design_and_says_its_width_in_its_name():
+    from spurcomp.names import model_name
+
+    full = build_model({"arch": "resnet", "depth": "resnet18"}, (3, 32, 32), 10)
+    narrow = build_model({"arch": "resnet", "depth": "resnet18", "width": 0.125}, (3, 32, 32), 10)
+    assert [type(m).__name__ for m in full.modules()] == [type(m).__name__ for m in narrow.modules()]
+    assert [layer.producer.weight.shape[0] for layer in unit_layers(narrow)] == [8, 8, 16, 16, 32, 32, 64, 64]
+    assert narrow.net.conv1.out_channels == 8 and narrow.net.fc.in_features == 64
+    assert model_name({"arch": "resnet", "depth": "resnet18", "width": 0.125}) == "ResNet18 (width ×1/8)"
+    assert model_name({"arch": "resnet", "depth": "resnet18"}) == "ResNet18"

@@ -80,7 +80,8 @@ def validate_config(config: dict) -> dict:
 
 
 def _cross_reference_problems(config: dict) -> list[str]:
-    """What the schema cannot check: figures naming defined studies/datasets, study evaluation overrides."""
+    """What the schema cannot check: figures naming defined studies/datasets, datasets naming defined segmenters,
+    study evaluation overrides."""
     problems = []
     studies, datasets = config.get("studies") or {}, config.get("datasets") or {}
     for name, study in studies.items():
@@ -96,6 +97,11 @@ def _cross_reference_problems(config: dict) -> list[str]:
                 if item not in known:
                     problems.append(f"config key figures.{name}.{section}: {item!r} is not defined; defined: "
                                     f"{sorted(known)}")
+    segmenters = config.get("segmenters") or {}
+    for name, dataset in datasets.items():
+        if isinstance(dataset, dict) and "background_masks" in dataset and dataset["background_masks"] not in segmenters:
+            problems.append(f"config key datasets.{name}.background_masks: segmenter {dataset['background_masks']!r} "
+                            f"is not defined under `segmenters`; defined: {sorted(segmenters)}")
     schema = load_schema()
     evaluation_schema = {**schema["properties"]["evaluation"], "$defs": schema["$defs"]}
     for name, study in studies.items():

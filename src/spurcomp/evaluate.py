@@ -21,7 +21,8 @@ from spurcomp.config import deep_merge, section_defaults
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
-                                          attribution_shares, integrated_gradients, mean_over_baselines)
+                                          attribution_shares, background_attribution_percentage,
+                                          integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import has_batch_norm, kappa_prunability, prunable_weights, unit_scores
 from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, default_variant, evaluated_variants,
                                               variant_metric)
@@ -47,10 +48,12 @@ def _finite(model: torch.nn.Module) -> bool:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """The trained run being evaluated: its folder and its ``run.json``."""
+    """The trained run being evaluated: its folder, its ``run.json`` and the background masks of the dataset's
+    test images (``spurcomp.segmentation``), where the dataset has them."""
 
     directory: Path
     summary: dict
+    background: np.ndarray | None = None
 
 
 def _test_tensors(dataset: Dataset, device):
@@ -181,6 +184,13 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
+    rows.append({"metric": "final_attribution_entropy", "epoch": epoch, "value": entropy})
+    if run.background is not None:
+        # sec. 5: the percentage of the attributions on the segmenter's background
+        background = torch.as_tensor(run.background[chosen], device=device)
+        percentage = float("nan") if not _finite(checkpoint) else \
+            mean_over_baselines(maps, background_attribution_percentage, background)
+        rows.append({"metric": "background_attribution_pct", "epoch": epoch, "value": percentage})
     return rows
 
 
@@ -246,11 +256,14 @@ USES_FINAL_WEIGHTS = ("accuracy", "pruning", "representation")
 
 
 def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os.PathLike, run_dir,
-                 settings: dict | None = None, device: torch.device | None = None) -> dict[str, pd.DataFrame]:
+                 settings: dict | None = None, device: torch.device | None = None,
+                 background: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
     """Compute each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``.
 
     The dataset (``data``: loaded, or its file), the weights and ``run.json`` are loaded once for all families.
-    ``settings`` is the config's ``evaluation`` section; missing keys take the schema's defaults."""
+    ``settings`` is the config's ``evaluation`` section; missing keys take the schema's defaults. ``background``:
+    the test images' background masks (:func:`spurcomp.data.io.load_background_masks`), for the background
+    attribution percentage."""
     unknown = sorted(set(outputs) - set(EVALUATORS))
     if unknown:
         raise ValueError(f"unknown evaluation family {unknown}; allowed: {list(FAMILIES)}")
@@ -259,7 +272,7 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os
     run_dir = Path(run_dir)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     model = load_model(run_dir / "weights.pt", device)
-    run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()))
+    run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()), background)
     finite = _finite(model)
     # the run's own precision unless the config asks for float32 (runs from before the knob were float32)
     precision = run.summary.get("precision", "fp32") if settings["precision"] == "same" else "fp32"

@@ -20,6 +20,9 @@ DATASETS = {
     "double_mnist": "Double MNIST",
     "waterbirds": "Waterbirds",
     "celeba": "CelebA",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "imagenet": "ImageNet-1k",
 }
 
 # Where a dataset's base images come from (``source`` in its metadata), by generator where it matters:
@@ -37,6 +40,9 @@ EMBEDDED_SOURCES = {
     "mnist_cifar": "embedded MNIST 5k + procedural CIFAR-10 stand-in",
     "waterbirds": "procedural Waterbirds stand-in",
     "celeba": "procedural CelebA stand-in",
+    "cifar10": "procedural CIFAR-10 stand-in",
+    "cifar100": "procedural CIFAR-100 stand-in",
+    "imagenet": "procedural ImageNet stand-in",
 }
 
 RESNETS = {"resnet18": "ResNet18", "resnet50": "ResNet50", "wide_resnet101_2": "Wide ResNet-101-2"}
@@ -67,6 +73,8 @@ METRICS = {
     "max_epoch_bc_loss_ratio": "Maximum epoch BC loss ratio",
     "final_train_loss": "Final training loss",
     "spurious_attribution_share": "Spurious attribution share (end of training)",
+    "final_attribution_entropy": "Attribution entropy (end of training)",
+    "background_attribution_pct": "Background attribution %",
 }
 
 
@@ -152,7 +160,8 @@ def model_name(spec: dict) -> str:
         width = float(spec.get("width", 1.0))
         return "VGG11" if width == 1.0 else f"VGG11 (width {_multiplier(width)})"
     if arch == "resnet":
-        return RESNETS.get(spec.get("depth", "resnet18"), str(spec.get("depth")))
+        name, width = RESNETS.get(spec.get("depth", "resnet18"), str(spec.get("depth"))), float(spec.get("width", 1.0))
+        return name if width == 1.0 else f"{name} (width {_multiplier(width)})"
     if arch == "fcn":
         hidden = list(spec.get("hidden", [200, 200, 200]))
         if len(set(hidden)) == 1:

@@ -29,6 +29,28 @@ def make_dataset(spec: dict, out: str | Path) -> None:
                 1 - 1 / dataset.num_classes, out)
 
 
+def make_segmenter(spec: dict, out_weights, out_report, device: str = "cpu", threads: int = 1) -> dict:
+    """Train (or load) the segmenter of a ``segmenters.NAME`` section (with its ``seed``); its mIoU to the report."""
+    from spurcomp.runtime import resolve_device, setup_torch
+    from spurcomp.segmentation import train_segmenter
+
+    resolved = resolve_device(device)
+    setup_torch(threads, resolved)
+    spec = dict(spec)
+    return train_segmenter(spec, spec.pop("seed"), out_weights, out_report, resolved)
+
+
+def make_background_masks(data_path, segmenter_path, out, device: str = "cpu") -> dict:
+    """A dataset's test-image background masks by its segmenter, cached in ``out``."""
+    from spurcomp.data.io import load_dataset
+    from spurcomp.runtime import resolve_device, setup_torch
+    from spurcomp.segmentation import compute_background_masks
+
+    resolved = resolve_device(device)
+    setup_torch(1, resolved)
+    return compute_background_masks(load_dataset(data_path), segmenter_path, out, resolved)
+
+
 def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
           threads: int = 1) -> dict:
     """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
@@ -87,20 +109,22 @@ def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir,
 
 
 def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs: list, runtime: dict,
-                  threads: int = 1, logs: list | None = None) -> None:
+                  threads: int = 1, logs: list | None = None, masks_path=None) -> None:
     """:func:`evaluate` for runs of one dataset one after another in this process (the dataset loaded once),
-    each run's messages in its own log (``logs``, else the caller's)."""
-    from spurcomp.data.io import load_dataset
+    each run's messages in its own log (``logs``, else the caller's); ``masks_path``: the dataset's background
+    masks (the background attribution percentage), where it has them."""
+    from spurcomp.data.io import load_background_masks, load_dataset
     from spurcomp.evaluate import evaluate_run
     from spurcomp.runtime import log_to, resolve_device, setup_torch
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
     dataset = load_dataset(data_path)
+    background = load_background_masks(masks_path, dataset)[0] if masks_path else None
     for run_settings, run_outputs, run_dir, log in zip(settings, outputs, run_dirs, logs or [None] * len(run_dirs)):
         with log_to(log) if log else contextlib.nullcontext():
             logger.info("evaluating %s: %s", run_dir, ", ".join(run_outputs))
-            evaluate_run(run_outputs, dataset, run_dir, settings=run_settings, device=device)
+            evaluate_run(run_outputs, dataset, run_dir, settings=run_settings, device=device, background=background)
 
 
 def aggregate(study: str, spec: dict, summaries: list, evaluations: list, out) -> None:

@@ -171,8 +171,31 @@ def dataset_job(config: dict, name: str) -> dict:
     if name not in config["datasets"]:
         raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
     spec = {"seed": config["seed"], **config["datasets"][name]}
+    # which segmenter marks its backgrounds is not the dataset's business (a change recomputes the masks only)
+    spec.pop("background_masks", None)
     # the generator's version is not the generator's input, but a new version must rebuild the file
     return canonical({**spec, "generator_version": GENERATOR_VERSIONS[spec["generator"]]})
+
+
+def segmenter_path(name: str) -> Path:
+    return RESULTS / "segmenters" / f"{name}.pt"
+
+
+def background_masks_path(dataset: str) -> Path:
+    return RESULTS / "masks" / f"{dataset}.npz"
+
+
+def dataset_segmenter(config: dict, dataset: str) -> str | None:
+    """The segmenter whose background masks a dataset's evaluations use (its ``background_masks``), or None."""
+    return config["datasets"][dataset].get("background_masks")
+
+
+def segmenter_job(config: dict, name: str) -> dict:
+    """A segmenter's config section with the seed it is trained with (its own, else the master seed)."""
+    segmenters = config.get("segmenters") or {}
+    if name not in segmenters:
+        raise KeyError(f"unknown segmenter {name!r}; defined segmenters: {sorted(segmenters)}")
+    return canonical({"seed": config["seed"], **segmenters[name]})
 
 
 def train_job(config: dict, run: RunKey) -> dict:

@@ -16,3 +16,50 @@ rule dataset:
         "../../envs/spurcomp.yaml"
     script:
         "../scripts/dataset.py"
+
+
+# A segmenter (DeepLabV3) for the background attribution percentage: trained on procedural images (or loaded
+# from the user's weights), its mIoU on held-out images in the JSON beside it.
+rule segmenter:
+    output:
+        weights="results/segmenters/{segmenter}.pt",
+        report=report("results/segmenters/{segmenter}.json", category="Segmenters",
+                      labels={"segmenter": "{segmenter}", "file": "mIoU"}),
+    log:
+        "logs/segmenters/{segmenter}.log",
+    benchmark:
+        "logs/segmenters/{segmenter}.benchmark.tsv"
+    params:
+        spec=lambda wildcards: segmenter_job(config, wildcards.segmenter),
+    wildcard_constraints:
+        segmenter=one_of(config.get("segmenters") or {}),
+    threads: resource("segmenter", "threads", 1)
+    resources:
+        mem_mb=resource("segmenter", "mem_mb", 4000),
+        runtime=resource("segmenter", "runtime", 60),
+        gpu=resource("segmenter", "gpu", 0),
+    conda:
+        "../../envs/spurcomp.yaml"
+    script:
+        "../scripts/segmenter.py"
+
+
+# A dataset's test-image background masks, computed once by its segmenter (datasets.NAME.background_masks).
+rule background_masks:
+    input:
+        data="results/data/{dataset}.npz",
+        segmenter=lambda wildcards: str(segmenter_path(dataset_segmenter(config, wildcards.dataset))),
+    output:
+        "results/masks/{dataset}.npz",
+    log:
+        "logs/masks/{dataset}.log",
+    wildcard_constraints:
+        dataset=one_of([name for name in config["datasets"] if dataset_segmenter(config, name)]),
+    threads: 1
+    resources:
+        mem_mb=resource("segmenter", "mem_mb", 4000),
+        runtime=resource("segmenter", "runtime", 60),
+    conda:
+        "../../envs/spurcomp.yaml"
+    script:
+        "../scripts/background_masks.py"

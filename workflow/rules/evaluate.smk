@@ -8,6 +8,8 @@ for chunk in run_chunks(config):
             f"evaluate_{chunk.name}"
         input:
             data=str(dataset_path(chunk.runs[0].dataset)),
+            # the background attribution percentage's masks, where the dataset names a segmenter
+            masks=[str(background_masks_path(chunk.runs[0].dataset))] if dataset_segmenter(config, chunk.runs[0].dataset) else [],
             runs=[str(run.directory / name) for run in chunk.runs for name in RUN_FILES.values()],
         output:
             [str(evaluation_path(run, family)) for run in chunk.runs for family in EVALUATION_FAMILIES],

@@ -7,4 +7,5 @@ with log_to(snakemake.log[0]):
     steps.evaluate_runs(snakemake.params.evaluations,
                         [{family: evaluation_path(run, family) for family in EVALUATION_FAMILIES} for run in runs],
                         snakemake.input.data, [run.directory for run in runs], runtime_options(snakemake.config),
-                        snakemake.threads, logs=[run_logs(run) / "evaluate.log" for run in runs])
+                        snakemake.threads, logs=[run_logs(run) / "evaluate.log" for run in runs],
+                        masks_path=snakemake.input.masks[0] if snakemake.input.masks else None)

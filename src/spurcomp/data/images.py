@@ -175,9 +175,37 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.4, 1.0), rng.uniform(0.45, 1.0)))
 
 
-def procedural_objects(n: int, rng: np.random.Generator, size: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` images (n, 3, size, size) in [0, 1] with balanced random labels, and each object's mask."""
-    labels = rng.permutation(np.arange(n) % len(PROCEDURAL_CIFAR_CLASSES)).astype(np.int64)
+def object_pattern(pattern: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Brightness of the object's surface at (u, v) (object-centred, unit radius) for surface pattern 0-9 (0: plain;
+    then stripes in four directions, a checkerboard, rings, dots, a darker upper half, sectors): with the shape,
+    the pattern makes the class of the 100-class stand-ins (CIFAR-100, ImageNet), still read from form."""
+    stripes = lambda t: np.where(np.sin(2 * np.pi * 1.6 * t) > 0, 1.0, 0.55)  # noqa: E731
+    if pattern == 0:
+        return np.ones_like(u)
+    if 1 <= pattern <= 4:
+        return stripes({1: v, 2: u, 3: (u + v) / np.sqrt(2), 4: (u - v) / np.sqrt(2)}[pattern])
+    if pattern == 5:
+        return np.where(np.sin(2 * np.pi * 1.6 * u) * np.sin(2 * np.pi * 1.6 * v) > 0, 1.0, 0.55)
+    if pattern == 6:
+        return stripes(np.hypot(u, v))
+    if pattern == 7:
+        return np.where(np.cos(2 * np.pi * 1.6 * u) * np.cos(2 * np.pi * 1.6 * v) > 0.5, 0.55, 1.0)
+    if pattern == 8:
+        return np.where(v > 0, 0.55, 1.0)
+    if pattern == 9:
+        return np.where(np.sin(4 * np.arctan2(v, u)) > 0, 1.0, 0.55)
+    raise ValueError(f"object pattern {pattern} is not one of 0-9")
+
+
+def procedural_objects(n: int, rng: np.random.Generator, size: int = 32,
+                       classes: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` images (n, 3, size, size) in [0, 1] with balanced random labels, and each object's mask.
+
+    ``classes`` 10: the class is the shape; 100: shape (label mod 10) and surface pattern (label div 10,
+    :func:`object_pattern`). The 10-class images do not depend on the patterns (the same draws as before them)."""
+    if classes not in (10, 100):
+        raise ValueError(f"the procedural stand-in has 10 or 100 classes, not {classes}")
+    labels = rng.permutation(np.arange(n) % classes).astype(np.int64)
     images = np.empty((n, 3, size, size), dtype=np.float32)
     masks = np.empty((n, size, size), dtype=bool)
     grid = np.arange(size) - (size - 1) / 2
@@ -188,12 +216,14 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32) -> tupl
         angle = rng.uniform(-np.pi / 6, np.pi / 6)
         dx, dy = (xx - cx) / radius, (yy - cy) / radius
         u, v = np.cos(angle) * dx + np.sin(angle) * dy, -np.sin(angle) * dx + np.cos(angle) * dy
-        mask = shape_mask(PROCEDURAL_CIFAR_CLASSES[label], u, v)
+        mask = shape_mask(PROCEDURAL_CIFAR_CLASSES[label % 10], u, v)
         # background: a smooth random texture around a random colour; object: a shaded random colour
         texture = gaussian_filter(rng.normal(size=(3, size, size)), sigma=(0, *(rng.uniform(1.0, 3.0),) * 2))
         texture /= texture.std() + 1e-8
         background = random_colour(rng)[:, None, None] * rng.uniform(0.4, 0.9) + 0.12 * texture
         shade = 1.0 + 0.25 * (u - v) / 2
+        if label >= 10:
+            shade = shade * object_pattern(int(label) // 10, u, v)
         foreground = random_colour(rng)[:, None, None] * shade[None] + 0.04 * rng.normal(size=(3, size, size))
         images[i] = np.clip(np.where(mask[None], foreground, background), 0, 1)
         masks[i] = mask

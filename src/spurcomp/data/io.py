@@ -120,3 +120,24 @@ def seeded_subset(available: int, n: int, rng: np.random.Generator, too_few: str
     if n > available:
         raise ValueError(too_few)
     return np.sort(rng.choice(available, size=n, replace=False))
+
+
+def save_background_masks(path: str | os.PathLike, background: np.ndarray, metadata: dict) -> None:
+    """A dataset's cached background masks (``spurcomp.segmentation``): ``test_background`` bool (N, H, W), one
+    per test image, and a JSON ``metadata`` (the segmenter, its mIoU)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, test_background=background.astype(bool), metadata=np.array(json.dumps(metadata)))
+    os.replace(tmp, path)
+
+
+def load_background_masks(path: str | os.PathLike, dataset: Dataset) -> tuple[np.ndarray, dict]:
+    """The background masks of ``dataset``'s test images, checked against its test set's size."""
+    with np.load(path, allow_pickle=False) as f:
+        background, metadata = f["test_background"], json.loads(str(f["metadata"]))
+    expected = (len(dataset.test.x), *dataset.test.x.shape[2:])
+    if background.shape != expected:
+        raise ValueError(f"background masks {path} have shape {background.shape}, but the dataset's test images need "
+                         f"{expected}: the masks are stale; delete the file to recompute them")
+    return background, metadata

@@ -1,12 +1,12 @@
 """Dataset generators by name, and the one entry point that builds a dataset from its config section."""
 from __future__ import annotations
 
-from spurcomp.data import celeba, moonstar, parity, semisynthetic, waterbirds
+from spurcomp.data import celeba, moonstar, parity, semisynthetic, standard, waterbirds
 from spurcomp.data.io import Dataset
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 GENERATORS = {"parity": parity.generate, "moonstar": moonstar.generate, **semisynthetic.GENERATORS,
-              "waterbirds": waterbirds.waterbirds, "celeba": celeba.celeba}
+              "waterbirds": waterbirds.waterbirds, "celeba": celeba.celeba, **standard.GENERATORS}
 
 
 def build_dataset(spec: dict, seed: int) -> Dataset:
@@ -19,6 +19,7 @@ def build_dataset(spec: dict, seed: int) -> Dataset:
     version = spec.pop("generator_version", GENERATOR_VERSIONS[name])
     if version != GENERATOR_VERSIONS[name]:
         raise ValueError(f"dataset generator {name!r} is at version {GENERATOR_VERSIONS[name]}, not {version}")
+    spec.pop("background_masks", None)  # read by the evaluations, not the generator
     spec.setdefault("seed", seed)
     try:
         return GENERATORS[name](**spec)

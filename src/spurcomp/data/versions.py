@@ -11,4 +11,7 @@ GENERATOR_VERSIONS = {
     "double_mnist": 1,
     "waterbirds": 1,
     "celeba": 1,
+    "cifar10": 1,
+    "cifar100": 1,
+    "imagenet": 1,
 }

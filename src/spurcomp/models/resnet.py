@@ -1,5 +1,6 @@
 """torchvision ResNets (ResNet18, ResNet50, Wide ResNet-101-2), adapted to small images the usual way:
-a 3x3 stride-1 first convolution and no max-pooling when the input is 64 px or smaller."""
+a 3x3 stride-1 first convolution and no max-pooling when the input is 64 px or smaller; ``width`` scales every
+stage's channels (default-scale runs on a laptop: ResNet18 x1/8)."""
 from __future__ import annotations
 
 import torchvision
@@ -15,18 +16,38 @@ CONSTRUCTORS = {
 }
 
 
+STAGE_WIDTHS = (64, 128, 256, 512)
+
+
+def _narrow(net: torchvision.models.ResNet, width: float, num_classes: int) -> None:
+    """Rebuild ``net``'s stages with ``width`` times the channels (torchvision's own ``_make_layer`` and
+    initialisation), for laptop-scale runs of the same design."""
+    block = type(net.layer1[0])
+    planes = [max(1, round(c * width)) for c in STAGE_WIDTHS]
+    net.inplanes, net.dilation = planes[0], 1
+    net.bn1 = nn.BatchNorm2d(planes[0])
+    for i, stage in enumerate(("layer1", "layer2", "layer3", "layer4")):
+        setattr(net, stage, net._make_layer(block, planes[i], len(getattr(net, stage)), stride=1 if i == 0 else 2))
+    net.fc = nn.Linear(planes[3] * block.expansion, num_classes)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
 class ResNet(nn.Module):
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: str = "resnet18"):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: str = "resnet18", width: float = 1.0):
         super().__init__()
         if depth not in CONSTRUCTORS:
             raise ValueError(f"unknown ResNet {depth!r}; allowed: {sorted(CONSTRUCTORS)}")
         net = CONSTRUCTORS[depth](weights=None, num_classes=num_classes)
-        in_channels, height = input_shape[0], min(input_shape[1:])
+        if width != 1.0:
+            _narrow(net, width, num_classes)
+        in_channels, height, stem = input_shape[0], min(input_shape[1:]), net.bn1.num_features
         if height <= 64:
-            net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            net.conv1 = nn.Conv2d(in_channels, stem, 3, stride=1, padding=1, bias=False)
             net.maxpool = nn.Identity()
-        elif in_channels != 3:
-            net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        elif in_channels != 3 or stem != 64:
+            net.conv1 = nn.Conv2d(in_channels, stem, 7, stride=2, padding=3, bias=False)
         self.net = net
         self.flatten = nn.Flatten()
 

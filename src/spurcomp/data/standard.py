@@ -1,0 +1,176 @@
+"""Standard classification data (paper sec. 4.1, 5: CIFAR-10, CIFAR-100, ImageNet-1k): no known spurious attribute.
+
+The dataset contract asks for a bias label: here ``b = y`` for every sample (every sample counts as bias-aligned,
+``rho`` 0), so the unbiased test accuracy is the class-balanced accuracy and the worst-group accuracy the worst
+class's; the paper plots the plain test accuracy. Spurious feature use is measured instead by the attribution
+entropy and the background attribution percentage (background masks from a segmenter, ``spurcomp.segmentation``).
+
+Sources:
+
+- ``torchvision`` (CIFAR-10/100): the python-version batches in ``data_root/cifar-10-batches-py/`` or
+  ``data_root/cifar-100-python/`` (downloaded there by torchvision with ``download: true``); ``n_train`` /
+  ``n_test`` is a seeded subset of the official split.
+- ``folder`` (ImageNet-1k): torchvision's ImageFolder layout, ``data_root/imagenet/train/<class>/<image>`` and
+  ``data_root/imagenet/val/<class>/<image>`` (the validation images sorted into class folders, as the usual
+  preparation script does); ``classes: N`` keeps the first N class folders in sorted order; images resized and
+  centre-cropped to ``image_size`` (the standard 256 / 224 evaluation transform).
+- ``embedded`` (offline, the default): the procedural stand-in of ``spurcomp.data.images`` (coloured shapes on
+  smooth textures, *not* the real data, named as such everywhere): 10 classes (shapes) for CIFAR-10, 100 (shape x
+  surface pattern) for CIFAR-100, 10 or 100 at ``image_size`` for ImageNet. Its object masks are exact: core is
+  the object, noise its background. The real releases have no masks: core is every pixel.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from spurcomp.data.images import load_cifar10, load_image_file, procedural_objects
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
+from spurcomp.data.versions import GENERATOR_VERSIONS
+
+CORE, NOISE = FEATURE_CODES["core"], FEATURE_CODES["noise"]
+CIFAR100_FOLDER = "cifar-100-python"
+IMAGENET_FOLDER = "imagenet"
+IMAGENET_SPLITS = {"train": "train", "test": "val"}
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+STANDIN_MASKS = "core: the object's pixels; noise: its background (exact masks of the procedural stand-in)"
+REAL_MASKS = "core: every pixel (the release has no object masks; background masks come from a segmenter)"
+
+
+def _split(x: np.ndarray, y: np.ndarray, object_mask: np.ndarray | None) -> Split:
+    if object_mask is None:
+        feature = np.full(x.shape, CORE, dtype=np.uint8)
+    else:
+        feature = np.repeat(np.where(object_mask, CORE, NOISE)[:, None], x.shape[1], axis=1).astype(np.uint8)
+    return Split(x=x.astype(np.float32), y=y, b=y.copy(), feature=feature)
+
+
+def _metadata(generator: str, source: str, described: str, parameters: dict, seed: int, num_classes: int,
+              masks: str, **extra) -> dict:
+    return {"generator": generator, "version": GENERATOR_VERSIONS[generator], "source": source,
+            "base_images": [described], "parameters": parameters, "rho_train": 0.0, "rho_test": 0.0, "seed": seed,
+            "num_classes": num_classes, "input_range": [0.0, 1.0], "feature_masks": masks,
+            "bias_label": "none: b = y (standard classification)", **extra}
+
+
+def _too_few(name: str, split: str, available: int, n: int) -> str:
+    return f"{name}'s {split} split has {available} images, fewer than n_{split} = {n}"
+
+
+def cifar10(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
+            download: bool = False) -> Dataset:
+    streams, splits, described = split_streams(seed), {}, ""
+    for split, n in (("train", n_train), ("test", n_test)):
+        rng = streams[split]
+        pool = load_cifar10(split, n, rng, source, data_root, download)
+        index = seeded_subset(len(pool.labels), n, rng, _too_few("CIFAR-10", split, len(pool.labels), n))
+        mask = None if pool.object_mask is None else pool.object_mask[index]
+        splits[split], described = _split(pool.images[index], pool.labels[index], mask), pool.description
+    return Dataset(**splits, metadata=_metadata("cifar10", source, described, {"n_train": n_train, "n_test": n_test},
+                                                seed, 10, STANDIN_MASKS if source == "embedded" else REAL_MASKS))
+
+
+def read_cifar100(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The CIFAR-100 python-version file of ``split`` (``train`` or ``test``: a pickled dict with ``data``
+    (N, 3072) uint8 and ``fine_labels``): images (N, 3, 32, 32) uint8 and the 100 fine labels."""
+    path = Path(folder) / split
+    if not path.exists():
+        raise FileNotFoundError(path)
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    return (np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32),
+            np.asarray(batch[b"fine_labels"], dtype=np.int64))
+
+
+def cifar100(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
+             download: bool = False) -> Dataset:
+    streams, splits = split_streams(seed), {}
+    if source not in ("embedded", "torchvision"):
+        raise ValueError(f"unknown CIFAR-100 source {source!r}; allowed: ['embedded', 'torchvision']")
+    folder = Path(data_root) / CIFAR100_FOLDER
+    if source == "torchvision" and download and not folder.exists():
+        import torchvision
+
+        from spurcomp.data.images import _download_lock
+
+        with _download_lock(data_root):
+            torchvision.datasets.CIFAR100(str(data_root), train=True, download=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        rng = streams[split]
+        if source == "embedded":
+            images, labels, masks = procedural_objects(n, rng, classes=100)
+        else:
+            try:
+                raw, labels = read_cifar100(folder, split)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(
+                    f"CIFAR-100 not found: {err} is missing. Put the python-version files (train, test) in {folder} "
+                    f"or set download: true; or use source: embedded (offline)") from None
+            images, masks = raw.astype(np.float32) / 255.0, None
+        index = seeded_subset(len(labels), n, rng, _too_few("CIFAR-100", split, len(labels), n))
+        splits[split] = _split(images[index], labels[index], None if masks is None else masks[index])
+    described = ("procedural CIFAR-100 stand-in (embedded: 100 classes, 10 shapes x 10 surface patterns)"
+                 if source == "embedded" else "CIFAR-100 (torchvision)")
+    return Dataset(**splits, metadata=_metadata("cifar100", source, described, {"n_train": n_train, "n_test": n_test},
+                                                seed, 100, STANDIN_MASKS if source == "embedded" else REAL_MASKS))
+
+
+def imagenet_classes(root: Path, limit: int | None) -> list[str]:
+    """The class folders of ImageFolder's training split, sorted (ImageFolder's label order), the first ``limit``."""
+    train = root / IMAGENET_SPLITS["train"]
+    if not train.is_dir():
+        raise FileNotFoundError(
+            f"ImageNet not found: {train} is missing. Put the release in torchvision's ImageFolder layout under "
+            f"{root} (train/<class>/<image>, val/<class>/<image>), or use source: embedded (the offline stand-in)")
+    classes = sorted(p.name for p in train.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"{train} has no class folders (ImageFolder layout: train/<class>/<image>)")
+    if limit is not None and limit > len(classes):
+        raise ValueError(f"classes: {limit} asked for, but {train} has {len(classes)} class folders")
+    return classes[:limit]
+
+
+def _imagenet_files(root: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        folder = root / IMAGENET_SPLITS[split] / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"ImageNet's {IMAGENET_SPLITS[split]} split has no folder for class {name!r} "
+                                    f"({folder}); sort the validation images into class folders")
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += found
+        labels += [label] * len(found)
+    return files, np.array(labels, dtype=np.int64)
+
+
+def imagenet(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
+             image_size: int = 64, classes: int | None = None) -> Dataset:
+    streams, splits = split_streams(seed), {}
+    if source == "embedded":
+        classes = 10 if classes is None else classes
+        for split, n in (("train", n_train), ("test", n_test)):
+            images, labels, masks = procedural_objects(n, streams[split], size=image_size, classes=classes)
+            splits[split] = _split(images, labels, masks)
+        described = (f"procedural ImageNet stand-in (embedded: {classes} classes of coloured shapes on textures, "
+                     f"{image_size}x{image_size})")
+        masks, num_classes = STANDIN_MASKS, classes
+    elif source == "folder":
+        root = Path(data_root) / IMAGENET_FOLDER
+        names = imagenet_classes(root, classes)
+        for split, n in (("train", n_train), ("test", n_test)):
+            files, labels = _imagenet_files(root, split, names)
+            index = seeded_subset(len(files), n, streams[split], _too_few("ImageNet", split, len(files), n))
+            x = np.stack([load_image_file(files[i], image_size, "resize_crop") for i in index]) if len(index) else \
+                np.empty((0, 3, image_size, image_size), dtype=np.float32)
+            splits[split] = _split(x, labels[index], None)
+        described, masks, num_classes = f"ImageNet-1k ({root}, {len(names)} classes)", REAL_MASKS, len(names)
+    else:
+        raise ValueError(f"unknown ImageNet source {source!r}; allowed: ['embedded', 'folder']")
+    return Dataset(**splits, metadata=_metadata(
+        "imagenet", source, described, {"n_train": n_train, "n_test": n_test, "image_size": image_size,
+                                        "classes": classes}, seed, num_classes, masks))
+
+
+GENERATORS = {"cifar10": cifar10, "cifar100": cifar100, "imagenet": imagenet}
