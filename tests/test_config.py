@@ -247,7 +247,7 @@ def test_command_line_values_are_read_as_a_config_file_would_be():
 
 # import name -> distribution, where they differ
 DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "skimage": "scikit-image", "sklearn": "scikit-learn",
-                 "psgd_torch": "psgd-torch"}
+                 "psgd_torch": "psgd-torch", "segmentation_models_pytorch": "segmentation-models-pytorch"}
 # declared without an import in src/: what runs the workflow, and package data read without importing the package
 NOT_IMPORTED = {"snakemake": "runs the workflow (the rules and scripts)",
                 "imagecorruptions": "its frost photographs are read as package data; its module is never imported"}
