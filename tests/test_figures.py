@@ -1,5 +1,6 @@
 """Figures drawn from hand-made study tables: failed runs and the grid rule as the reader sees them."""
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +8,7 @@ import pytest
 
 from spurcomp.aggregate import write_table
 from spurcomp.figures import LAYOUTS, layout_module
+from spurcomp.figures._draw import image_array
 
 PROVENANCE = {"study": "cm_cnn", "datasets": {"cm": {"generator": "colored_mnist", "source": "embedded", "version": 2}},
               "models": {"cnn": {"arch": "cnn", "width": 0.125}}}
@@ -27,7 +29,7 @@ def test_every_layout_module_states_what_it_is():
         module = layout_module(name)
         assert module.PAPER_FIGURE.startswith(("Fig.", "Prop.")) and module.INPUTS in ("studies", "datasets")
         assert module.CAPTION.strip() and callable(module.plot) and callable(module.claims)
-    with pytest.raises(ValueError, match=r"unknown figure layout 'fig99'; allowed: \['fig12', 'fig13', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1'\]"):
+    with pytest.raises(ValueError, match=re.escape(f"unknown figure layout 'fig99'; allowed: {list(LAYOUTS)}")):
         layout_module("fig99")
 
 
@@ -308,7 +310,7 @@ def test_fig13_draws_maps_and_step_series_of_the_lowest_and_highest_learning_rat
     # a moving average over an epoch of steps (3 here): step 3's value is the mean of steps 1..3
     assert ratio.set_index("step").loc[3, "value"] == pytest.approx(0.2)
     assert set(values.kind) >= {"step_acc_ba", "step_acc_bc", "step_param_norm"}
-    assert fig13.image_array(pd.read_parquet(path).image.dropna().iloc[0]).shape == (4, 4, 3)
+    assert image_array(pd.read_parquet(path).image.dropna().iloc[0]).shape == (4, 4, 3)
     # claims: the highest learning rate against the lowest
     config = {"datasets": {"cm": {"generator": "colored_mnist"}}, "models": {"cnn": {"arch": "cnn", "width": 0.125}},
               "studies": {"fig13_cm": {"dataset": "cm", "model": "cnn", "grid": {"lr": [0.1, 0.001]}}}}
@@ -319,3 +321,56 @@ def test_fig13_draws_maps_and_step_series_of_the_lowest_and_highest_learning_rat
     config["studies"]["fig13_cm"]["grid"]["lr"] = [0.1]
     with pytest.raises(ValueError, match="needs at least two learning rates"):
         fig13.claims({"studies": ["fig13_cm"]}, config)
+
+
+def test_fig8_shows_the_samples_the_high_learning_rate_gets_right_relative_to_the_low_one(tmp_path):
+    import numpy as np
+
+    fig8 = layout_module("fig8")
+    rng = np.random.default_rng(0)
+    # sample k: p(class) 0.5 at the low rate, 0.5 + gain[k] at the high rate (seed 1 a failed run that says otherwise)
+    gain = {0: 0.1, 1: 0.4, 2: -0.2, 3: 0.3, 4: 0.0, 5: 0.2}
+    rows = []
+    for lr in (0.01, 0.3):
+        for seed, status in ((0, "converged"), (1, "diverged" if lr == 0.3 else "converged")):
+            keys = {"dataset": "cm", "model": "cnn", "setting": f"lr={lr}", "lr": lr, "seed": seed, "status": status}
+            rows.append({**keys, "metric": "spurious_attribution_share", "value": 0.5 - lr})
+            for k, g in gain.items():
+                sample = f"sample={k},y={k % 3},b={k % 3}"
+                p = 0.5 + (g if lr == 0.3 else 0.0)
+                rows.append({**keys, "metric": "input_image", "group": sample, "value": 1.0,
+                             "image": rng.random((4, 4, 3)).tolist()})
+                for epoch in (0, 5):
+                    rows.append({**keys, "metric": "map_target_probability", "group": sample, "epoch": epoch,
+                                 "value": (0.0 if status == "diverged" else p) if epoch == 5 else 0.1})
+                    rows.append({**keys, "metric": "attribution_map", "group": sample, "epoch": epoch,
+                                 "value": 10.0 * epoch + k, "image": rng.random((4, 4, 1)).tolist()})
+    path = tmp_path / "mc.parquet"
+    write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": "mc"})
+    values = fig8.plot([path], tmp_path / "fig8.pdf", tmp_path / "fig8.csv")
+    assert (tmp_path / "fig8.pdf").read_bytes()[:4] == b"%PDF"
+    # the four largest gains, best first, from the last epoch's probabilities of the runs that did not fail
+    high = values[values.lr == 0.3]
+    assert high["sample"].str.extract(r"sample=(\d)")[0].astype(int).tolist() == [1, 3, 5, 0]
+    assert high.probability_gain.tolist() == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    # the maps shown are the last checkpoint's, of the lowest seed
+    assert set(values.epoch) == {5} and set(values.seed) == {0}
+    assert values[values.lr == 0.01].map_total.tolist() == [51.0, 53.0, 55.0, 50.0]
+    config = {"datasets": {"cm": {"generator": "mnist_cifar"}, "c10": {"generator": "cifar10", "background_masks": "s"}},
+              "models": {"cnn": {"arch": "cnn"}},
+              "studies": {"mc": {"dataset": "cm", "model": "cnn", "grid": {"lr": [0.01, 0.3]}},
+                          "c10": {"dataset": "c10", "model": "cnn", "grid": {"lr": [0.01, 0.3]}}}}
+    claims = fig8.claims({"studies": ["mc", "c10"]}, config)
+    assert [(c.study, c.metric, c.direction) for c in claims] == [("mc", "spurious_attribution_share", -1),
+                                                                  ("c10", "background_attribution_pct", -1)]
+
+
+def test_fig10_claims_accuracy_and_prunability_rise_and_background_reliance_falls():
+    fig10, fig11 = layout_module("fig10"), layout_module("fig11")
+    config = {"datasets": {"c10": {"generator": "cifar10"}}, "models": {"r": {"arch": "resnet", "width": 0.125}},
+              "studies": {"c10": {"dataset": "c10", "model": "r", "grid": {"lr": [0.03, 0.3]}}}}
+    claims = {c.metric: c for c in fig10.claims({"studies": ["c10"]}, config)}
+    assert {m: c.direction for m, c in claims.items()} == {
+        "test_acc": 1, "prunability": 1, "final_attribution_entropy": -1, "background_attribution_pct": -1}
+    assert claims["test_acc"].text == "Test accuracy increases with learning rate on CIFAR-10, ResNet18 (width ×1/8)"
+    assert {c.figure for c in fig11.claims({"studies": ["c10"]}, config)} == {"Fig. 11"}

@@ -172,3 +172,14 @@ def test_background_attribution_percentage_is_evaluated_from_the_cached_masks(tm
     # without masks, no such row
     frames = evaluate_run({"attributions": tmp_path / "b.parquet"}, data, tmp_path / "run", settings=settings)
     assert "background_attribution_pct" not in set(frames["attributions"].metric)
+    # fig. 8's maps of any test samples (standard data has no bias-conflicting ones) with each one's class probability
+    settings["ig"].update(maps=3, map_pool="any")
+    frames = evaluate_run({"attributions": tmp_path / "c.parquet"}, data, tmp_path / "run", settings=settings)
+    rows = frames["attributions"]
+    probability = rows[rows.metric == "map_target_probability"]
+    assert len(rows[rows.metric == "input_image"]) == 3 and len(probability) == 3
+    assert probability.value.between(0, 1).all() and set(probability.epoch) == {1}
+    assert set(probability.group) == set(rows[rows.metric == "attribution_map"].group)
+    settings["ig"]["map_pool"] = "bias_conflicting"  # none here: no maps
+    frames = evaluate_run({"attributions": tmp_path / "d.parquet"}, data, tmp_path / "run", settings=settings)
+    assert "input_image" not in set(frames["attributions"].metric)

@@ -156,7 +156,8 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         raise FileNotFoundError(f"{run.directory / 'run.json'} lists no checkpoints: attributions through training "
                                 f"need them (training.checkpoint_epochs); retrain the run")
     input_range = tuple(dataset.metadata["input_range"])
-    map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device)
+    map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device,
+                                                  ig.get("map_pool", "bias_conflicting"))
     for name in run.summary["checkpoints"]:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
@@ -184,6 +185,13 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
+    if groups:
+        # fig. 8 picks the samples the high learning rate gets right and the low one does not: each map sample's
+        # probability of its class under the last checkpoint
+        with torch.no_grad():
+            probability = torch.softmax(checkpoint.eval()(map_x).float(), dim=1).gather(1, map_target[:, None])[:, 0]
+        rows += [{"metric": "map_target_probability", "epoch": epoch, "group": group, "value": float(p)}
+                 for group, p in zip(groups, probability.cpu())]
     rows.append({"metric": "final_attribution_entropy", "epoch": epoch, "value": entropy})
     if run.background is not None:
         # sec. 5: the percentage of the attributions on the segmenter's background
@@ -194,11 +202,13 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     return rows
 
 
-def map_samples(dataset: Dataset, n_maps: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None, list, list]:
-    """Fig. 13's samples (``ig.maps`` > 0): that many bias-conflicting test samples, the same ones for every run of
-    a dataset (so low and high learning rates are shown on the same images): their inputs, targets, names
-    (``group``: the sample, its label and its spurious attribute) and their ``input_image`` rows (the image as a
-    nested list in ``image``, height x width x channels). Nothing when ``n_maps`` is 0."""
+def map_samples(dataset: Dataset, n_maps: int, device, pool: str = "bias_conflicting"
+                ) -> tuple[torch.Tensor | None, torch.Tensor | None, list, list]:
+    """Fig. 13's and fig. 8's samples (``ig.maps`` > 0): that many test samples (bias-conflicting ones, or any:
+    ``pool``), the same ones for every run of a dataset (so low and high learning rates are shown on the same
+    images): their inputs, targets, names (``group``: the sample, its label and its spurious attribute) and their
+    ``input_image`` rows (the image as a nested list in ``image``, height x width x channels). Nothing when
+    ``n_maps`` is 0."""
     if not n_maps:
         return None, None, [], []
     t = dataset.test
@@ -206,7 +216,9 @@ def map_samples(dataset: Dataset, n_maps: int, device) -> tuple[torch.Tensor | N
         raise ValueError(f"evaluation.ig.maps needs image inputs (samples, channels, height, width); this dataset's "
                          f"are {t.x.shape[1:]}: set ig.maps to 0 for its studies")
     order = np.random.default_rng(derived_seed("ig-maps")).permutation(len(t.x))
-    chosen = order[(t.y[order] != t.b[order])][:n_maps]
+    if pool not in ("bias_conflicting", "any"):
+        raise ValueError(f"unknown ig.map_pool {pool!r}; allowed: ['bias_conflicting', 'any']")
+    chosen = (order[(t.y[order] != t.b[order])] if pool == "bias_conflicting" else order)[:n_maps]
     x = torch.as_tensor(t.x[chosen], device=device)
     target = torch.as_tensor(t.y[chosen], device=device)
     groups = [f"sample={i},y={t.y[i]},b={t.b[i]}" for i in chosen]

@@ -153,3 +153,17 @@ def study_panels(inputs, metrics, title: str, grid_rule: dict | None = None) -> 
 def ordered(values: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     """``values`` with the ``first`` columns first (keys and names), the rest after them."""
     return values[first + [c for c in values.columns if c not in first]]
+
+
+def image_array(cell):
+    """A nested-list cell of the ``image`` column (lists, or NumPy object arrays after Parquet) as a float array."""
+    if len(cell) and isinstance(cell[0], (list, np.ndarray)):
+        return np.stack([image_array(part) for part in cell])
+    return np.asarray(cell, dtype=float)
+
+
+def display_scaled(image):
+    """An image or map scaled to [0, 1] for display (a single channel drops its axis)."""
+    low, high = float(np.min(image)), float(np.max(image))
+    scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    return scaled[..., 0] if scaled.shape[-1] == 1 else scaled

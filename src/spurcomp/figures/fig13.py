@@ -54,30 +54,12 @@ def claims(spec: dict, config: dict):
     return out
 
 
-def image_array(cell):
-    """A nested-list cell of the ``image`` column (lists, or NumPy object arrays after Parquet) as a float array."""
-    import numpy as np
-
-    if len(cell) and isinstance(cell[0], (list, np.ndarray)):
-        return np.stack([image_array(part) for part in cell])
-    return np.asarray(cell, dtype=float)
-
-
-def _shown(image):
-    """An image or map scaled to [0, 1] for display (a single channel drops its axis)."""
-    import numpy as np
-
-    low, high = float(np.min(image)), float(np.max(image))
-    scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
-    return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
-
-
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
 
-    from spurcomp.figures._draw import ordered, read_tables, save, source_label
+    from spurcomp.figures._draw import display_scaled, image_array, ordered, read_tables, save, source_label
     from spurcomp.study import FAILED_STATUSES
     from spurcomp.tables import table_names
 
@@ -117,14 +99,14 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                     mine = shown[(shown.lr == lr) & (shown.group == sample)]
                     source = mine[mine.metric == "input_image"]
                     if len(source):
-                        row[0].imshow(_shown(image_array(source.image.iloc[0])),
+                        row[0].imshow(display_scaled(image_array(source.image.iloc[0])),
                                       cmap="gray" if image_array(source.image.iloc[0]).shape[-1] == 1 else None)
                     label = sample.split(",", 1)[1].replace(",", " ")
                     row[0].set_ylabel(f"lr {lr:g}\n{label}", fontsize=6)
                     for e, epoch in enumerate(epochs):
                         at = mine[(mine.metric == "attribution_map") & (mine.epoch == epoch)]
                         if len(at):
-                            row[1 + e].imshow(_shown(image_array(at.image.iloc[0])), cmap="inferno")
+                            row[1 + e].imshow(display_scaled(image_array(at.image.iloc[0])), cmap="inferno")
                             values.append({"study": study, "kind": "map", "lr": lr, "seed": seeds[lr],
                                            "sample": sample, "epoch": epoch, "value": float(at.value.iloc[0])})
                         if s == 0 and k == 0:
