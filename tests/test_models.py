@@ -14,6 +14,7 @@ from spurcomp.models import build_model, prunable_units, unit_layers
     ({"arch": "cnn", "width": 0.125}, 8, 64),
     ({"arch": "resnet", "depth": "resnet18"}, 8, 512),
     ({"arch": "resnet", "depth": "resnet18", "width": 0.125}, 8, 64),  # every stage's channels / 8
+    ({"arch": "swin", "size": "small"}, 5, 256),  # every block's MLP; 32 channels x 2^3 at the last stage
 ])
 def test_models_expose_prunable_units_and_a_representation(spec, units, width):
     torch.manual_seed(0)
@@ -106,3 +107,39 @@ def test_a_narrow_resnet_keeps_the_design_and_says_its_width_in_its_name():
     assert narrow.net.conv1.out_channels == 8 and narrow.net.fc.in_features == 64
     assert model_name({"arch": "resnet", "depth": "resnet18", "width": 0.125}) == "ResNet18 (width ×1/8)"
     assert model_name({"arch": "resnet", "depth": "resnet18"}) == "ResNet18"
+
+
+def test_masking_a_swin_mlp_unit_equals_zeroing_its_incoming_weights():
+    from spurcomp.metrics.pruning import masked_units
+
+    torch.manual_seed(0)
+    model = build_model({"arch": "swin", "size": "small"}, (3, 32, 32), 3).eval()
+    x = torch.rand(4, 3, 32, 32)
+    layer = unit_layers(model)[2]
+    masks = [torch.ones(other.producer.weight.shape[0]) for other in unit_layers(model)]
+    masks[2][5] = 0
+    with masked_units(model, masks):
+        masked = model(x)
+    with torch.no_grad():  # GELU(0) = 0: a unit with zero incoming weights and bias outputs nothing
+        layer.producer.weight[5] = 0
+        layer.producer.bias[5] = 0
+    assert torch.allclose(masked, model(x), atol=1e-6) and not torch.allclose(masked, model(x) * 0)
+
+
+def test_swin_starts_from_pretrained_weights_and_says_so(tmp_path):
+    from spurcomp.names import model_name
+
+    torch.manual_seed(1)
+    source = build_model({"arch": "swin", "size": "small"}, (3, 32, 32), 1000)
+    torch.save(source.net.state_dict(), tmp_path / "swin.pth")
+    model = build_model({"arch": "swin", "size": "small", "pretrained": str(tmp_path / "swin.pth")}, (3, 32, 32), 2)
+    mine, theirs = model.net.state_dict(), source.net.state_dict()
+    # every weight but the classifier head (2 classes here, 1000 there)
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs if not k.startswith("head."))
+    assert model.net.head.out_features == 2
+    with pytest.raises(ValueError, match="do not fit size 't'"):
+        build_model({"arch": "swin", "size": "t", "pretrained": str(tmp_path / "swin.pth")}, (3, 32, 32), 2)
+    with pytest.raises(FileNotFoundError, match="remove `pretrained` to train from scratch"):
+        build_model({"arch": "swin", "pretrained": str(tmp_path / "none.pth")}, (3, 32, 32), 2)
+    assert model_name({"arch": "swin", "size": "t", "pretrained": "torchvision"}) == "Swin-T, ImageNet-pretrained"
+    assert model_name({"arch": "swin"}) == "Swin (small: embedding 32, depths 1-1-2-1), from scratch"

@@ -162,6 +162,11 @@ def model_name(spec: dict) -> str:
     if arch == "resnet":
         name, width = RESNETS.get(spec.get("depth", "resnet18"), str(spec.get("depth"))), float(spec.get("width", 1.0))
         return name if width == 1.0 else f"{name} (width {_multiplier(width)})"
+    if arch == "swin":
+        size = spec.get("size", "small")
+        name = "Swin-T" if size == "t" else "Swin (small: embedding 32, depths 1-1-2-1)"
+        pretrained = spec.get("pretrained")
+        return f"{name}, {'ImageNet-pretrained' if pretrained else 'from scratch'}"
     if arch == "fcn":
         hidden = list(spec.get("hidden", [200, 200, 200]))
         if len(set(hidden)) == 1:

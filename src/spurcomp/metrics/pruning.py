@@ -34,7 +34,7 @@ from torch import nn
 
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.metrics.pruning_variants import BUDGETS, CRITERIA, SCOPES
-from spurcomp.models import UnitLayer, prunable_units, unit_layers
+from spurcomp.models import UnitLayer, unit_layers
 
 DEFAULT_KAPPAS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 
@@ -49,16 +49,17 @@ def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048)
 
     The positive part of the unit module's output is used, which is the post-ReLU activation both for ReLU
     modules and for batch-norm layers that feed a ReLU."""
-    units = prunable_units(model)
-    totals: list[torch.Tensor | None] = [None] * len(units)
+    layers = unit_layers(model)
+    totals: list[torch.Tensor | None] = [None] * len(layers)
 
     def hook_for(i):
         def hook(_module, _inputs, output):
-            per_unit = output.clamp(min=0).transpose(0, 1).flatten(1).mean(dim=1) * len(output)
+            units_first = layers[i].units_first(output)
+            per_unit = units_first.clamp(min=0).transpose(0, 1).flatten(1).mean(dim=1) * len(output)
             totals[i] = per_unit if totals[i] is None else totals[i] + per_unit
         return hook
 
-    predict_logits(model, x, batch_size, hooks=[(unit, hook_for(i)) for i, unit in enumerate(units)])
+    predict_logits(model, x, batch_size, hooks=[(layer.output, hook_for(i)) for i, layer in enumerate(layers)])
     return [t / len(x) for t in totals]
 
 
@@ -205,17 +206,16 @@ def structured_masks(scores: list[torch.Tensor], kappa: float, scope: str = "lay
 @contextlib.contextmanager
 def masked_units(model: nn.Module, masks: list[torch.Tensor]):
     """Within the block, the units with a False mask output zero (neurons, or channels of a feature map)."""
-    units = prunable_units(model)
-    if len(units) != len(masks):
-        raise ValueError(f"{len(masks)} masks for {len(units)} prunable layers")
+    layers = unit_layers(model)
+    if len(layers) != len(masks):
+        raise ValueError(f"{len(masks)} masks for {len(layers)} prunable layers")
 
-    def hook_for(mask):
+    def hook_for(layer, mask):
         def hook(_module, _inputs, output):
-            shape = (1, -1) + (1,) * (output.dim() - 2)
-            return output * mask.to(device=output.device, dtype=output.dtype).view(shape)
+            return output * mask.to(device=output.device, dtype=output.dtype).view(layer.mask_shape(output))
         return hook
 
-    handles = [unit.register_forward_hook(hook_for(mask)) for unit, mask in zip(units, masks)]
+    handles = [layer.output.register_forward_hook(hook_for(layer, mask)) for layer, mask in zip(layers, masks)]
     try:
         yield model
     finally:

@@ -9,7 +9,7 @@ from spurcomp.models.cnn import CNN
 from spurcomp.models.fcn import FCN
 from spurcomp.models.unit_layer import UnitLayer
 
-ARCHITECTURES = ("fcn", "cnn", "resnet")
+ARCHITECTURES = ("fcn", "cnn", "resnet", "swin")
 
 
 def _constructor(arch: str):
@@ -17,6 +17,10 @@ def _constructor(arch: str):
         from spurcomp.models.resnet import ResNet  # torchvision: imported only by jobs that build a ResNet
 
         return ResNet
+    if arch == "swin":
+        from spurcomp.models.swin import Swin  # torchvision, as the ResNets
+
+        return Swin
     return {"fcn": FCN, "cnn": CNN}[arch]
 
 
