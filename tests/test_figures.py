@@ -374,3 +374,42 @@ def test_fig10_claims_accuracy_and_prunability_rise_and_background_reliance_fall
         "test_acc": 1, "prunability": 1, "final_attribution_entropy": -1, "background_attribution_pct": -1}
     assert claims["test_acc"].text == "Test accuracy increases with learning rate on CIFAR-10, ResNet18 (width ×1/8)"
     assert {c.figure for c in fig11.claims({"studies": ["c10"]}, config)} == {"Fig. 11"}
+
+
+def test_fig7_draws_maps_above_the_curves_and_claims_the_four_variables_rise(tmp_path):
+    import numpy as np
+
+    fig7 = layout_module("fig7")
+    rng = np.random.default_rng(0)
+    rows = []
+    for lr in (0.0001, 0.001, 0.003):
+        for seed in (0, 1):
+            keys = {"dataset": "cb", "model": "swin", "setting": f"lr={lr}", "lr": lr, "seed": seed,
+                    "status": "converged"}
+            rows += [{**keys, "metric": metric, "value": 0.2 + 100 * lr + 0.01 * seed} for metric in fig7.METRICS]
+            for k in range(2):
+                sample = f"sample={k},y=1,b=0"
+                rows.append({**keys, "metric": "input_image", "group": sample, "value": 1.0,
+                             "image": rng.random((4, 4, 3)).tolist()})
+                rows.append({**keys, "metric": "map_target_probability", "group": sample, "epoch": 3,
+                             "value": 0.3 + 100 * lr * k})
+                rows.append({**keys, "metric": "attribution_map", "group": sample, "epoch": 3, "value": 1.0,
+                             "image": rng.random((4, 4, 1)).tolist()})
+    path = tmp_path / "cb.parquet"
+    provenance = {"study": "cb", "datasets": {"cb": {"generator": "celeba", "source": "embedded", "version": 1}},
+                  "models": {"swin": {"arch": "swin", "size": "small"}}}
+    write_table(pd.DataFrame(rows), path, provenance)
+    values = fig7.plot([path], tmp_path / "fig7.pdf", tmp_path / "fig7.csv")
+    assert (tmp_path / "fig7.pdf").read_bytes()[:4] == b"%PDF"
+    curves = values[values.metric != "attribution_map"]
+    assert set(curves.metric) == set(fig7.METRICS) and set(curves.lr) == {0.0001, 0.001, 0.003}
+    # normalised per variable: the lowest learning rate at 0, the highest at 1
+    assert curves.groupby("lr").norm_mean.mean().tolist() == pytest.approx([0.0, 0.9 / 2.9, 1.0])
+    maps = values[values.metric == "attribution_map"]
+    # the sample the highest rate gets more right comes first; maps of the lowest and the highest rate
+    assert maps["sample"].iloc[0].startswith("sample=1") and set(maps.lr) == {0.0001, 0.003}
+    assert set(maps.model_name) == {"Swin (small: embedding 32, depths 1-1-2-1), from scratch"}
+    config = {"datasets": {"cb": {"generator": "celeba"}}, "models": {"swin": {"arch": "swin"}},
+              "studies": {"cb": {"dataset": "cb", "model": "swin", "grid": {"lr": [0.0001, 0.003]}}}}
+    assert [(c.metric, c.direction) for c in fig7.claims({"studies": ["cb"]}, config)] == [
+        ("worst_group_acc", 1), ("prunability", 1), ("activation_compressibility", 1), ("csi", 1)]

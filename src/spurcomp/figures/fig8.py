@@ -51,12 +51,65 @@ def ranked_samples(table, low: float, high: float):
     return mean.assign(gain=mean[high] - mean[low]).dropna(subset=["gain"]).sort_values("gain", ascending=False)
 
 
+def map_block(block, table, provenance: dict, grid_rule: dict | None, shown: int = SHOWN) -> list[dict]:
+    """Draw one study's samples into ``block`` (a subfigure): images (top row), the low-LR (middle) and high-LR
+    (bottom) maps of the ``shown`` samples the high-LR model gets most right relative to the low-LR one (the
+    lowest and highest learning rate the grid rule keeps; each map the lowest seed's, at its last checkpoint).
+    Returns the drawn values (Fig. 7's top row too)."""
+    import pandas as pd
+
+    from spurcomp.claims import grid_rule_cut
+    from spurcomp.figures._draw import display_scaled, image_array
+    from spurcomp.tables import table_names
+
+    study = provenance.get("study", "")
+    names = table_names(table, provenance)
+    excluded = grid_rule_cut(table, grid_rule)
+    lrs = sorted(lr for lr in table.lr.unique() if lr not in excluded) or sorted(table.lr.unique())
+    low, high = lrs[0], lrs[-1]
+    axes = block.subplots(3, shown, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=7)
+    axes[1, 0].set_ylabel(f"lr {low:g}", fontsize=7)
+    axes[2, 0].set_ylabel(f"lr {high:g}", fontsize=7)
+    ranked = ranked_samples(table, low, high) if "image" in table else pd.DataFrame()
+    if ranked.empty:
+        axes[1, 0].text(0, 0.5, "no attribution maps in this study's table:\nset evaluation.ig.maps and "
+                        "ig.map_pool: any", fontsize=7, transform=axes[1, 0].transAxes)
+        return []
+    seeds = {lr: table[table.lr == lr].seed.min() for lr in (low, high)}
+    values = []
+    for k, sample in enumerate(ranked.index[:shown]):
+        mine = table[table.group == sample]
+        image = image_array(mine[mine.metric == "input_image"].image.iloc[0])
+        axes[0, k].imshow(display_scaled(image), cmap="gray" if image.shape[-1] == 1 else None)
+        label = dict(part.split("=") for part in sample.split(","))
+        axes[0, k].set_title(f"#{label['sample']} (y={label['y']}, b={label['b']})", fontsize=6)
+        for row, lr in ((1, low), (2, high)):
+            maps = mine[(mine.metric == "attribution_map") & (mine.lr == lr) & (mine.seed == seeds[lr])]
+            if maps.empty:
+                continue
+            last = maps[maps.epoch == maps.epoch.max()]
+            axes[row, k].imshow(display_scaled(image_array(last.image.iloc[0])), cmap="inferno")
+            axes[row, k].set_title(f"p(class) {ranked.loc[sample, lr]:.2f}", fontsize=6)
+            values.append({"study": study, "lr": lr, "seed": int(seeds[lr]), "sample": sample,
+                           "epoch": int(last.epoch.iloc[0]), "target_probability": float(ranked.loc[sample, lr]),
+                           "probability_gain": float(ranked.loc[sample, "gain"]),
+                           "map_total": float(last.value.iloc[0]), **names})
+    return values
+
+
+MAP_COLUMNS = ["study", "dataset_name", "model_name", "lr", "seed", "sample", "epoch", "target_probability",
+               "probability_gain", "map_total"]
+
+
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from spurcomp.claims import grid_rule_cut
-    from spurcomp.figures._draw import display_scaled, image_array, ordered, read_tables, save, source_label
+    from spurcomp.figures._draw import read_tables, save, source_label
     from spurcomp.tables import table_names
 
     tables = read_tables(inputs)
@@ -64,45 +117,10 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     blocks = fig.subfigures(1, len(tables), squeeze=False)[0]
     values = []
     for block, (table, provenance) in zip(blocks, tables):
-        study = provenance.get("study", "")
         names = table_names(table, provenance)
-        excluded = grid_rule_cut(table, grid_rule)
-        lrs = sorted(lr for lr in table.lr.unique() if lr not in excluded) or sorted(table.lr.unique())
-        low, high = lrs[0], lrs[-1]
-        block.suptitle(f"{names['dataset_name']}\n{names['model_name']}: lr {low:g} vs {high:g}", fontsize=8)
-        axes = block.subplots(3, SHOWN, squeeze=False)
-        for ax in axes.ravel():
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ranked = ranked_samples(table, low, high) if "image" in table else pd.DataFrame()
-        if ranked.empty:
-            axes[1, 0].text(0, 0.5, "no attribution maps in this study's table:\nset evaluation.ig.maps and "
-                            "ig.map_pool: any", fontsize=7, transform=axes[1, 0].transAxes)
-            continue
-        seeds = {lr: table[table.lr == lr].seed.min() for lr in (low, high)}
-        for k, sample in enumerate(ranked.index[:SHOWN]):
-            mine = table[table.group == sample]
-            image = image_array(mine[mine.metric == "input_image"].image.iloc[0])
-            axes[0, k].imshow(display_scaled(image), cmap="gray" if image.shape[-1] == 1 else None)
-            axes[0, k].set_title(sample.split(",", 1)[0].replace("sample=", "#") + f" (class {sample.split('y=')[1].split(',')[0]})",
-                                 fontsize=6)
-            for row, lr in ((1, low), (2, high)):
-                maps = mine[(mine.metric == "attribution_map") & (mine.lr == lr) & (mine.seed == seeds[lr])]
-                if maps.empty:
-                    continue
-                last = maps[maps.epoch == maps.epoch.max()]
-                axes[row, k].imshow(display_scaled(image_array(last.image.iloc[0])), cmap="inferno")
-                axes[row, k].set_title(f"p(class) {ranked.loc[sample, lr]:.2f}", fontsize=6)
-                values.append({"study": study, "lr": lr, "seed": int(seeds[lr]), "sample": sample,
-                               "epoch": int(last.epoch.iloc[0]), "target_probability": float(ranked.loc[sample, lr]),
-                               "probability_gain": float(ranked.loc[sample, "gain"]),
-                               "map_total": float(last.value.iloc[0]), **names})
-        axes[0, 0].set_ylabel("image", fontsize=7)
-        axes[1, 0].set_ylabel(f"lr {low:g}", fontsize=7)
-        axes[2, 0].set_ylabel(f"lr {high:g}", fontsize=7)
+        values += map_block(block, table, provenance, grid_rule)
+        block.suptitle(f"{names['dataset_name']}\n{names['model_name']}", fontsize=8)
         block.supxlabel(source_label(provenance), fontsize=6)
     fig.suptitle("Attributions at a low and a high learning rate (Integrated Gradients; samples the high-LR model "
                  "gets right relative to the low-LR one)", fontsize=9)
-    values = pd.DataFrame(values, columns=["study", "dataset_name", "model_name", "lr", "seed", "sample", "epoch",
-                                           "target_probability", "probability_gain", "map_total"])
-    return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name"]), out_csv)
+    return save(fig, out_pdf, pd.DataFrame(values, columns=MAP_COLUMNS), out_csv)
