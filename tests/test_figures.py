@@ -413,3 +413,41 @@ def test_fig7_draws_maps_above_the_curves_and_claims_the_four_variables_rise(tmp
               "studies": {"cb": {"dataset": "cb", "model": "swin", "grid": {"lr": [0.0001, 0.003]}}}}
     assert [(c.metric, c.direction) for c in fig7.claims({"studies": ["cb"]}, config)] == [
         ("worst_group_acc", 1), ("prunability", 1), ("activation_compressibility", 1), ("csi", 1)]
+
+
+def test_fig1_draws_its_three_studies_in_their_roles(tmp_path):
+    import numpy as np
+
+    fig1 = layout_module("fig1")
+    rng = np.random.default_rng(0)
+    paths = []
+    for study, generator, metrics in (("dm", "double_mnist", fig1.CURVES), ("dm_maps", "double_mnist", ()),
+                                      ("c10", "cifar10", fig1.STANDARD)):
+        rows = []
+        for lr in (0.01, 0.1, 0.3):
+            keys = {"dataset": study, "model": "cnn", "setting": f"lr={lr}", "lr": lr, "seed": 0, "status": "converged"}
+            rows += [{**keys, "metric": metric, "value": lr} for metric in metrics]
+            if study == "dm_maps":
+                rows += [{**keys, "metric": "input_image", "group": "sample=7,y=1,b=4", "value": 1.0,
+                          "image": rng.random((4, 8, 1)).tolist()},
+                         {**keys, "metric": "map_target_probability", "group": "sample=7,y=1,b=4", "epoch": 2,
+                          "value": lr},
+                         {**keys, "metric": "attribution_map", "group": "sample=7,y=1,b=4", "epoch": 2, "value": 1.0,
+                          "image": rng.random((4, 8, 1)).tolist()}]
+        paths.append(tmp_path / f"{study}.parquet")
+        write_table(pd.DataFrame(rows), paths[-1], {**PROVENANCE, "study": study, "datasets": {
+            study: {"generator": generator, "source": "embedded", "version": 1}}})
+    values = fig1.plot(paths, tmp_path / "fig1.pdf", tmp_path / "fig1.csv")
+    assert (tmp_path / "fig1.pdf").read_bytes()[:4] == b"%PDF"
+    assert set(values[values.study == "dm"].metric) == set(fig1.CURVES)
+    assert set(values[values.study == "c10"].metric) == set(fig1.STANDARD)
+    assert set(values[values.study == "dm_maps"].lr) == {0.01, 0.3}
+    config = {"datasets": {"dm": {"generator": "double_mnist"}, "c10": {"generator": "cifar10"}},
+              "models": {"cnn": {"arch": "cnn"}},
+              "studies": {name: {"dataset": "c10" if name == "c10" else "dm", "model": "cnn", "grid": {"lr": [0.1]}}
+                          for name in ("dm", "dm_maps", "c10")}}
+    claims = fig1.claims({"studies": ["dm", "dm_maps", "c10"]}, config)
+    assert [(c.study, c.metric, c.direction) for c in claims] == [
+        *[("dm", metric, 1) for metric in fig1.CURVES], ("c10", "test_acc", 1), ("c10", "background_attribution_pct", -1)]
+    with pytest.raises(ValueError, match="fig1 takes three studies"):
+        fig1.claims({"studies": ["dm", "c10"]}, config)
