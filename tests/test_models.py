@@ -14,7 +14,7 @@ from spurcomp.models import build_model, prunable_units, unit_layers
     ({"arch": "cnn", "width": 0.125}, 8, 64),
     ({"arch": "resnet", "depth": "resnet18"}, 8, 512),
     ({"arch": "resnet", "depth": "resnet18", "width": 0.125}, 8, 64),  # every stage's channels / 8
-    ({"arch": "swin", "size": "small"}, 5, 256),  # every block's MLP; 32 channels x 2^3 at the last stage
+    ({"arch": "swin", "size": "small"}, 5, 1024),  # every block's MLP; the last one's 4 x 256 hidden units
 ])
 def test_models_expose_prunable_units_and_a_representation(spec, units, width):
     torch.manual_seed(0)

@@ -8,7 +8,6 @@ from PIL import Image
 
 from spurcomp.config import ConfigError, validate_config
 from spurcomp.data import build_dataset
-from spurcomp.data.io import FEATURE_CODES
 
 
 def groups(split):
@@ -84,10 +83,12 @@ def test_celeba_standin_has_the_release_training_proportions():
     assert all(abs(counts[g] - 1000 * TRAIN_GROUPS[g] / total) < 1 for g in counts)
     data = build_dataset({"generator": "celeba", "n_train": 1000, "n_test": 200, "image_size": 32}, seed=1)
     assert groups(data.train) == counts and sum(groups(data.test).values()) == 200
-    # core = the hair (blond hair is brighter), spurious = the chin (a beard darkens it)
+    # core = the hair (blond: greener against red, at overlapping brightness), spurious = the chin (a beard darkens it)
     core, chin = data.train.mask("core")[:, 0], data.train.mask("spurious")[:, 0]
-    hair = np.array([x[:, m].mean() for x, m in zip(data.train.x, core)])
-    assert hair[data.train.y == 1].min() > hair[data.train.y == 0].max()
+    hue = np.array([x[1, m].mean() / x[0, m].mean() for x, m in zip(data.train.x, core)])
+    assert hue[data.train.y == 1].min() > hue[data.train.y == 0].max()
+    brightness = np.array([x[:, m].mean() for x, m in zip(data.train.x, core)])
+    assert brightness[data.train.y == 1].min() < brightness[data.train.y == 0].max()
     beard = np.array([x[:, m].mean() for x, m in zip(data.train.x, chin)])
     assert beard[data.train.b == 1].max() < beard[data.train.b == 0].min()
     with pytest.raises(ValueError, match="draws Blond_Hair .* and Male .* only"):

@@ -12,8 +12,9 @@ Two sources:
   core is every pixel.
 - ``embedded`` (offline, the default): a procedural stand-in with the release's training group proportions
   (non-blond female 71,629, non-blond male 66,874, blond female 22,880, blond male 1,387), named as such
-  everywhere: a face (skin-toned ellipse) whose hair is blond or dark (y, the core feature: the hair's pixels) and
-  which has a beard or not (b, the spurious feature: the chin's pixels). The attributes are the default pair's;
+  everywhere: a face (skin-toned ellipse) whose hair is blond or dark (y, the core feature: the hair's pixels; the
+  two overlap in brightness and differ in hue, so the cue is subtle) and which has a large dark beard or not (b,
+  the spurious feature, the salient one: the lower face's pixels). The attributes are the default pair's;
   its test set has the same proportions (as the release's test split roughly does).
 """
 from __future__ import annotations
@@ -52,13 +53,16 @@ def _face(blond: int, beard: int, size: int, rng: np.random.Generator) -> tuple[
     hair = (((xx - cx) / (width + 0.12)) ** 2 + ((yy - cy - 0.1) / (height + 0.12)) ** 2 <= 1) & ~face & \
         (yy > cy - 0.2)
     hair |= face & (yy > cy + height * rng.uniform(0.45, 0.6))  # the fringe
-    chin = face & (yy < cy - height * 0.35)
+    chin = face & (yy < cy - height * 0.1)
     background = rng.uniform(0.2, 0.8, 3)[:, None, None] * np.ones((3, size, size))
     skin = np.array([0.85, 0.65, 0.5]) * rng.uniform(0.7, 1.1)
-    hair_colour = (np.array([0.95, 0.85, 0.45]) if blond else np.array([0.25, 0.17, 0.1])) * rng.uniform(0.8, 1.1)
+    # blond and dark hair overlap in brightness and differ in hue (green / red: 0.85 vs 0.70): the core feature is
+    # there but subtle, while a beard is large and dark, so the spurious feature is the easier one to learn, as in
+    # the real data (version 1 made the hair the obvious cue and no model used the beard)
+    hair_colour = (np.array([0.80, 0.68, 0.42]) if blond else np.array([0.66, 0.46, 0.32])) * rng.uniform(0.7, 1.2)
     image = np.where(face[None], skin[:, None, None], background)
     if beard:
-        image = np.where(chin[None], (skin * 0.35)[:, None, None], image)
+        image = np.where(chin[None], (skin * 0.15)[:, None, None], image)
     image = np.where(hair[None], hair_colour[:, None, None], image)
     image = np.clip(image + 0.03 * rng.normal(size=image.shape), 0, 1).astype(np.float32)
     codes = np.where(hair, CORE, np.where(chin, SPURIOUS, NOISE)).astype(np.uint8)

@@ -79,5 +79,8 @@ class Swin(nn.Module):
                 for block in self.net.modules() if isinstance(block, torchvision.models.swin_transformer.SwinTransformerBlock)]
 
     def representation(self) -> nn.Module:
-        """The pooled, normalised token features before the head."""
-        return self.net.flatten
+        """The last block's MLP hidden units after their GELU: like the other models' penultimate ReLU units they
+        are (all but slightly) non-negative, which the class selectivity index assumes; the pooled, layer-normed
+        features before the head are signed, and CSI on them is meaningless (values far outside [0, 1]). Every
+        token's units count (at the default scale's 32 px the last stage is a single token)."""
+        return self.unit_layers()[-1].output
