@@ -175,25 +175,28 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.4, 1.0), rng.uniform(0.45, 1.0)))
 
 
+DARK = 0.3  # brightness of a pattern's dark parts
+
+
 def object_pattern(pattern: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Brightness of the object's surface at (u, v) (object-centred, unit radius) for surface pattern 0-9 (0: plain;
     then stripes in four directions, a checkerboard, rings, dots, a darker upper half, sectors): with the shape,
     the pattern makes the class of the 100-class stand-ins (CIFAR-100, ImageNet), still read from form."""
-    stripes = lambda t: np.where(np.sin(2 * np.pi * 1.6 * t) > 0, 1.0, 0.55)  # noqa: E731
+    stripes = lambda t: np.where(np.sin(2 * np.pi * 1.6 * t) > 0, 1.0, DARK)  # noqa: E731
     if pattern == 0:
         return np.ones_like(u)
     if 1 <= pattern <= 4:
         return stripes({1: v, 2: u, 3: (u + v) / np.sqrt(2), 4: (u - v) / np.sqrt(2)}[pattern])
     if pattern == 5:
-        return np.where(np.sin(2 * np.pi * 1.6 * u) * np.sin(2 * np.pi * 1.6 * v) > 0, 1.0, 0.55)
+        return np.where(np.sin(2 * np.pi * 1.6 * u) * np.sin(2 * np.pi * 1.6 * v) > 0, 1.0, DARK)
     if pattern == 6:
         return stripes(np.hypot(u, v))
     if pattern == 7:
-        return np.where(np.cos(2 * np.pi * 1.6 * u) * np.cos(2 * np.pi * 1.6 * v) > 0.5, 0.55, 1.0)
+        return np.where(np.cos(2 * np.pi * 1.6 * u) * np.cos(2 * np.pi * 1.6 * v) > 0.5, DARK, 1.0)
     if pattern == 8:
-        return np.where(v > 0, 0.55, 1.0)
+        return np.where(v > 0, DARK, 1.0)
     if pattern == 9:
-        return np.where(np.sin(4 * np.arctan2(v, u)) > 0, 1.0, 0.55)
+        return np.where(np.sin(4 * np.arctan2(v, u)) > 0, 1.0, DARK)
     raise ValueError(f"object pattern {pattern} is not one of 0-9")
 
 
@@ -211,7 +214,8 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32,
     grid = np.arange(size) - (size - 1) / 2
     xx, yy = np.meshgrid(grid, -grid)  # y upwards
     for i, label in enumerate(labels):
-        radius = size * rng.uniform(0.24, 0.34)
+        # the 100-class objects are larger: their surface pattern must be visible at 32 px
+        radius = size * (rng.uniform(0.24, 0.34) if classes == 10 else rng.uniform(0.34, 0.44))
         cx, cy = rng.uniform(-0.12, 0.12, size=2) * size
         angle = rng.uniform(-np.pi / 6, np.pi / 6)
         dx, dy = (xx - cx) / radius, (yy - cy) / radius
