@@ -290,3 +290,62 @@ def test_paper_config_plans_the_full_grid():
     jobs = train_jobs(result.stdout + result.stderr)
     assert len(jobs) == 2 * (16 * 2 * 3 + 7 * 3) + 2 * 2 * 3
     assert sum("resnet18" in job for job in jobs) == len(jobs)
+    # fig1, 7, 8, 10, 11 on the real data: CIFAR-10/100 and MNIST-CIFAR 7 x 3, Double MNIST 7 x 3 and fig1's 2 maps
+    # runs, ImageNet 5 x 3, CelebA and Waterbirds 5 x 3; one segmenter, the masks of the three standard datasets
+    result = subprocess.run([*SNAKEMAKE, "-n", "figures/fig1.pdf", "figures/fig7.pdf", "figures/fig7_waterbirds.pdf",
+                             "figures/fig8.pdf", "figures/fig10.pdf", "figures/fig11.pdf",
+                             "--configfile=config/paper.yaml"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert len(train_jobs(out)) == 4 * 21 + 2 + 3 * 15
+    assert re.search(r"^segmenter\s+1$", out, re.M) and re.search(r"^background_masks\s+3$", out, re.M)
+
+
+STANDARD_CONFIG = {
+    "device": "cpu",
+    "datasets": {
+        "c10": {"generator": "cifar10", "n_train": 40, "n_test": 20, "background_masks": "dl"},
+        "cb": {"generator": "celeba", "image_size": 16, "n_train": 40, "n_test": 20},
+    },
+    "segmenters": {"dl": {"n_train": 16, "n_test": 8, "epochs": 1, "batch_size": 8, "decoder_channels": 16}},
+    "models": {"r": {"arch": "resnet", "depth": "resnet18", "width": 0.0625}, "swin": {"arch": "swin"}},
+    "training": {"lr": 0.1, "batch_size": 20, "max_epochs": 1, "checkpoint_epochs": [0, 1]},
+    "evaluation": {"kappas": [0.5], "pruning": {"score_samples": 20, "variants": []},
+                   "ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 2, "baseline": "zero", "maps": 3,
+                          "map_pool": "any"}},
+    "studies": {"c10": {"dataset": "c10", "model": "r", "grid": {"lr": [0.05, 0.5]}, "seeds": [0]},
+                "cb": {"dataset": "cb", "model": "swin", "grid": {"lr": [0.0001, 0.001]}, "seeds": [0],
+                       "overrides": {"optimizer": "adamw"}}},
+    "figures": {"fig10": {"layout": "fig10", "studies": ["c10"]}, "fig8": {"layout": "fig8", "studies": ["c10"]},
+                "fig7": {"layout": "fig7", "studies": ["cb"]}},
+}
+
+
+def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(STANDARD_CONFIG))
+    result = snakemake(tmp_path, "--cores", "2", "figures/fig10.pdf", "figures/fig8.pdf", "figures/fig7.pdf")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "results" / "segmenters" / "dl.json").read_text())
+    assert 0 <= report["miou_procedural"] <= 1 and report["held_out_images"] == 8
+    with __import__("numpy").load(tmp_path / "results" / "masks" / "c10.npz") as masks:
+        assert masks["test_background"].shape == (20, 32, 32)
+    # only the dataset with a segmenter has masks; its runs' evaluations have the percentage
+    assert not (tmp_path / "results" / "masks" / "cb.npz").exists()
+    table, _ = read_table(tmp_path / "results" / "tables" / "c10.parquet")
+    assert table[table.metric == "background_attribution_pct"].value.between(0, 100).all()
+    assert len(table[table.metric == "background_attribution_pct"]) == 2
+    fig10 = pd.read_csv(tmp_path / "figures" / "fig10.csv")
+    assert set(fig10.metric) == {"test_acc", "prunability", "final_attribution_entropy", "background_attribution_pct"}
+    assert set(fig10.dataset_name) == {"CIFAR-10 (procedural CIFAR-10 stand-in)"}
+    assert set(fig10.model_name) == {"ResNet18 (width ×1/16)"}
+    fig8 = pd.read_csv(tmp_path / "figures" / "fig8.csv")
+    assert len(fig8) == 6 and set(fig8.lr) == {0.05, 0.5}  # 3 samples, a low- and a high-LR map each
+    fig7 = pd.read_csv(tmp_path / "figures" / "fig7.csv")
+    assert "Swin (small: embedding 32, depths 1-1-2-1), from scratch" in set(fig7.model_name)
+    # a change of segmenter settings recomputes the masks and the evaluations, not the dataset or the training
+    changed = {**STANDARD_CONFIG, "segmenters": {"dl": {**STANDARD_CONFIG["segmenters"]["dl"], "epochs": 2}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(changed))
+    plan = snakemake(tmp_path, "-n", "figures/fig10.pdf")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert re.search(r"^segmenter\s+1$", plan.stdout, re.M) and re.search(r"^background_masks\s+1$", plan.stdout, re.M)
+    assert not train_jobs(plan.stdout) and not re.search(r"^dataset\s+\d", plan.stdout, re.M)

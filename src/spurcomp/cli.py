@@ -13,8 +13,9 @@ from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
 from spurcomp.status import format_status, study_status
 from spurcomp.tables import figure_tables
-from spurcomp.study import (EVALUATION_FAMILIES, RunKey, dataset_job, dataset_path, evaluation_path, figure_path,
-                            run_evaluation, runtime_options, study_runs, table_path, train_job)
+from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, dataset_job, dataset_path,
+                            dataset_segmenter, evaluation_path, figure_path, run_evaluation, runtime_options,
+                            segmenter_job, segmenter_path, study_runs, table_path, train_job)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dataset", help="build results/data/NAME.npz")
     p.add_argument("name")
     p.add_argument("--out")
+
+    p = sub.add_parser("segmenter", help="train (or load) results/segmenters/NAME.pt and report its mIoU")
+    p.add_argument("name")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser("masks", help="results/masks/DATASET.npz: the test images' background masks by the dataset's "
+                                     "segmenter")
+    p.add_argument("name")
 
     p = sub.add_parser("train", help="train one run (resumes from its saved state)")
     for arg in ("dataset", "model", "setting"):
@@ -107,6 +116,17 @@ def main(argv=None) -> int:
     with log_to(args.log):
         if args.verb == "dataset":
             steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
+        elif args.verb == "segmenter":
+            out = segmenter_path(args.name)
+            steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"],
+                                 args.threads)
+        elif args.verb == "masks":
+            segmenter = dataset_segmenter(config, args.name)
+            if not segmenter:
+                raise SystemExit(f"spurcomp: dataset {args.name!r} names no segmenter (datasets.{args.name}."
+                                 f"background_masks)")
+            steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter),
+                                        background_masks_path(args.name), config["device"])
         elif args.verb == "train":
             run = RunKey(args.dataset, args.model, args.setting, args.seed)
             steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
@@ -115,7 +135,9 @@ def main(argv=None) -> int:
             run = RunKey(args.dataset, args.model, args.setting, args.seed)
             families = args.families or EVALUATION_FAMILIES
             steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
-                           dataset_path(run.dataset), run.directory, runtime_options(config), args.threads)
+                           dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
+                           masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset)
+                           else None)
         elif args.verb == "aggregate":
             runs = study_runs(config, args.study)
             steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],

@@ -102,10 +102,10 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
 
 
 def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir, runtime: dict,
-             threads: int = 1) -> None:
+             threads: int = 1, masks_path=None) -> None:
     """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``,
     with its ``evaluation`` settings (:func:`spurcomp.study.run_evaluation`)."""
-    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads)
+    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads, masks_path=masks_path)
 
 
 def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs: list, runtime: dict,

@@ -187,6 +187,8 @@ def background_masks_path(dataset: str) -> Path:
 
 def dataset_segmenter(config: dict, dataset: str) -> str | None:
     """The segmenter whose background masks a dataset's evaluations use (its ``background_masks``), or None."""
+    if dataset not in config["datasets"]:
+        raise KeyError(f"unknown dataset {dataset!r}; defined datasets: {sorted(config['datasets'])}")
     return config["datasets"][dataset].get("background_masks")
 
 
