@@ -183,3 +183,20 @@ def test_background_attribution_percentage_is_evaluated_from_the_cached_masks(tm
     settings["ig"]["map_pool"] = "bias_conflicting"  # none here: no maps
     frames = evaluate_run({"attributions": tmp_path / "d.parquet"}, data, tmp_path / "run", settings=settings)
     assert "input_image" not in set(frames["attributions"].metric)
+
+
+def test_real_cifar10_is_read_from_its_python_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, n in [(f"data_batch_{i}", 4) for i in range(1, 6)] + [("test_batch", 10)]:
+        data = np.zeros((n, 3072), dtype=np.uint8)
+        labels = [(i * 3 + len(name)) % 10 for i in range(n)]
+        data[:, 2048:] = np.array(labels)[:, None] * 20  # the blue channel says the label
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels}, f)
+    data = build_dataset({"generator": "cifar10", "source": "torchvision", "data_root": str(tmp_path), "n_train": 20,
+                          "n_test": 10}, seed=0)
+    assert data.metadata["base_images"] == ["CIFAR-10 (torchvision)"] and data.num_classes == 10
+    assert np.allclose(data.train.x[:, 2, 0, 0] * 255, 20 * data.train.y) and np.array_equal(data.train.b, data.train.y)
+    assert data.test.mask("core").all()  # no object masks in the release
+    assert "segmenter" in data.metadata["feature_masks"]
