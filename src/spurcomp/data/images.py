@@ -111,29 +111,56 @@ def read_cifar10_batches(folder: str | Path, split: str) -> tuple[np.ndarray, np
     return np.concatenate(images), np.concatenate(labels)
 
 
-def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "embedded",
-                 data_root: str | Path = "data", download: bool = False) -> ImagePool:
-    """CIFAR-10 images of ``split``: all of them from torchvision, or ``n`` procedural ones (see module doc)."""
+def read_cifar100(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The CIFAR-100 python-version file of ``split`` (``train`` or ``test``: a pickled dict with ``data``
+    (N, 3072) uint8 and ``fine_labels``): images (N, 3, 32, 32) uint8 and the 100 fine labels."""
+    path = Path(folder) / split
+    if not path.exists():
+        raise FileNotFoundError(path)
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    return (np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32),
+            np.asarray(batch[b"fine_labels"], dtype=np.int64))
+
+
+# classes -> the release's folder, its reader, torchvision's dataset class (which downloads it)
+CIFAR_RELEASES = {10: (CIFAR_FOLDER, read_cifar10_batches, "CIFAR10"),
+                  100: ("cifar-100-python", read_cifar100, "CIFAR100")}
+
+
+def load_cifar(classes: int, split: str, n: int, rng: np.random.Generator, source: str = "embedded",
+               data_root: str | Path = "data", download: bool = False) -> ImagePool:
+    """CIFAR-10 (``classes`` 10) or CIFAR-100 (100) images of ``split``: all of them from torchvision, or ``n``
+    procedural ones (see module doc; 100 classes: shape x surface pattern)."""
     _check_source(source)
+    name = f"CIFAR-{classes}"
     if source == "embedded":
-        images, labels, masks = procedural_objects(n, rng)
-        return ImagePool(images, labels, masks,
-                         "procedural CIFAR-10 stand-in (embedded: 10 classes of coloured shapes on textures)")
-    folder = Path(data_root) / CIFAR_FOLDER
+        images, labels, masks = procedural_objects(n, rng, classes=classes)
+        what = ("10 classes of coloured shapes on textures" if classes == 10 else
+                "100 classes, 10 shapes x 10 surface patterns")
+        return ImagePool(images, labels, masks, f"procedural {name} stand-in (embedded: {what})")
+    folder_name, read, dataset_class = CIFAR_RELEASES[classes]
+    folder = Path(data_root) / folder_name
     if download and not folder.exists():
         import torchvision
 
-        # torchvision downloads the official archive and checks its md5; we read the batches ourselves so a
+        # torchvision downloads the official archive and checks its md5; we read the files ourselves so a
         # local copy in the same format needs no download
         with _download_lock(data_root):
-            torchvision.datasets.CIFAR10(str(data_root), train=split == "train", download=True)
+            getattr(torchvision.datasets, dataset_class)(str(data_root), train=split == "train", download=True)
     try:
-        raw, labels = read_cifar10_batches(folder, split)
+        raw, labels = read(folder, split)
     except FileNotFoundError as err:
         raise FileNotFoundError(
-            f"CIFAR-10 not found: {err} is missing. Put the python-version batches in {folder} or set "
+            f"{name} not found: {err} is missing. Put the python-version files in {folder} or set "
             f"download: true; or use source: embedded (offline)") from None
-    return ImagePool(raw.astype(np.float32) / 255.0, labels, None, "CIFAR-10 (torchvision)")
+    return ImagePool(raw.astype(np.float32) / 255.0, labels, None, f"{name} (torchvision)")
+
+
+def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "embedded",
+                 data_root: str | Path = "data", download: bool = False) -> ImagePool:
+    """CIFAR-10 images of ``split``: all of them from torchvision, or ``n`` procedural ones (see module doc)."""
+    return load_cifar(10, split, n, rng, source, data_root, download)
 
 
 def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:

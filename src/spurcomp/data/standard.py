@@ -21,17 +21,15 @@ Sources:
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
-from spurcomp.data.images import load_cifar10, load_image_file, procedural_objects
+from spurcomp.data.images import load_cifar, load_image_file, procedural_objects
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
 CORE, NOISE = FEATURE_CODES["core"], FEATURE_CODES["noise"]
-CIFAR100_FOLDER = "cifar-100-python"
 IMAGENET_FOLDER = "imagenet"
 IMAGENET_SPLITS = {"train": "train", "test": "val"}
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -59,62 +57,29 @@ def _too_few(name: str, split: str, available: int, n: int) -> str:
     return f"{name}'s {split} split has {available} images, fewer than n_{split} = {n}"
 
 
-def cifar10(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
-            download: bool = False) -> Dataset:
+def _cifar(classes: int, n_train: int, n_test: int, seed: int, source: str, data_root: str,
+           download: bool) -> Dataset:
     streams, splits, described = split_streams(seed), {}, ""
+    name = f"CIFAR-{classes}"
     for split, n in (("train", n_train), ("test", n_test)):
         rng = streams[split]
-        pool = load_cifar10(split, n, rng, source, data_root, download)
-        index = seeded_subset(len(pool.labels), n, rng, _too_few("CIFAR-10", split, len(pool.labels), n))
+        pool = load_cifar(classes, split, n, rng, source, data_root, download)
+        index = seeded_subset(len(pool.labels), n, rng, _too_few(name, split, len(pool.labels), n))
         mask = None if pool.object_mask is None else pool.object_mask[index]
         splits[split], described = _split(pool.images[index], pool.labels[index], mask), pool.description
-    return Dataset(**splits, metadata=_metadata("cifar10", source, described, {"n_train": n_train, "n_test": n_test},
-                                                seed, 10, STANDIN_MASKS if source == "embedded" else REAL_MASKS))
+    return Dataset(**splits, metadata=_metadata(f"cifar{classes}", source, described,
+                                                {"n_train": n_train, "n_test": n_test}, seed, classes,
+                                                STANDIN_MASKS if source == "embedded" else REAL_MASKS))
 
 
-def read_cifar100(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The CIFAR-100 python-version file of ``split`` (``train`` or ``test``: a pickled dict with ``data``
-    (N, 3072) uint8 and ``fine_labels``): images (N, 3, 32, 32) uint8 and the 100 fine labels."""
-    path = Path(folder) / split
-    if not path.exists():
-        raise FileNotFoundError(path)
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    return (np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32),
-            np.asarray(batch[b"fine_labels"], dtype=np.int64))
+def cifar10(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
+            download: bool = False) -> Dataset:
+    return _cifar(10, n_train, n_test, seed, source, data_root, download)
 
 
 def cifar100(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
              download: bool = False) -> Dataset:
-    streams, splits = split_streams(seed), {}
-    if source not in ("embedded", "torchvision"):
-        raise ValueError(f"unknown CIFAR-100 source {source!r}; allowed: ['embedded', 'torchvision']")
-    folder = Path(data_root) / CIFAR100_FOLDER
-    if source == "torchvision" and download and not folder.exists():
-        import torchvision
-
-        from spurcomp.data.images import _download_lock
-
-        with _download_lock(data_root):
-            torchvision.datasets.CIFAR100(str(data_root), train=True, download=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        rng = streams[split]
-        if source == "embedded":
-            images, labels, masks = procedural_objects(n, rng, classes=100)
-        else:
-            try:
-                raw, labels = read_cifar100(folder, split)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(
-                    f"CIFAR-100 not found: {err} is missing. Put the python-version files (train, test) in {folder} "
-                    f"or set download: true; or use source: embedded (offline)") from None
-            images, masks = raw.astype(np.float32) / 255.0, None
-        index = seeded_subset(len(labels), n, rng, _too_few("CIFAR-100", split, len(labels), n))
-        splits[split] = _split(images[index], labels[index], None if masks is None else masks[index])
-    described = ("procedural CIFAR-100 stand-in (embedded: 100 classes, 10 shapes x 10 surface patterns)"
-                 if source == "embedded" else "CIFAR-100 (torchvision)")
-    return Dataset(**splits, metadata=_metadata("cifar100", source, described, {"n_train": n_train, "n_test": n_test},
-                                                seed, 100, STANDIN_MASKS if source == "embedded" else REAL_MASKS))
+    return _cifar(100, n_train, n_test, seed, source, data_root, download)
 
 
 def imagenet_classes(root: Path, limit: int | None) -> list[str]:
