@@ -312,6 +312,10 @@ def test_selectivity_index_hand_computed():
     with pytest.raises(ValueError, match="at least 2 classes"):
         selectivity_index(acts, torch.zeros(4, dtype=torch.long))
     assert math.isnan(selectivity_index(torch.zeros(4, 2), labels)["mean"])
+    # GELU units' small negative outputs count as inactive: class means -0.1 and 0.05 would give
+    # (0.05 + 0.1) / (0.05 - 0.1) = -3; as positive parts, 0 and 0.05: ρ_max = 1/2, CSI = 1/2
+    gelu = torch.tensor([[-0.1], [-0.1], [0.1], [0.0]])
+    assert selectivity_index(gelu, labels, eps=0.0)["per_unit"][0].item() == pytest.approx(0.5)
 
 
 def test_qk_compressibility_hand_computed_and_properties():

@@ -93,13 +93,16 @@ def selectivity_index(activations: torch.Tensor, labels: torch.Tensor, eps: floa
     does (mbarsbey/advcomp, utils/statistics.py: the mean over units with a non-zero index, ε = 1e-6); if every
     unit is dead it is NaN and a warning says so. A mean over live units can rise only because units die, so
     ``mean_all`` counts dead units as 0, and ``dead_fraction`` says how many there are.
+    The index assumes non-negative activations (ReLU units); a unit's activation is taken as its positive part,
+    which changes nothing for ReLU units and makes the GELU units of a transformer (Swin) comparable: their small
+    negative outputs count as inactive instead of driving π_max + π_-max to zero (values far outside [0, 1]).
     Returns {"mean": float, "mean_all": float, "per_unit": tensor (NaN for dead units), "dead_fraction": float}.
     """
     _check_matrix(activations)
     classes = torch.unique(labels)
     if len(classes) < 2:
         raise ValueError(f"selectivity needs samples of at least 2 classes, got classes {classes.tolist()}")
-    a = activations.double()
+    a = activations.double().clamp(min=0)
     means = torch.stack([a[labels == c].mean(dim=0) for c in classes])          # (K, units)
     active = torch.stack([(a[labels == c] > 0).double().mean(dim=0) for c in classes])
     top = means.argmax(dim=0)                                                    # c* per unit
