@@ -216,6 +216,9 @@ def test_attribution_shares_hand_computed_and_all_zero_samples():
     assert shares == {"core": pytest.approx(0.625), "spurious": pytest.approx(0.25), "noise": pytest.approx(0.125)}
     none = attribution_shares(torch.zeros(2, 4), {"core": core[:2]})
     assert math.isnan(none["core"])
+    # a kind with no feature in any sample has no share (Colored MNIST's spurious colour lies on the digit)
+    absent = attribution_shares(attributions, {"core": core | spurious, "spurious": torch.zeros_like(core)})
+    assert math.isnan(absent["spurious"]) and absent["core"] == pytest.approx(0.875)
 
 
 def test_integrated_gradients_of_a_linear_model_is_exact():

@@ -76,7 +76,9 @@ def attribution_shares(attributions: torch.Tensor, masks: dict[str, torch.Tensor
     """Share of the total absolute attribution that falls on each mask, averaged over samples.
 
     ``attributions`` has shape (samples, *input); each mask the same shape, or (samples, H, W) for an image
-    mask applied to every channel of (samples, C, H, W) attributions.
+    mask applied to every channel of (samples, C, H, W) attributions. A kind with no feature in any sample (the
+    spurious kind of Colored MNIST, whose colour lies on the digit's pixels, or of standard data) has no share:
+    NaN, not a 0 that would read as "never used".
     """
     magnitude = attributions.abs().flatten(1)
     informative = _informative(magnitude, "the attribution share")
@@ -87,6 +89,9 @@ def attribution_shares(attributions: torch.Tensor, masks: dict[str, torch.Tensor
     for kind, mask in masks.items():
         if mask.dim() == attributions.dim() - 1:
             mask = mask.unsqueeze(1).expand_as(attributions)
+        if not mask.any():
+            shares[kind] = float("nan")
+            continue
         part = (magnitude * mask.reshape(magnitude.shape).to(magnitude.dtype)).sum(dim=1)
         shares[kind] = (part[informative] / total[informative]).mean().item()
     return shares
