@@ -35,16 +35,18 @@ def test_default_config_plans_every_figure_from_the_root():
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     assert "workflow specific profile profiles/default" in out  # the default profile is still found
-    for figure in ("fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "fig6", "fig9", "fig12", "fig13", "figS_optimizers",
-                   "figS_pruning", "prop1"):
+    for figure in ("fig1", "fig2", "fig3", "fig3_moonstar", "fig4", "fig5", "fig6", "fig7", "fig7_waterbirds", "fig8",
+                   "fig9", "fig10", "fig11", "fig12", "fig13", "figS_optimizers", "figS_pruning", "prop1"):
         assert f"figures/{figure}.pdf" in out
-    # 210 runs, a train job and an evaluate job per setting and up to 3 seeds (execution.runs_per_job): fig3's and
+    # a train job and an evaluate job per setting and up to 3 seeds (execution.runs_per_job): fig3's and
     # moon-star's 14 settings x 3 seeds, fig4's 16 x 3, figS_optimizers' 16 x 2, fig9's 16 x 2 (seeds 3 and 4 of 4
     # settings shared with fig3: jobs of their own), fig6's 24 x 2 (6 knobs alone and with a high learning rate on
-    # 2 datasets; their defaults are fig4's runs), fig13's 4 x 2
-    jobs = 14 + 16 + 16 + 16 + 24 + 4
+    # 2 datasets; their defaults are fig4's runs), fig13's 4 x 2; fig10/11's 3 settings on each of 3 standard
+    # datasets, fig7's 4 on each of CelebA and Waterbirds, fig8's 2 MNIST-CIFAR and fig1's 2 Double MNIST settings
+    jobs = 14 + 16 + 16 + 16 + 24 + 4 + 9 + 8 + 2 + 2
     assert len(train_jobs(out)) == jobs and len(set(re.findall(r"^evaluate_\w+\s+1$", out, re.M))) == jobs
-    assert re.search(r"figure\s+12", out) and re.search(r"table\s+10", out)
+    assert re.search(r"figure\s+18", out) and re.search(r"table\s+16", out)
+    assert re.search(r"^segmenter\s+1$", out, re.M) and re.search(r"^background_masks\s+3$", out, re.M)
 
 
 def test_nested_command_line_overrides_are_typed():
