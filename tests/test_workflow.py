@@ -311,11 +311,11 @@ STANDARD_CONFIG = {
     },
     "segmenters": {"dl": {"n_train": 16, "n_test": 8, "epochs": 1, "batch_size": 8, "decoder_channels": 16}},
     "models": {"r": {"arch": "resnet", "depth": "resnet18", "width": 0.0625}, "swin": {"arch": "swin"}},
-    "training": {"lr": 0.1, "batch_size": 20, "max_epochs": 1, "checkpoint_epochs": [0, 1]},
+    "training": {"lr": 0.1, "batch_size": 10, "max_epochs": 4, "checkpoint_epochs": [0, 4]},
     "evaluation": {"kappas": [0.5], "pruning": {"score_samples": 20, "variants": []},
                    "ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 2, "baseline": "zero", "maps": 3,
                           "map_pool": "any"}},
-    "studies": {"c10": {"dataset": "c10", "model": "r", "grid": {"lr": [0.05, 0.5]}, "seeds": [0]},
+    "studies": {"c10": {"dataset": "c10", "model": "r", "grid": {"lr": [0.01, 0.05]}, "seeds": [0]},
                 "cb": {"dataset": "cb", "model": "swin", "grid": {"lr": [0.0001, 0.001]}, "seeds": [0],
                        "overrides": {"optimizer": "adamw"}}},
     "figures": {"fig10": {"layout": "fig10", "studies": ["c10"]}, "fig8": {"layout": "fig8", "studies": ["c10"]},
@@ -330,18 +330,21 @@ def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(
     report = json.loads((tmp_path / "results" / "segmenters" / "dl.json").read_text())
     assert 0 <= report["miou_procedural"] <= 1 and report["held_out_images"] == 8
     with __import__("numpy").load(tmp_path / "results" / "masks" / "c10.npz") as masks:
-        assert masks["test_background"].shape == (20, 32, 32)
-    # only the dataset with a segmenter has masks; its runs' evaluations have the percentage
+        background = masks["test_background"]
+    assert background.shape == (20, 32, 32)
+    # only the dataset with a segmenter has masks; its runs' evaluations have the percentage (NaN where this
+    # one-epoch segmenter marks no background at all: a share of nothing)
     assert not (tmp_path / "results" / "masks" / "cb.npz").exists()
     table, _ = read_table(tmp_path / "results" / "tables" / "c10.parquet")
-    assert table[table.metric == "background_attribution_pct"].value.between(0, 100).all()
-    assert len(table[table.metric == "background_attribution_pct"]) == 2
+    percentage = table[table.metric == "background_attribution_pct"].value
+    assert len(percentage) == 2
+    assert percentage.between(0, 100).all() if background.any() else percentage.isna().all()
     fig10 = pd.read_csv(tmp_path / "figures" / "fig10.csv")
     assert set(fig10.metric) == {"test_acc", "prunability", "final_attribution_entropy", "background_attribution_pct"}
     assert set(fig10.dataset_name) == {"CIFAR-10 (procedural CIFAR-10 stand-in)"}
     assert set(fig10.model_name) == {"ResNet18 (width ×1/16)"}
     fig8 = pd.read_csv(tmp_path / "figures" / "fig8.csv")
-    assert len(fig8) == 6 and set(fig8.lr) == {0.05, 0.5}  # 3 samples, a low- and a high-LR map each
+    assert len(fig8) == 6 and set(fig8.lr) == {0.01, 0.05}  # 3 samples, a low- and a high-LR map each
     fig7 = pd.read_csv(tmp_path / "figures" / "fig7.csv")
     assert "Swin (small: embedding 32, depths 1-1-2-1), from scratch" in set(fig7.model_name)
     # a change of segmenter settings recomputes the masks and the evaluations, not the dataset or the training
