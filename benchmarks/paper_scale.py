@@ -82,7 +82,7 @@ def main() -> None:
     setup_torch(args.threads, device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"device: {name}; torch {torch.__version__}\n")
-    print(f"| model | input | batch | optimiser | s / step | dataset | s / epoch (est.) | IG, 50 samples (s) |")
+    print("| model | input | batch | optimiser | s / step | dataset | s / epoch (est.) | IG, 50 samples (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for label, spec, shape, classes, batch, optimiser, n_train, dataset in CASES:
         if args.only_default and "default" not in dataset:
