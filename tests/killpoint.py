@@ -27,7 +27,7 @@ def die():
 def main() -> int:
     point, argv = sys.argv[1], sys.argv[2:]
     counts = {"step": 0, "state": 0}
-    save, atomic_save, replace, step = torch.save, engine._atomic_torch_save, os.replace, torch.optim.SGD.step
+    save, atomic_save, replace, step = torch.save, engine.atomic_torch_save, os.replace, torch.optim.SGD.step
 
     def counting_step(self, *args, **kwargs):
         counts["step"] += 1
@@ -62,7 +62,7 @@ def main() -> int:
 
     torch.optim.SGD.step = counting_step
     torch.save = torn_save
-    engine._atomic_torch_save = watched_save
+    engine.atomic_torch_save = watched_save
     engine.os.replace = watched_replace
     return cli.main(argv)
 

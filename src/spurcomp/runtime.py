@@ -8,6 +8,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -106,3 +108,27 @@ def log_to(path: str | Path | None, level=logging.INFO):
             target.removeHandler(handler)
         handler.close()
 
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write ``path`` whole or not at all: a kill or a full disk mid-write leaves the previous file intact."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, tmp)
+    except (OSError, RuntimeError) as err:
+        # torch reports a full disk as "basic_ios::clear: iostream error"; say what and where
+        tmp.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise OSError(f"could not write {path} ({err}); {free:.0f} MiB free on its disk: free some space and run "
+                      f"again (a run resumes from its last saved state)") from err
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

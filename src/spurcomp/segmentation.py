@@ -19,7 +19,6 @@ masks' mIoU against them is recorded too.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from torch import nn
 
 from spurcomp.data.images import procedural_objects
 from spurcomp.data.io import FEATURE_CODES, Dataset, save_background_masks, split_streams
-from spurcomp.runtime import derived_seed, logger
+from spurcomp.runtime import atomic_torch_save, atomic_write_text, derived_seed, logger
 
 ARCHITECTURES = ("deeplabv3", "deeplabv3_resnet50")
 # torchvision's segmentation weights expect ImageNet-normalised inputs
@@ -127,8 +126,9 @@ def train_segmenter(spec: dict, seed: int, out_weights, out_report, device=None)
               "held_out_images": int(spec["n_test"]), "image_size": size}
     logger.info("segmenter %s: mIoU %.3f on %d held-out procedural images", arch, report["miou_procedural"],
                 spec["n_test"])
-    _save(out_weights, {"spec": spec, "arch": arch, "state": model.state_dict(), "report": report})
-    Path(out_report).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    Path(out_weights).parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"spec": spec, "arch": arch, "state": model.state_dict(), "report": report}, out_weights)
+    atomic_write_text(out_report, json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
 
 
@@ -152,14 +152,6 @@ def _fit(model: nn.Module, spec: dict, rng: np.random.Generator, device, seed: i
             optimizer.step()
             total += loss.item() * len(index)
         logger.info("segmenter epoch %d/%d: training loss %.4f", epoch + 1, spec["epochs"], total / len(x))
-
-
-def _save(path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def load_segmenter(path, device) -> tuple[nn.Module, str, dict]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from torch import nn
 from spurcomp.data.io import Dataset
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
-from spurcomp.runtime import config_hash, derived_seed, logger, package_versions, precision_context, tf32_allowed
+from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, logger, package_versions,
+                              precision_context, tf32_allowed)
 from spurcomp.metrics.representation import penultimate_activations
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import RUN_FILES, STEP_COLUMNS, RunStatus
@@ -89,26 +89,6 @@ class _Data:
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     generator = torch.Generator().manual_seed(derived_seed("batch-order", seed, epoch))
     return torch.randperm(n, generator=generator).to(device)
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    """Write ``path`` whole or not at all: a kill or a full disk mid-write leaves the previous file intact."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(obj, tmp)
-    except (OSError, RuntimeError) as err:
-        # torch reports a full disk as "basic_ios::clear: iostream error"; say what and where
-        tmp.unlink(missing_ok=True)
-        free = shutil.disk_usage(path.parent).free / 2**20
-        raise OSError(f"could not write {path} ({err}); {free:.0f} MiB free on its disk: free some space and run "
-                      f"again (the run resumes from its last saved state)") from err
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _split_metrics(logits: torch.Tensor, y, b) -> dict:
@@ -249,9 +229,9 @@ def _save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, p
                 row: dict) -> None:
     """The resumable state after an epoch, and a few numbers beside it for `spurcomp status` (reading the state
     itself needs torch)."""
-    _atomic_torch_save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    atomic_torch_save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         **vars(progress)}, state_path)
-    _atomic_write_text(state_path.with_name("progress.json"), json.dumps(
+    atomic_write_text(state_path.with_name("progress.json"), json.dumps(
         {"epoch": progress.epoch, "max_epochs": max_epochs, "elapsed_s": round(progress.elapsed_s, 1),
          "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
 
@@ -270,7 +250,7 @@ def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tupl
 
 def _save_checkpoint(model: nn.Module, checkpoint_dir: Path, progress: Progress, epoch: int) -> None:
     name = f"epoch={epoch:05d}.pt"
-    _atomic_torch_save(model.state_dict(), checkpoint_dir / name)
+    atomic_torch_save(model.state_dict(), checkpoint_dir / name)
     if name not in progress.checkpoints:
         progress.checkpoints.append(name)
 
@@ -415,7 +395,7 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
         "recipe_hash": extra["recipe_hash"],  # the spec without the device: a finished run is kept across machines
         "versions": package_versions(),
     }
-    _atomic_torch_save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
+    atomic_torch_save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
                         "num_classes": dataset.num_classes}, run_dir / "weights.pt")
     (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
     logger.info("run finished: %s after %d epochs (%.1fs): %s", progress.status, progress.epoch, progress.elapsed_s,
