@@ -59,6 +59,10 @@ def test_the_official_release_is_read_from_its_folder(tmp_path):
     assert np.allclose(data.train.x[1].mean(axis=(1, 2)), np.array([10, 200, 10]) / 255, atol=0.02)
     assert data.train.mask("core").all() and data.metadata["source"] == "folder"
     assert data.metadata["rho_train"] == pytest.approx(1 / 3)
+    # read lazily from the same files: the same images and groups
+    lazy = build_dataset({**spec, "lazy": True}, seed=0)
+    assert np.array_equal(lazy.train.x[:], data.train.x) and np.array_equal(lazy.test.x[[1, 0]], data.test.x[[1, 0]])
+    assert lazy.train.b.tolist() == [0, 1, 0] and lazy.metadata["rho_train"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="train split has 3 images, fewer than n_train = 5"):
         build_dataset({**spec, "n_train": 5}, seed=0)
     with pytest.raises(FileNotFoundError, match="metadata.csv is missing.*source: embedded"):
@@ -116,6 +120,8 @@ def test_celeba_release_is_read_in_torchvisions_layout(tmp_path):
     assert data.train.y.tolist() == [1, 0] and data.train.b.tolist() == [0, 1]  # Blond_Hair, Male
     assert data.test.y.tolist() == [1, 0] and data.test.b.tolist() == [1, 0]
     assert data.train.x.shape == (2, 3, 16, 16) and np.allclose(data.train.x[1], 80 / 255, atol=0.02)
+    lazy = build_dataset({**spec, "lazy": True}, seed=0)
+    assert np.array_equal(lazy.train.x[:], data.train.x) and lazy.test.y.tolist() == [1, 0]
     swapped = build_dataset({**spec, "target": "Male", "spurious": "Blond_Hair"}, seed=0)
     assert swapped.train.y.tolist() == [0, 1] and swapped.metadata["parameters"]["target"] == "Male"
     with pytest.raises(ValueError, match="CelebA has no attribute 'Blond'; allowed"):

@@ -81,7 +81,7 @@ def validate_config(config: dict) -> dict:
 
 def _cross_reference_problems(config: dict) -> list[str]:
     """What the schema cannot check: figures naming defined studies/datasets, datasets naming defined segmenters,
-    study evaluation overrides."""
+    lazily read datasets that are not read from a folder, study evaluation overrides."""
     problems = []
     studies, datasets = config.get("studies") or {}, config.get("datasets") or {}
     for name, study in studies.items():
@@ -99,6 +99,10 @@ def _cross_reference_problems(config: dict) -> list[str]:
                                     f"{sorted(known)}")
     segmenters = config.get("segmenters") or {}
     for name, dataset in datasets.items():
+        if isinstance(dataset, dict) and dataset.get("lazy") and dataset.get("source") != "folder":
+            problems.append(f"config key datasets.{name}.lazy: true reads a release's images from their files, so it "
+                            f"needs source: folder (not {dataset.get('source')!r}, which is built in memory); "
+                            f"remove lazy or set source: folder")
         if isinstance(dataset, dict) and "background_masks" in dataset and dataset["background_masks"] not in segmenters:
             problems.append(f"config key datasets.{name}.background_masks: segmenter {dataset['background_masks']!r} "
                             f"is not defined under `segmenters`; defined: {sorted(segmenters)}")

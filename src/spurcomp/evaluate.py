@@ -19,6 +19,7 @@ import torch
 from spurcomp.aggregate import write_table
 from spurcomp.config import deep_merge, section_defaults
 from spurcomp.data.io import Dataset, load_dataset
+from spurcomp.data.tensors import images_on
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
                                           attribution_shares, background_attribution_percentage,
@@ -58,8 +59,7 @@ class RunRecord:
 
 def _test_tensors(dataset: Dataset, device):
     t = dataset.test
-    return (torch.as_tensor(t.x, device=device), torch.as_tensor(t.y, device=device),
-            torch.as_tensor(t.b, device=device))
+    return images_on(t.x, device), torch.as_tensor(t.y, device=device), torch.as_tensor(t.b, device=device)
 
 
 def evaluate_accuracy(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:

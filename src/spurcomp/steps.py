@@ -70,7 +70,7 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path)
+    dataset = load_dataset(data_path, read_threads=threads)
     logs = logs or [None] * len(runs)
 
     def options(job):
@@ -119,7 +119,7 @@ def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path)
+    dataset = load_dataset(data_path, read_threads=threads)
     background = load_background_masks(masks_path, dataset)[0] if masks_path else None
     for run_settings, run_outputs, run_dir, log in zip(settings, outputs, run_dirs, logs or [None] * len(run_dirs)):
         with log_to(log) if log else contextlib.nullcontext():

@@ -8,8 +8,9 @@ Two sources:
 - ``folder``: the official release in ``data_root/celeba/`` (torchvision's layout: ``img_align_celeba/``,
   ``list_attr_celeba.txt``, ``list_eval_partition.txt``; partition 0 is train, 2 test, the validation partition 1
   is not used). Each image's centred square is resized to ``image_size``. A seeded subset of ``n_train`` /
-  ``n_test`` images (``null``: the whole split): the whole release does not fit one dataset file. No pixel masks:
-  core is every pixel.
+  ``n_test`` images (``null``: the whole split; at 224 px with ``lazy: true``, which reads the images from their
+  files when used, as the whole release does not fit one in-memory dataset file). No pixel masks: core is every
+  pixel.
 - ``embedded`` (offline, the default): a procedural stand-in with the release's training group proportions
   (non-blond female 71,629, non-blond male 66,874, blond female 22,880, blond male 1,387), named as such
   everywhere: a face (skin-toned ellipse) whose hair is blond or dark (y, the core feature: the hair's pixels; the
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spurcomp.data.images import load_image_file
+from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
@@ -108,8 +109,9 @@ def _read_release(folder: Path, target: str, spurious: str) -> tuple[list[str], 
 
 def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", image_size: int = 64,
            n_train: int | None = 2000, n_test: int | None = 1000, target: str = "Blond_Hair",
-           spurious: str = "Male") -> Dataset:
+           spurious: str = "Male", lazy: bool = False) -> Dataset:
     streams = split_streams(seed)
+    check_lazy(lazy, source, "CelebA")
     if source == "embedded":
         if n_train is None or n_test is None:
             raise ValueError("the CelebA stand-in needs n_train and n_test (numbers of images to draw)")
@@ -128,11 +130,9 @@ def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", imag
             if n is not None:
                 members = [members[i] for i in seeded_subset(len(members), n, streams[split], (
                     f"CelebA's {split} partition has {len(members)} images, fewer than n_{split} = {n}"))]
-            x = (np.stack([load_image_file(folder / "img_align_celeba" / files[i], image_size, "crop_resize")
-                           for i in members]) if members else np.empty((0, 3, image_size, image_size), np.float32))
-            splits[split] = Split(x=x, y=columns[target][members].astype(np.int64),
-                                  b=columns[spurious][members].astype(np.int64),
-                                  feature=np.full(x.shape, CORE, dtype=np.uint8))
+            splits[split] = photo_split(folder / "img_align_celeba", [files[i] for i in members],
+                                        columns[target][members], columns[spurious][members], image_size,
+                                        "crop_resize", lazy)
         described, masks = f"CelebA ({folder})", "core: every pixel (no masks)"
     else:
         raise ValueError(f"unknown CelebA source {source!r}; allowed: ['embedded', 'folder']")
@@ -143,7 +143,7 @@ def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", imag
     metadata = {"generator": "celeba", "version": GENERATOR_VERSIONS["celeba"], "source": source,
                 "base_images": [described], "parameters": {"n_train": n_train, "n_test": n_test,
                                                            "image_size": image_size, "target": target,
-                                                           "spurious": spurious},
+                                                           "spurious": spurious, **lazy_parameter(lazy)},
                 "rho_train": conflicting(splits["train"]), "rho_test": conflicting(splits["test"]), "seed": seed,
                 "num_classes": 2, "input_range": [0.0, 1.0], "feature_masks": masks,
                 "groups": f"y: {target} (1: has it); b: {spurious} (1: has it)"}

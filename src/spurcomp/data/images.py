@@ -286,4 +286,6 @@ def load_image_file(path: str | Path, size: int, transform: str) -> np.ndarray:
         image = image.crop((left, top, left + side, top + side))
         if image.size != (size, size):
             image = image.resize((size, size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        # C order (channels first in memory too): the layout every dataset file has when loaded, so a model sees
+        # the same tensors (convolutions on another layout round differently)
+        return np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)

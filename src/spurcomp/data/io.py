@@ -4,6 +4,10 @@ Per split (``train``, ``test``): ``{split}_x`` inputs (float32, the model's inpu
 label, ``{split}_b`` bias (spurious) label, ``{split}_feature`` per-sample per-feature codes with the shape of
 ``x`` (``FEATURE_CODES``: noise / core / spurious). ``metadata`` is a JSON string: generator, version,
 parameters, source of base data, rho_train, rho_test, seed, input range.
+
+A split of photographs read lazily (``spurcomp.data.files``) has, instead of ``x`` and ``feature``:
+``{split}_files`` the image paths under ``{split}_image_root`` and ``{split}_image_read`` (JSON: ``size``,
+``transform``); its features are all core (photographs have no pixel masks).
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ class Split:
         """Boolean mask of the ``core``, ``spurious`` or ``noise`` features."""
         if kind not in FEATURE_CODES:
             raise ValueError(f"unknown feature kind {kind!r}; allowed: {sorted(FEATURE_CODES)}")
+        if self.feature.size and not any(self.feature.strides):
+            # one code for every feature (photographs): a view, not an array the size of the images
+            return np.broadcast_to(self.feature.flat[0] == FEATURE_CODES[kind], self.feature.shape)
         return self.feature == FEATURE_CODES[kind]
 
 
@@ -58,15 +65,18 @@ class Dataset:
 def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from spurcomp.data.files import ImageFiles
+
     arrays = {}
     for name in SPLITS:
         split = getattr(dataset, name)
-        arrays.update({
-            f"{name}_x": split.x.astype(np.float32),
-            f"{name}_y": split.y.astype(np.int64),
-            f"{name}_b": split.b.astype(np.int64),
-            f"{name}_feature": split.feature.astype(np.uint8),
-        })
+        arrays.update({f"{name}_y": split.y.astype(np.int64), f"{name}_b": split.b.astype(np.int64)})
+        if isinstance(split.x, ImageFiles):
+            arrays.update({f"{name}_files": split.x.files, f"{name}_image_root": np.array(str(split.x.root)),
+                           f"{name}_image_read": np.array(json.dumps({"size": split.x.size,
+                                                                      "transform": split.x.transform}))})
+        else:
+            arrays.update({f"{name}_x": split.x.astype(np.float32), f"{name}_feature": split.feature.astype(np.uint8)})
     arrays["metadata"] = np.array(json.dumps(dataset.metadata, sort_keys=True))
     # write-then-rename: a killed job never leaves a truncated dataset behind.
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -74,14 +84,25 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     os.replace(tmp, path)
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
+def load_dataset(path: str | os.PathLike, read_threads: int | None = None) -> Dataset:
+    """The dataset in ``path``; a lazily read split's images are decoded by ``read_threads`` threads (default:
+    the CPUs this process may use)."""
+    from spurcomp.data.files import ImageFiles
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset file {path} does not exist (build it with `spurcomp dataset`)")
+    splits = {}
     with np.load(path, allow_pickle=False) as f:
-        splits = {
-            name: Split(f[f"{name}_x"], f[f"{name}_y"], f[f"{name}_b"], f[f"{name}_feature"]) for name in SPLITS
-        }
+        for name in SPLITS:
+            y, b = f[f"{name}_y"], f[f"{name}_b"]
+            if f"{name}_files" in f:
+                read = json.loads(str(f[f"{name}_image_read"]))
+                x = ImageFiles(str(f[f"{name}_image_root"]), f[f"{name}_files"], read["size"], read["transform"],
+                               read_threads)
+                splits[name] = Split(x, y, b, np.broadcast_to(np.uint8(FEATURE_CODES["core"]), x.shape))
+            else:
+                splits[name] = Split(f[f"{name}_x"], y, b, f[f"{name}_feature"])
         metadata = json.loads(str(f["metadata"]))
     return Dataset(metadata=metadata, **splits)
 

@@ -13,7 +13,9 @@ Sources:
 - ``folder`` (ImageNet-1k): torchvision's ImageFolder layout, ``data_root/imagenet/train/<class>/<image>`` and
   ``data_root/imagenet/val/<class>/<image>`` (the validation images sorted into class folders, as the usual
   preparation script does); ``classes: N`` keeps the first N class folders in sorted order; images resized and
-  centre-cropped to ``image_size`` (the standard 256 / 224 evaluation transform).
+  centre-cropped to ``image_size`` (the standard 256 / 224 evaluation transform). ``n_train`` / ``n_test``: a seeded
+  subset (null: the whole split); ``lazy: true`` reads the images from their files when used
+  (``spurcomp.data.files``), for the whole of ImageNet-1k.
 - ``embedded`` (offline, the default): the procedural stand-in of ``spurcomp.data.images`` (coloured shapes on
   smooth textures, *not* the real data, named as such everywhere): 10 classes (shapes) for CIFAR-10, 100 (shape x
   surface pattern) for CIFAR-100, 10 or 100 at ``image_size`` for ImageNet. Its object masks are exact: core is
@@ -21,11 +23,13 @@ Sources:
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from spurcomp.data.images import load_cifar, load_image_file, procedural_objects
+from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
+from spurcomp.data.images import load_cifar, procedural_objects
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
@@ -97,23 +101,27 @@ def imagenet_classes(root: Path, limit: int | None) -> list[str]:
     return classes[:limit]
 
 
-def _imagenet_files(root: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+def _imagenet_files(root: Path, split: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """The images of ``split`` (paths relative to ``root``) and their labels."""
     files, labels = [], []
     for label, name in enumerate(classes):
         folder = root / IMAGENET_SPLITS[split] / name
         if not folder.is_dir():
             raise FileNotFoundError(f"ImageNet's {IMAGENET_SPLITS[split]} split has no folder for class {name!r} "
                                     f"({folder}); sort the validation images into class folders")
-        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        files += found
+        found = sorted(entry.name for entry in os.scandir(folder) if Path(entry.name).suffix.lower() in IMAGE_SUFFIXES)
+        files += [f"{IMAGENET_SPLITS[split]}/{name}/{file}" for file in found]
         labels += [label] * len(found)
     return files, np.array(labels, dtype=np.int64)
 
 
-def imagenet(*, n_train: int, n_test: int, seed: int, source: str = "embedded", data_root: str = "data",
-             image_size: int = 64, classes: int | None = None) -> Dataset:
+def imagenet(*, seed: int, n_train: int | None = 2000, n_test: int | None = 1000, source: str = "embedded",
+             data_root: str = "data", image_size: int = 64, classes: int | None = None, lazy: bool = False) -> Dataset:
     streams, splits = split_streams(seed), {}
+    check_lazy(lazy, source, "ImageNet")
     if source == "embedded":
+        if n_train is None or n_test is None:
+            raise ValueError("the ImageNet stand-in needs n_train and n_test (numbers of images to draw)")
         classes = 10 if classes is None else classes
         for split, n in (("train", n_train), ("test", n_test)):
             images, labels, masks = procedural_objects(n, streams[split], size=image_size, classes=classes)
@@ -126,16 +134,16 @@ def imagenet(*, n_train: int, n_test: int, seed: int, source: str = "embedded", 
         names = imagenet_classes(root, classes)
         for split, n in (("train", n_train), ("test", n_test)):
             files, labels = _imagenet_files(root, split, names)
-            index = seeded_subset(len(files), n, streams[split], _too_few("ImageNet", split, len(files), n))
-            x = np.stack([load_image_file(files[i], image_size, "resize_crop") for i in index]) if len(index) else \
-                np.empty((0, 3, image_size, image_size), dtype=np.float32)
-            splits[split] = _split(x, labels[index], None)
+            index = np.arange(len(files)) if n is None else \
+                seeded_subset(len(files), n, streams[split], _too_few("ImageNet", split, len(files), n))
+            splits[split] = photo_split(root, [files[i] for i in index], labels[index], labels[index], image_size,
+                                        "resize_crop", lazy)
         described, masks, num_classes = f"ImageNet-1k ({root}, {len(names)} classes)", REAL_MASKS, len(names)
     else:
         raise ValueError(f"unknown ImageNet source {source!r}; allowed: ['embedded', 'folder']")
     return Dataset(**splits, metadata=_metadata(
         "imagenet", source, described, {"n_train": n_train, "n_test": n_test, "image_size": image_size,
-                                        "classes": classes}, seed, num_classes, masks))
+                                        "classes": classes, **lazy_parameter(lazy)}, seed, num_classes, masks))
 
 
 GENERATORS = {"cifar10": cifar10, "cifar100": cifar100, "imagenet": imagenet}

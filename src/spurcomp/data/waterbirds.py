@@ -9,7 +9,7 @@ Two sources:
   ``img_filename, y, split, place``; split 0 train, 2 test; the validation split 1 is not used). Images are resized
   and centre-cropped as the standard evaluation transform does (resize to 256/224 of the size, crop the size),
   to ``image_size``. Its groups are the release's own (``rho_train`` is not used). No pixel masks: core is every
-  pixel (a background mask needs a segmenter).
+  pixel (a background mask needs a segmenter). ``lazy: true`` reads the images from their files when used.
 - ``embedded`` (offline, the default): a procedural stand-in with the same group structure, named as such
   everywhere: a "landbird" (a triangle or a cross) or a "waterbird" (a crescent or a ring) of random colour, size
   and rotation on a land scene (smooth green-brown texture) or a water scene (blue, horizontal waves); the masks
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from spurcomp.data.images import load_image_file, random_colour, shape_mask
+from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
+from spurcomp.data.images import random_colour, shape_mask
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
@@ -81,21 +82,20 @@ def _read_metadata(folder: Path) -> list[dict]:
 
 
 def _folder_split(rows: list[dict], folder: Path, split: str, n: int | None, size: int,
-                  rng: np.random.Generator) -> Split:
+                  rng: np.random.Generator, lazy: bool) -> Split:
     chosen = [row for row in rows if int(row["split"]) == SPLIT_CODES[split]]
     if n is not None:
         chosen = [chosen[i] for i in seeded_subset(len(chosen), n, rng, f"Waterbirds' {split} split has "
                                                    f"{len(chosen)} images, fewer than n_{split} = {n}")]
-    x = np.stack([load_image_file(folder / row["img_filename"], size, "resize_crop") for row in chosen]) if chosen else \
-        np.empty((0, 3, size, size), dtype=np.float32)
-    y = np.array([int(row["y"]) for row in chosen], dtype=np.int64)
-    b = np.array([int(row["place"]) for row in chosen], dtype=np.int64)
-    return Split(x=x, y=y, b=b, feature=np.full(x.shape, CORE, dtype=np.uint8))
+    return photo_split(folder, [row["img_filename"] for row in chosen], [int(row["y"]) for row in chosen],
+                       [int(row["place"]) for row in chosen], size, "resize_crop", lazy)
 
 
 def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", image_size: int = 64,
-               n_train: int | None = 2000, n_test: int | None = 1000, rho_train: float = 0.05) -> Dataset:
+               n_train: int | None = 2000, n_test: int | None = 1000, rho_train: float = 0.05,
+               lazy: bool = False) -> Dataset:
     streams = split_streams(seed)
+    check_lazy(lazy, source, "Waterbirds")
     if source == "embedded":
         if n_train is None or n_test is None:
             raise ValueError("the Waterbirds stand-in needs n_train and n_test (numbers of images to draw)")
@@ -108,7 +108,7 @@ def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", 
     elif source == "folder":
         folder = Path(data_root) / RELEASE
         rows = _read_metadata(folder)
-        splits = {split: _folder_split(rows, folder, split, n, image_size, streams[split])
+        splits = {split: _folder_split(rows, folder, split, n, image_size, streams[split], lazy)
                   for split, n in (("train", n_train), ("test", n_test))}
         described, masks = f"Waterbirds ({folder})", "core: every pixel (no background masks without a segmenter)"
     else:
@@ -116,7 +116,7 @@ def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", 
     train_conflicting = float(np.mean(splits["train"].y != splits["train"].b)) if len(splits["train"].y) else 0.0
     metadata = {"generator": "waterbirds", "version": GENERATOR_VERSIONS["waterbirds"], "source": source,
                 "base_images": [described], "parameters": {"n_train": n_train, "n_test": n_test,
-                                                           "image_size": image_size},
+                                                           "image_size": image_size, **lazy_parameter(lazy)},
                 "rho_train": rho_train if source == "embedded" else train_conflicting,
                 "rho_test": float(np.mean(splits["test"].y != splits["test"].b)) if len(splits["test"].y) else 0.0,
                 "seed": seed, "num_classes": 2, "input_range": [0.0, 1.0], "feature_masks": masks,

@@ -2,7 +2,8 @@
 optimisers, losses, penalties and schedules of a setting's knobs are what one step does
 (:mod:`spurcomp.train.recipe`).
 
-Data lives in tensors on the device and mini-batches are taken by index. Each epoch's order comes from a
+Data lives in tensors on the device and mini-batches are taken by index (a lazily read dataset's images are read
+from their files for each batch, ahead of the step that needs them: :mod:`spurcomp.data.tensors`). Each epoch's order comes from a
 generator seeded by (run seed, epoch), so a run resumed from its saved state at an epoch boundary replays
 exactly the batches of an uninterrupted run. Per-step statistics are written into a preallocated tensor and
 read back once per epoch, so the hot loop never synchronises with Python.
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from spurcomp.data.io import Dataset
+from spurcomp.data.tensors import DeviceImages, batches_of, images_on
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, logger, package_versions,
@@ -62,28 +64,26 @@ class Progress:
 
 @dataclass
 class _Data:
-    """The dataset as tensors on the device: batches are taken by index, never through a DataLoader."""
+    """The dataset on the device: labels as tensors, inputs as tensors or, for a lazily read dataset, as
+    :class:`~spurcomp.data.tensors.DeviceImages` (read from their files when indexed); batches are taken by index."""
 
-    x_train: torch.Tensor
+    x_train: torch.Tensor | DeviceImages
     y_train: torch.Tensor
     b_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | DeviceImages
     y_test: torch.Tensor
     b_test: torch.Tensor
     conflicting_train: torch.Tensor  # 1.0 where a training sample is bias-conflicting (y != b)
 
     @classmethod
     def on(cls, dataset: Dataset, device: torch.device, channels_last: bool = False) -> "_Data":
-        def to(a, dtype):
-            return torch.as_tensor(a, dtype=dtype, device=device)
+        def labels(a):
+            return torch.as_tensor(a, dtype=torch.long, device=device)
 
-        def images(a):
-            x = to(a, torch.float32)
-            return x.contiguous(memory_format=torch.channels_last) if channels_last else x
         train, test = dataset.train, dataset.test
-        y, b = to(train.y, torch.long), to(train.b, torch.long)
-        return cls(images(train.x), y, b, images(test.x), to(test.y, torch.long), to(test.b, torch.long),
-                   (y != b).float())
+        y, b = labels(train.y), labels(train.b)
+        return cls(images_on(train.x, device, channels_last), y, b, images_on(test.x, device, channels_last),
+                   labels(test.y), labels(test.b), (y != b).float())
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -198,11 +198,11 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
     forward_precision = precision_context(data.x_train.device, setting.precision)  # reusable, one per epoch
     total_steps = setting.max_epochs * steps_per_epoch  # the schedule's horizon
     stats: list[torch.Tensor] = []
-    for step in range(steps_per_epoch):
-        idx = order[step * setting.batch_size:(step + 1) * setting.batch_size]
+    chunks = [order[step * setting.batch_size:(step + 1) * setting.batch_size] for step in range(steps_per_epoch)]
+    for step, (idx, x) in enumerate(zip(chunks, batches_of(data.x_train, chunks))):
         lr = learning_rate(setting, progress.epoch * steps_per_epoch + step, total_steps)
-        losses, logits, param_norm = training_step(model, optimizer, data.x_train[idx], data.y_train[idx], setting,
-                                                   lr, forward_precision)
+        losses, logits, param_norm = training_step(model, optimizer, x, data.y_train[idx], setting, lr,
+                                                   forward_precision)
         # BC loss ratio from the per-sample losses the step already has (no extra forward pass);
         # 0-d tensors are stacked once per epoch, so the loop never waits on Python.
         correct = (logits.argmax(dim=1) == data.y_train[idx]).float()
