@@ -72,8 +72,8 @@ def test_lazily_read_images_are_the_in_memory_ones(release, tmp_path):
     save_dataset(tmp_path / "eager.npz", eager)
     with np.load(tmp_path / "lazy.npz") as f:
         assert "train_x" not in f and f["train_files"][0].startswith("train/n0")
-    loaded = load_dataset(tmp_path / "lazy.npz", read_threads=2)
-    assert isinstance(loaded.test.x, ImageFiles) and loaded.test.x.threads == 2
+    loaded = load_dataset(tmp_path / "lazy.npz", read_workers=2)
+    assert isinstance(loaded.test.x, ImageFiles) and loaded.test.x.workers == 2
     assert np.array_equal(loaded.train.x[:], x) and np.array_equal(loaded.test.x[:], eager.test.x)
     assert loaded.metadata["parameters"]["lazy"] is True and "lazy" not in eager.metadata["parameters"]
 
@@ -82,7 +82,7 @@ def test_training_and_evaluating_a_lazily_read_dataset_gives_the_same_numbers(re
     setup_torch(1, torch.device("cpu"))
     eager = build_dataset(spec(release), seed=0)
     save_dataset(tmp_path / "lazy.npz", build_dataset(spec(release, lazy=True), seed=0))
-    lazy = load_dataset(tmp_path / "lazy.npz", read_threads=2)
+    lazy = load_dataset(tmp_path / "lazy.npz", read_workers=2)
     model = {"arch": "cnn", "width": 0.125}
     setting = TrainingSetting(lr=0.05, batch_size=5, max_epochs=3)  # 4 steps an epoch, the last one of 3
     for name, data in (("eager", eager), ("lazy", lazy)):
@@ -116,13 +116,20 @@ def test_lazy_needs_a_folder_and_its_files(release, tmp_path, tiny_config):
     tiny_config["datasets"]["standin"] = {"generator": "celeba", "lazy": True}
     with pytest.raises(ConfigError, match="datasets.standin.lazy: true .* needs source: folder"):
         validate_config(tiny_config)
-    # an image gone after the dataset file was written: the read names it and says how to recover
+    # an image gone after the dataset file was written: the read names it and says how to recover; a split kept in
+    # memory (it fits the cache) decodes each image once, so a read after the first does not need the files
     copy = tmp_path / "copy"
     write_noisy_imagenet(copy, {"train": 2, "val": 1})
-    data = build_dataset({**spec(copy, lazy=True), "n_train": None}, seed=0)
+    save_dataset(tmp_path / "d.npz", build_dataset({**spec(copy, lazy=True), "n_train": None}, seed=0))
+    kept = load_dataset(tmp_path / "d.npz", read_workers=2, cache_bytes=6 * 3 * 16 * 16)
+    not_kept = load_dataset(tmp_path / "d.npz", read_workers=2, cache_bytes=6 * 3 * 16 * 16 - 1)
+    assert kept.train.x.cached and not not_kept.train.x.cached
+    first = kept.train.x[[4, 1]]
+    everything = kept.train.x[:]
     (copy / "imagenet" / "train" / "n02" / "1.JPEG").unlink()
+    assert np.array_equal(kept.train.x[:], everything) and np.array_equal(first, everything[[4, 1]])
     with pytest.raises(FileNotFoundError, match=r"n02/1.JPEG is gone: .*lazy: true.*rebuild the dataset"):
-        data.train.x[:]
+        not_kept.train.x[:]
     with pytest.raises(FileNotFoundError, match="1 image files listed .* do not exist"):
         from spurcomp.data.files import photo_split
         photo_split(copy / "imagenet", ["train/n02/1.JPEG"], [0], [0], 16, "resize_crop", lazy=True)

@@ -51,6 +51,11 @@ def make_background_masks(data_path, segmenter_path, out, device: str = "cpu") -
     return compute_background_masks(load_dataset(data_path), segmenter_path, out, resolved)
 
 
+def read_cache_bytes(runtime: dict) -> int:
+    """The bytes a lazily read split may keep in memory once decoded (``execution.read_cache_gb``)."""
+    return int(runtime.get("read_cache_gb", 0) * 1e9)
+
+
 def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
           threads: int = 1) -> dict:
     """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
@@ -70,7 +75,7 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path, read_threads=threads)
+    dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
     logs = logs or [None] * len(runs)
 
     def options(job):
@@ -119,7 +124,7 @@ def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path, read_threads=threads)
+    dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
     background = load_background_masks(masks_path, dataset)[0] if masks_path else None
     for run_settings, run_outputs, run_dir, log in zip(settings, outputs, run_dirs, logs or [None] * len(run_dirs)):
         with log_to(log) if log else contextlib.nullcontext():

@@ -218,4 +218,5 @@ def runtime_options(config: dict) -> dict:
     """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
     rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
     return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"],
-            "vectorise": execution_options(config)["vectorise"]}
+            "vectorise": execution_options(config)["vectorise"],
+            "read_cache_gb": execution_options(config)["read_cache_gb"]}

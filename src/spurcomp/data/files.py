@@ -3,26 +3,33 @@ Waterbirds): the dataset file then holds the images' paths and labels, not their
 
 The whole of ImageNet-1k at 224 px is 770 GB as float32 and CelebA's 162,770 training images are 98 GB: neither fits
 one in-memory dataset file. :class:`ImageFiles` is an array of images that decodes the ones asked for (an index, a
-slice, an index array) with the transform of the in-memory path (:func:`spurcomp.data.images.load_image_file`), so
-a run gives the same numbers either way. It decodes in a pool of threads (PIL releases the GIL while it decodes and
-resizes), reads the next slice ahead while the caller works on this one (the chunked passes of training-set and
-test-set evaluation), and reads a list of batches ahead of the training loop (:meth:`ImageFiles.batches`).
+slice, an index array) with the transform of the in-memory path (:func:`spurcomp.data.images.image_bytes`), so a
+run gives the same numbers either way. It decodes in forked worker processes (threads share the GIL: on 16 cores they
+decoded at most 1,500 ImageNet-sized JPEGs a second), reads the next slice ahead while the caller works on this one
+(the chunked passes of training-set and test-set evaluation) and a list of batches ahead of the training loop
+(:meth:`ImageFiles.batches`), and keeps a split's decoded bytes in memory when they fit the budget it is given
+(the test split's many evaluation passes, and every epoch after the first of a split that fits).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
+import warnings
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from spurcomp.data.images import IMAGE_TRANSFORMS, load_image_file
+from spurcomp.data.images import IMAGE_TRANSFORMS, as_float, image_bytes
 from spurcomp.data.io import FEATURE_CODES, Split
 
 # batches a training loop has in flight ahead of the one it is working on
 READ_AHEAD = 2
+# tasks per worker process in one read: small enough to spread a batch, large enough to amortise the messages
+TASKS_PER_WORKER = 2
 
 
 def available_cpus() -> int:
@@ -30,24 +37,44 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _decode_files(paths: list[str], size: int, transform: str) -> np.ndarray:
+    """Decode ``paths`` into (len, 3, size, size) uint8 (a worker process's task)."""
+    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+    for k, path in enumerate(paths):
+        try:
+            out[k] = image_bytes(path, size, transform)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"image {path} is gone: this dataset reads its images from their files (lazy: true); restore the "
+                f"file, or rebuild the dataset (delete its .npz) from the folder as it is now") from None
+    return out
+
+
 class ImageFiles:
     """Images (N, 3, size, size) float32 in [0, 1], each decoded from ``root / files[i]`` when it is indexed.
 
     Indexing works as on a NumPy array for an integer, a slice, an integer index array (any shape) or a boolean
-    one, and returns a NumPy array. ``threads`` decode at once (default: the CPUs this process may use)."""
+    one, and returns a NumPy array. ``workers`` processes decode at once (1: this process; default: the CPUs this
+    process may use). ``cache_bytes``: if the split's decoded images (uint8) fit in this many bytes, each image is
+    decoded once and kept."""
 
     dtype = np.dtype(np.float32)
     ndim = 4
 
-    def __init__(self, root: str | os.PathLike, files, size: int, transform: str, threads: int | None = None):
+    def __init__(self, root: str | os.PathLike, files, size: int, transform: str, workers: int | None = None,
+                 cache_bytes: int = 0):
         if transform not in IMAGE_TRANSFORMS:
             raise ValueError(f"unknown image transform {transform!r}; allowed: {list(IMAGE_TRANSFORMS)}")
         self.root = Path(root)
         self.files = np.asarray(files, dtype=str)
         self.size = int(size)
         self.transform = transform
-        self.threads = max(1, int(threads or available_cpus()))
-        self._decoders: ThreadPoolExecutor | None = None
+        self.workers = max(1, int(workers or available_cpus()))
+        self.cached = len(self.files) * 3 * self.size ** 2 <= cache_bytes
+        self._cache: np.ndarray | None = None  # (N, 3, size, size) uint8, allocated at the first read
+        self._decoded: np.ndarray | None = None  # which images the cache holds
+        self._pool: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._reader: ThreadPoolExecutor | None = None  # one thread that runs whole reads ahead of the caller
         self._ahead: tuple[tuple[int, int], Future] | None = None  # the slice read ahead, and its read
 
@@ -60,7 +87,7 @@ class ImageFiles:
 
     def __repr__(self) -> str:
         return (f"ImageFiles({len(self)} images under {self.root}, {self.size}x{self.size}, {self.transform}, "
-                f"{self.threads} threads)")
+                f"{self.workers} workers{', kept in memory' if self.cached else ''})")
 
     def __array__(self, dtype=None, copy=None):
         images = self.read(np.arange(len(self)))
@@ -95,19 +122,24 @@ class ImageFiles:
         return self.read(index.ravel() % max(len(self), 1)).reshape(*index.shape, *self.shape[1:])
 
     def read(self, index: np.ndarray) -> np.ndarray:
-        """The images at ``index`` (non-negative), decoded in parallel."""
-        images = np.empty((len(index), 3, self.size, self.size), dtype=np.float32)
+        """The images at ``index`` (non-negative) as float32, decoded by the workers (or taken from the cache)."""
+        return as_float(self.read_bytes(index))
 
-        def decode(k: int) -> None:
-            images[k] = self._decode(int(index[k]))
-        if len(index) > 1 and self.threads > 1:
-            if self._decoders is None:
-                self._decoders = ThreadPoolExecutor(self.threads, thread_name_prefix="spurcomp-decode")
-            list(self._decoders.map(decode, range(len(index))))
-        else:
-            for k in range(len(index)):
-                decode(k)
-        return images
+    def read_bytes(self, index: np.ndarray) -> np.ndarray:
+        """The images at ``index`` (non-negative) as uint8."""
+        index = np.asarray(index, dtype=np.int64)
+        if not self.cached:
+            return self._decode(index)
+        with self._lock:
+            if self._cache is None:
+                self._cache = np.empty(self.shape, dtype=np.uint8)
+                self._decoded = np.zeros(len(self), dtype=bool)
+        # the read-ahead thread and the caller may fill the same entries at once: with the same bytes
+        missing = np.unique(index[~self._decoded[index]])
+        if len(missing):
+            self._cache[missing] = self._decode(missing)
+            self._decoded[missing] = True
+        return self._cache[index]
 
     def batches(self, chunks) -> Iterator[np.ndarray]:
         """The images of each index array in ``chunks``, in order, read :data:`READ_AHEAD` chunks ahead of the
@@ -121,19 +153,51 @@ class ImageFiles:
                 submitted += 1
             yield pending.popleft().result()
 
-    def _decode(self, i: int) -> np.ndarray:
-        path = self.root / self.files[i]
-        try:
-            return load_image_file(path, self.size, self.transform)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"image {path} is gone: this dataset reads its images from their files (lazy: true) under "
-                f"{self.root}; restore the file, or rebuild the dataset (delete its .npz) from the folder as it is "
-                f"now") from None
+    def close(self) -> None:
+        """Stop the worker processes (they also stop when this object is garbage-collected or the program ends)."""
+        for pool in (self._pool, self._reader):
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        self._pool = self._reader = self._ahead = None
+
+    def __getstate__(self):
+        # worker processes and threads stay with the process that made them
+        return {**self.__dict__, "_pool": None, "_reader": None, "_ahead": None, "_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    def _decode(self, index: np.ndarray) -> np.ndarray:
+        paths = [str(self.root / self.files[i]) for i in index]
+        if self.workers == 1 or len(paths) <= 1:
+            return _decode_files(paths, self.size, self.transform)
+        tasks = np.array_split(np.arange(len(paths)), min(len(paths), self.workers * TASKS_PER_WORKER))
+        parts = self._workers().map(_decode_files, [[paths[k] for k in task] for task in tasks],
+                                    [self.size] * len(tasks), [self.transform] * len(tasks))
+        return np.concatenate(list(parts))
+
+    def _workers(self):
+        """The decoding pool, started at the first read: forked processes where the system can fork (as a PyTorch
+        DataLoader's workers are), threads elsewhere. Not spawned ones: a spawned worker re-runs the parent's main
+        script, which for a Snakemake job is the job itself."""
+        with self._lock:
+            if self._pool is None:
+                if "fork" not in multiprocessing.get_all_start_methods():
+                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="spurcomp-decode")
+                    return self._pool
+                pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+                with warnings.catch_warnings():
+                    # the forked children run only PIL and NumPy, never a lock or library the parent's threads
+                    # (torch's, the read-ahead thread) may hold
+                    warnings.filterwarnings("ignore", r"This process .*is multi-threaded", DeprecationWarning)
+                    pool.submit(int).result()  # every worker is forked now, under this filter
+                self._pool = pool
+            return self._pool
 
     def _read_later(self, index: np.ndarray) -> Future:
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="spurcomp-read-ahead")
+        with self._lock:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(1, thread_name_prefix="spurcomp-read-ahead")
         return self._reader.submit(self.read, index)
 
     def _take_ahead(self, bounds: tuple[int, int]) -> np.ndarray | None:
@@ -170,7 +234,7 @@ def photo_split(root: Path, files: list[str], y: np.ndarray, b: np.ndarray, size
                                     f"{root / missing[0]}")
         x = ImageFiles(root, files, size, transform)
     elif files:
-        x = np.stack([load_image_file(root / name, size, transform) for name in files])
+        x = as_float(_decode_files([str(root / name) for name in files], size, transform))
     else:
         x = np.empty((0, 3, size, size), dtype=np.float32)
     return Split(x=x, y=np.asarray(y, dtype=np.int64), b=np.asarray(b, dtype=np.int64),

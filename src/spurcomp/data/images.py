@@ -266,7 +266,18 @@ IMAGE_TRANSFORMS = ("resize_crop", "crop_resize")
 
 
 def load_image_file(path: str | Path, size: int, transform: str) -> np.ndarray:
-    """An image file as (3, size, size) float32 in [0, 1]. ``resize_crop`` (Waterbirds, ImageNet): resize the short
+    """An image file as (3, size, size) float32 in [0, 1] (:func:`image_bytes` scaled by :func:`as_float`)."""
+    return as_float(image_bytes(path, size, transform))
+
+
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels as float32 in [0, 1]: the one conversion, so images decoded now and images kept as bytes and
+    converted later are the same numbers."""
+    return pixels.astype(np.float32) / np.float32(255.0)
+
+
+def image_bytes(path: str | Path, size: int, transform: str) -> np.ndarray:
+    """An image file as (3, size, size) uint8, C order. ``resize_crop`` (Waterbirds, ImageNet): resize the short
     side to size * 256 / 224, then crop the centre; ``crop_resize`` (CelebA): crop the centred square of the short
     side, then resize it."""
     from PIL import Image
@@ -288,4 +299,4 @@ def load_image_file(path: str | Path, size: int, transform: str) -> np.ndarray:
             image = image.resize((size, size), Image.BILINEAR)
         # C order (channels first in memory too): the layout every dataset file has when loaded, so a model sees
         # the same tensors (convolutions on another layout round differently)
-        return np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))

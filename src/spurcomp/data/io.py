@@ -84,9 +84,9 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     os.replace(tmp, path)
 
 
-def load_dataset(path: str | os.PathLike, read_threads: int | None = None) -> Dataset:
-    """The dataset in ``path``; a lazily read split's images are decoded by ``read_threads`` threads (default:
-    the CPUs this process may use)."""
+def load_dataset(path: str | os.PathLike, read_workers: int | None = None, cache_bytes: int = 0) -> Dataset:
+    """The dataset in ``path``. A lazily read split's images are decoded by ``read_workers`` processes (default:
+    the CPUs this process may use) and kept in memory once decoded if the split's bytes fit ``cache_bytes``."""
     from spurcomp.data.files import ImageFiles
 
     path = Path(path)
@@ -99,7 +99,7 @@ def load_dataset(path: str | os.PathLike, read_threads: int | None = None) -> Da
             if f"{name}_files" in f:
                 read = json.loads(str(f[f"{name}_image_read"]))
                 x = ImageFiles(str(f[f"{name}_image_root"]), f[f"{name}_files"], read["size"], read["transform"],
-                               read_threads)
+                               read_workers, cache_bytes)
                 splits[name] = Split(x, y, b, np.broadcast_to(np.uint8(FEATURE_CODES["core"]), x.shape))
             else:
                 splits[name] = Split(f[f"{name}_x"], y, b, f[f"{name}_feature"])

@@ -22,6 +22,15 @@ def penultimate_activations(model: nn.Module, x: torch.Tensor, batch_size: int =
     return torch.cat(captured)
 
 
+def any_unit_active(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> bool:
+    """Whether any unit of the learned representation is active (> 0) on any sample of ``x``, without keeping the
+    activations (a training set's would not fit in memory: Swin-T's are 150,528 numbers per image)."""
+    active = []
+    hook = (representation_module(model), lambda _m, _i, output: active.append((output > 0).any()))
+    predict_logits(model, x, batch_size, hooks=[hook])
+    return bool(torch.stack(active).any()) if active else False
+
+
 def _check_matrix(activations: torch.Tensor) -> None:
     if activations.dim() != 2 or activations.numel() == 0:
         raise ValueError(f"expected a non-empty (samples, units) matrix, got shape {tuple(activations.shape)}")

@@ -28,7 +28,7 @@ from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, logger, package_versions,
                               precision_context, tf32_allowed)
-from spurcomp.metrics.representation import penultimate_activations
+from spurcomp.metrics.representation import any_unit_active
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import RUN_FILES, STEP_COLUMNS, RunStatus
 from spurcomp.train.recipe import build_optimizer, learning_rate, training_step
@@ -274,7 +274,7 @@ def _collapse_reason(model: nn.Module, data: _Data, final_train_acc: float, marg
     if final_train_acc <= chance + margin:
         return (f"final training accuracy {final_train_acc:.4f} is within {margin} of chance "
                 f"({chance:.4f}, the majority class's share)")
-    if not (penultimate_activations(model, data.x_train) > 0).any():
+    if not any_unit_active(model, data.x_train):
         return "every unit of the representation is dead (never active) on the training set"
     return ""
 
