@@ -85,19 +85,25 @@ def test_training_and_evaluating_a_lazily_read_dataset_gives_the_same_numbers(re
     lazy = load_dataset(tmp_path / "lazy.npz", read_workers=2)
     model = {"arch": "cnn", "width": 0.125}
     setting = TrainingSetting(lr=0.05, batch_size=5, max_epochs=3)  # 4 steps an epoch, the last one of 3
-    for name, data in (("eager", eager), ("lazy", lazy)):
+    # kept: the splits fit the cache, so they are decoded once and their bytes held on the device
+    kept = load_dataset(tmp_path / "lazy.npz", read_workers=2, cache_bytes=10 ** 6)
+    assert kept.train.x.cached and kept.test.x.cached
+    runs = {"eager": eager, "lazy": lazy, "kept": kept}
+    for name, data in runs.items():
         train_run(data, model, setting, 0, tmp_path / name, options=TrainOptions(checkpoint_epochs=[0, 3]))
-    histories = [pd.read_parquet(tmp_path / name / "history.parquet") for name in ("eager", "lazy")]
-    pd.testing.assert_frame_equal(*histories)
-    weights = [torch.load(tmp_path / name / "weights.pt")["model"] for name in ("eager", "lazy")]
-    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    histories = [pd.read_parquet(tmp_path / name / "history.parquet") for name in runs]
+    pd.testing.assert_frame_equal(histories[0], histories[1])
+    pd.testing.assert_frame_equal(histories[0], histories[2])
+    weights = [torch.load(tmp_path / name / "weights.pt")["model"] for name in runs]
+    assert all(torch.equal(weights[0][key], w[key]) for w in weights[1:] for key in weights[0])
     settings = {"kappas": [0.2, 0.6], "ig": {"n_samples": 6, "n_baselines": 1, "n_steps": 4, "baseline": "zero",
                                              "maps": 2, "map_pool": "any"}}
     families = ["accuracy", "pruning", "representation", "attributions"]
     frames = [evaluate_run({f: tmp_path / f"{name}-{f}.parquet" for f in families}, data, tmp_path / name,
-                           settings=settings) for name, data in (("eager", eager), ("lazy", lazy))]
+                           settings=settings) for name, data in runs.items()]
     for family in families:
         pd.testing.assert_frame_equal(frames[0][family], frames[1][family])
+        pd.testing.assert_frame_equal(frames[0][family], frames[2][family])
 
 
 def test_device_images_answer_like_a_tensor(release):
@@ -108,6 +114,10 @@ def test_device_images_answer_like_a_tensor(release):
     assert isinstance(images, DeviceImages) and isinstance(tensor, torch.Tensor)
     assert images.shape == tensor.shape and len(images) == len(tensor) and images.device == tensor.device
     assert torch.equal(images[torch.tensor([2, 9])], tensor[[2, 9]]) and torch.equal(images[4:9], tensor[4:9])
+    lazy.train.x.cached = True  # kept in memory: the bytes held as a tensor, converted per index, the same numbers
+    resident = images_on(lazy.train.x, torch.device("cpu"))
+    assert torch.equal(resident[np.array([2, 9])], tensor[[2, 9]]) and torch.equal(resident[4:9], tensor[4:9])
+    assert torch.equal(torch.cat(list(resident.batches([torch.tensor([0, 17]), torch.tensor([3])]))), tensor[[0, 17, 3]])
 
 
 def test_lazy_needs_a_folder_and_its_files(release, tmp_path, tiny_config):

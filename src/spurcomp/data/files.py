@@ -141,6 +141,13 @@ class ImageFiles:
             self._decoded[missing] = True
         return self._cache[index]
 
+    def all_bytes(self) -> np.ndarray:
+        """Every image as uint8: the cache itself, filled (a split kept in memory), else decoded now."""
+        if not self.cached:
+            return self._decode(np.arange(len(self)))
+        self.read_bytes(np.arange(len(self)))
+        return self._cache
+
     def batches(self, chunks) -> Iterator[np.ndarray]:
         """The images of each index array in ``chunks``, in order, read :data:`READ_AHEAD` chunks ahead of the
         caller (a training epoch's mini-batches)."""
