@@ -1,4 +1,5 @@
 """The workflow as a user meets it: real Snakemake runs on a tiny config."""
+import copy
 import re
 import json
 import subprocess
@@ -323,10 +324,40 @@ STANDARD_CONFIG = {
 }
 
 
+def write_image_folder(root, classes=3, per_split=None):
+    """A tiny ImageNet release in ImageFolder layout: noisy JPEGs whose red level says the class."""
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(0)
+    for split, n in (per_split or {"train": 8, "val": 4}).items():
+        for k in range(classes):
+            (root / "imagenet" / split / f"n{k:02d}").mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 100, size=(24, 30, 3)).astype("uint8")
+                pixels[..., 0] += 70 * k
+                Image.fromarray(pixels).save(root / "imagenet" / split / f"n{k:02d}" / f"{i}.JPEG")
+
+
 def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(tmp_path):
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(STANDARD_CONFIG))
-    result = snakemake(tmp_path, "--cores", "2", "figures/fig10.pdf", "figures/fig8.pdf", "figures/fig7.pdf")
+    # and a lazily read ImageFolder release (fig11): its dataset file lists the images, which every job reads
+    write_image_folder(tmp_path / "release")
+    config = copy.deepcopy(STANDARD_CONFIG)
+    config["datasets"]["inet"] = {"generator": "imagenet", "source": "folder", "data_root": str(tmp_path / "release"),
+                                  "image_size": 32, "n_train": None, "n_test": None, "lazy": True,
+                                  "background_masks": "dl"}
+    config["studies"]["inet"] = {**config["studies"]["c10"], "dataset": "inet"}
+    config["figures"]["fig11"] = {"layout": "fig11", "studies": ["inet"]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "2", "figures/fig10.pdf", "figures/fig8.pdf", "figures/fig7.pdf",
+                       "figures/fig11.pdf")
     assert result.returncode == 0, result.stderr[-3000:]
+    with __import__("numpy").load(tmp_path / "results" / "data" / "inet.npz") as data:
+        assert "train_x" not in data and len(data["train_files"]) == 24 and len(data["test_files"]) == 12
+    with __import__("numpy").load(tmp_path / "results" / "masks" / "inet.npz") as masks:
+        assert masks["test_background"].shape == (12, 32, 32)
+    fig11 = pd.read_csv(tmp_path / "figures" / "fig11.csv")
+    assert set(fig11.metric) >= {"test_acc", "background_attribution_pct"} and fig11["mean"].notna().any()
+    assert set(fig11.dataset_name) == {"ImageNet-1k (real)"}
     report = json.loads((tmp_path / "results" / "segmenters" / "dl.json").read_text())
     assert 0 <= report["miou_procedural"] <= 1 and report["held_out_images"] == 8
     with __import__("numpy").load(tmp_path / "results" / "masks" / "c10.npz") as masks:
