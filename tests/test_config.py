@@ -87,7 +87,7 @@ def test_jobs_hold_the_seeds_of_one_setting_up_to_runs_per_job(tiny_config):
 
     tiny_config["studies"]["fig3"]["seeds"] = [0, 1, 2, 3]
     config = validate_config(copy.deepcopy(tiny_config))
-    assert config["execution"] == {"runs_per_job": 3, "vectorise": False}  # the schema's defaults
+    assert config["execution"] == {"runs_per_job": 3, "vectorise": False, "read_cache_gb": 8}  # the schema's defaults
     chunks = run_chunks(config)
     assert [[(r.setting, r.seed) for r in c.runs] for c in chunks] == [
         [("lr=0.05", 0), ("lr=0.05", 1), ("lr=0.05", 2)], [("lr=0.05", 3)],

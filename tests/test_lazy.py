@@ -1,5 +1,12 @@
 """Lazily read datasets (``lazy: true``): the dataset file lists a release's images, which are decoded when used.
 They must be the in-memory dataset in every number: the same images, the same training run, the same evaluation."""
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +150,30 @@ def test_lazy_needs_a_folder_and_its_files(release, tmp_path, tiny_config):
     with pytest.raises(FileNotFoundError, match="1 image files listed .* do not exist"):
         from spurcomp.data.files import photo_split
         photo_split(copy / "imagenet", ["train/n02/1.JPEG"], [0], [0], 16, "resize_crop", lazy=True)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_decoding_workers_end_with_a_job_killed_outright(release, tmp_path):
+    # a job killed with SIGKILL (out of memory, a scheduler) cannot stop its workers itself: the kernel does
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal
+        from spurcomp.data import build_dataset
+        data = build_dataset({spec(release, lazy=True)!r}, seed=0)
+        data.train.x.workers = 2
+        data.train.x[[0, 1, 2]]
+        open({str(tmp_path / "workers")!r}, "w").write(" ".join(str(pid) for pid in data.train.x._pool._processes))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    # no pipes: a worker left alive would hold them open
+    result = subprocess.run([sys.executable, str(script)], stdout=subprocess.DEVNULL, timeout=120)
+    workers = [int(pid) for pid in (tmp_path / "workers").read_text().split()]
+    assert len(workers) == 2 and result.returncode == -signal.SIGKILL
+
+    def running(pid):  # a dead worker nobody reaps stays a zombie (Z)
+        status = Path(f"/proc/{pid}/status")
+        return status.exists() and "\nState:\tZ" not in status.read_text()
+    deadline = time.monotonic() + 10
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(running, workers))

@@ -40,15 +40,16 @@ def make_segmenter(spec: dict, out_weights, out_report, device: str = "cpu", thr
     return train_segmenter(spec, spec.pop("seed"), out_weights, out_report, resolved)
 
 
-def make_background_masks(data_path, segmenter_path, out, device: str = "cpu") -> dict:
-    """A dataset's test-image background masks by its segmenter, cached in ``out``."""
+def make_background_masks(data_path, segmenter_path, out, device: str = "cpu", threads: int = 1) -> dict:
+    """A dataset's test-image background masks by its segmenter, cached in ``out`` (``threads``: also the decoding
+    processes of a lazily read dataset)."""
     from spurcomp.data.io import load_dataset
     from spurcomp.runtime import resolve_device, setup_torch
     from spurcomp.segmentation import compute_background_masks
 
     resolved = resolve_device(device)
-    setup_torch(1, resolved)
-    return compute_background_masks(load_dataset(data_path), segmenter_path, out, resolved)
+    setup_torch(threads, resolved)
+    return compute_background_masks(load_dataset(data_path, read_workers=threads), segmenter_path, out, resolved)
 
 
 def read_cache_bytes(runtime: dict) -> int:

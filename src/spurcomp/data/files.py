@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import warnings
 from collections import deque
@@ -48,6 +49,16 @@ def _decode_files(paths: list[str], size: int, transform: str) -> np.ndarray:
                 f"image {path} is gone: this dataset reads its images from their files (lazy: true); restore the "
                 f"file, or rebuild the dataset (delete its .npz) from the folder as it is now") from None
     return out
+
+
+def _die_with_parent() -> None:
+    """A decoding worker's initializer: on Linux, ask the kernel to end this process when its parent ends, so a job
+    killed outright (out of memory, a scheduler's SIGKILL) leaves no workers behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 class ImageFiles:
@@ -192,7 +203,8 @@ class ImageFiles:
                 if "fork" not in multiprocessing.get_all_start_methods():
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="spurcomp-decode")
                     return self._pool
-                pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+                pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                           initializer=_die_with_parent)
                 with warnings.catch_warnings():
                     # the forked children run only PIL and NumPy, never a lock or library the parent's threads
                     # (torch's, the read-ahead thread) may hold
