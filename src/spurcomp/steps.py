@@ -17,9 +17,13 @@ logger = logging.getLogger("spurcomp")
 def make_dataset(spec: dict, out: str | Path) -> None:
     """Build the dataset of a ``datasets.NAME`` section (with its ``seed``) into ``out``."""
     from spurcomp.data import build_dataset, save_dataset
+    from spurcomp.data.files import ImageFiles
 
     dataset = build_dataset(spec, seed=spec["seed"])
     save_dataset(out, dataset)
+    if isinstance(dataset.train.x, ImageFiles):
+        logger.info("images read lazily: the dataset file lists %d + %d images under %s, decoded when used",
+                    len(dataset.train.x), len(dataset.test.x), dataset.train.x.root)
     m = dataset.metadata
     # rho is the bias-conflicting fraction: an unbiased test set spreads K bias labels evenly over each class, so
     # its rho is (K - 1) / K, e.g. 0.9 for ten classes
