@@ -7,8 +7,8 @@ pruning, representation: many passes over the test split).
     python benchmarks/lazy_read.py [--images 400] [--size 64] [--model cnn|resnet18|swin_t] [--batch 16]
                                    [--device cpu|cuda] [--workers 1 2]
 
-The images are written first: ImageNet-like JPEGs (500 x 375, smooth shapes with fine texture, quality 90: about 100 kB each) in
-ImageFolder layout under a temporary folder. Prints two tables.
+The images are written first: ImageNet-like JPEGs (500 x 375, smooth shapes with fine texture, quality 90: about
+85 kB each) in ImageFolder layout under a temporary folder. Prints two tables.
 """
 from __future__ import annotations
 

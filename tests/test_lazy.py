@@ -124,7 +124,8 @@ def test_device_images_answer_like_a_tensor(release):
     lazy.train.x.cached = True  # kept in memory: the bytes held as a tensor, converted per index, the same numbers
     resident = images_on(lazy.train.x, torch.device("cpu"))
     assert torch.equal(resident[np.array([2, 9])], tensor[[2, 9]]) and torch.equal(resident[4:9], tensor[4:9])
-    assert torch.equal(torch.cat(list(resident.batches([torch.tensor([0, 17]), torch.tensor([3])]))), tensor[[0, 17, 3]])
+    batches = resident.batches([torch.tensor([0, 17]), torch.tensor([3])])
+    assert torch.equal(torch.cat(list(batches)), tensor[[0, 17, 3]])
 
 
 def test_lazy_needs_a_folder_and_its_files(release, tmp_path, tiny_config):

@@ -3,9 +3,9 @@ optimisers, losses, penalties and schedules of a setting's knobs are what one st
 (:mod:`spurcomp.train.recipe`).
 
 Data lives in tensors on the device and mini-batches are taken by index (a lazily read dataset's images are read
-from their files for each batch, ahead of the step that needs them: :mod:`spurcomp.data.tensors`). Each epoch's order comes from a
-generator seeded by (run seed, epoch), so a run resumed from its saved state at an epoch boundary replays
-exactly the batches of an uninterrupted run. Per-step statistics are written into a preallocated tensor and
+from their files for each batch, ahead of the step that needs them: :mod:`spurcomp.data.tensors`). Each epoch's
+order comes from a generator seeded by (run seed, epoch), so a run resumed from its saved state at an epoch
+boundary replays exactly the batches of an uninterrupted run. Per-step statistics are written into a preallocated tensor and
 read back once per epoch, so the hot loop never synchronises with Python.
 """
 from __future__ import annotations
