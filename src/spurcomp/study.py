@@ -217,6 +217,6 @@ def train_job(config: dict, run: RunKey) -> dict:
 def runtime_options(config: dict) -> dict:
     """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
     rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
+    execution = execution_options(config)
     return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"],
-            "vectorise": execution_options(config)["vectorise"],
-            "read_cache_gb": execution_options(config)["read_cache_gb"]}
+            "vectorise": execution["vectorise"], "read_cache_gb": execution["read_cache_gb"]}

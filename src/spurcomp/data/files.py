@@ -42,12 +42,7 @@ def _decode_files(paths: list[str], size: int, transform: str) -> np.ndarray:
     """Decode ``paths`` into (len, 3, size, size) uint8 (a worker process's task)."""
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for k, path in enumerate(paths):
-        try:
-            out[k] = image_bytes(path, size, transform)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"image {path} is gone: this dataset reads its images from their files (lazy: true); restore the "
-                f"file, or rebuild the dataset (delete its .npz) from the folder as it is now") from None
+        out[k] = image_bytes(path, size, transform)
     return out
 
 
@@ -187,12 +182,17 @@ class ImageFiles:
 
     def _decode(self, index: np.ndarray) -> np.ndarray:
         paths = [str(self.root / self.files[i]) for i in index]
-        if self.workers == 1 or len(paths) <= 1:
-            return _decode_files(paths, self.size, self.transform)
-        tasks = np.array_split(np.arange(len(paths)), min(len(paths), self.workers * TASKS_PER_WORKER))
-        parts = self._workers().map(_decode_files, [[paths[k] for k in task] for task in tasks],
-                                    [self.size] * len(tasks), [self.transform] * len(tasks))
-        return np.concatenate(list(parts))
+        try:
+            if self.workers == 1 or len(paths) <= 1:
+                return _decode_files(paths, self.size, self.transform)
+            tasks = np.array_split(np.arange(len(paths)), min(len(paths), self.workers * TASKS_PER_WORKER))
+            parts = self._workers().map(_decode_files, [[paths[k] for k in task] for task in tasks],
+                                        [self.size] * len(tasks), [self.transform] * len(tasks))
+            return np.concatenate(list(parts))
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"image {err.filename} is gone: this dataset reads its images from their files (lazy: true); restore "
+                f"the file, or rebuild the dataset (delete its .npz) from the folder as it is now") from None
 
     def _workers(self):
         """The decoding pool, started at the first read: forked processes where the system can fork (as a PyTorch

@@ -154,7 +154,7 @@ def load_cifar(classes: int, split: str, n: int, rng: np.random.Generator, sourc
         raise FileNotFoundError(
             f"{name} not found: {err} is missing. Put the python-version files in {folder} or set "
             f"download: true; or use source: embedded (offline)") from None
-    return ImagePool(raw.astype(np.float32) / 255.0, labels, None, f"{name} (torchvision)")
+    return ImagePool(as_float(raw), labels, None, f"{name} (torchvision)")
 
 
 def load_cifar10(split: str, n: int, rng: np.random.Generator, source: str = "embedded",
@@ -263,11 +263,6 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32,
 
 # How a photograph becomes a square model input: the standard evaluation transforms of the releases
 IMAGE_TRANSFORMS = ("resize_crop", "crop_resize")
-
-
-def load_image_file(path: str | Path, size: int, transform: str) -> np.ndarray:
-    """An image file as (3, size, size) float32 in [0, 1] (:func:`image_bytes` scaled by :func:`as_float`)."""
-    return as_float(image_bytes(path, size, transform))
 
 
 def as_float(pixels: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ REAL_MASKS = "core: every pixel (the release has no object masks; background mas
 
 def _split(x: np.ndarray, y: np.ndarray, object_mask: np.ndarray | None) -> Split:
     if object_mask is None:
-        feature = np.full(x.shape, CORE, dtype=np.uint8)
+        feature = np.broadcast_to(np.uint8(CORE), x.shape)  # every pixel core: one code, not an array of them
     else:
         feature = np.repeat(np.where(object_mask, CORE, NOISE)[:, None], x.shape[1], axis=1).astype(np.uint8)
     return Split(x=x.astype(np.float32), y=y, b=y.copy(), feature=feature)
