@@ -83,7 +83,8 @@ def test_claims_come_from_the_figures_of_the_config_with_names_for_people(tiny_c
     variants = {c.claim_id: c for c in config_claims(validate_config(tiny_config)) if c.figure.startswith("Fig. 4 (")}
     assert all(c.supplementary for c in variants.values())
     assert sorted(k for k in variants if k.startswith("cm_cnn:")) == sorted(
-        [f"cm_cnn:prunability[{v}]" for v in ("l1_weight/global", "bn_scale/layer", "bn_scale/global",
+        [f"cm_cnn:prunability[{v}]" for v in ("l1_weight/layer/units", "l1_weight/global", "bn_scale/layer",
+                                              "bn_scale/global",
                                               "mean_activation/layer", "mean_activation/global", "random/layer",
                                               "random/global", "unstructured")] + ["cm_cnn:prunability_chance"])
     assert "fig3:prunability[bn_scale/layer]" not in variants and "fig3:prunability[random/global]" in variants

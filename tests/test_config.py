@@ -19,10 +19,25 @@ def test_the_shipped_config_is_valid_and_defaults_are_filled():
     filled = validate_config(raw)
     assert filled["evaluation"]["kappas"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     assert filled["evaluation"]["ig"] == {"baseline": "uniform", "n_samples": 200, "n_baselines": 10, "n_steps": 16}
-    # the paper's citation for structured pruning (Li et al. 2017) is the default, every variant computed beside it
+    # the paper's citation for structured pruning (Li et al. 2017) and its words (κ of the parameters) are the
+    # default; every variant computed beside it, the unit budget among them
     pruning = filled["evaluation"]["pruning"]
-    assert (pruning["criterion"], pruning["scope"], pruning["budget"]) == ("l1_weight", "layer", "units")
-    assert len(pruning["variants"]) == 8
+    assert (pruning["criterion"], pruning["scope"], pruning["budget"]) == ("l1_weight", "layer", "parameters")
+    assert len(pruning["variants"]) == 8 and "l1_weight/layer/units" in pruning["variants"]
+
+
+def test_the_schema_accepts_exactly_the_variants_the_evaluation_knows():
+    import re
+
+    from spurcomp.metrics.pruning_variants import BUDGET_VARIANTS, STRUCTURED_VARIANTS, VARIANT_PATTERN
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    pattern = schema["properties"]["evaluation"]["properties"]["pruning"]["properties"]["variants"]["items"]["pattern"]
+    assert pattern == VARIANT_PATTERN
+    assert all(re.match(pattern, v) for v in STRUCTURED_VARIANTS + BUDGET_VARIANTS)
+    bad = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    bad["evaluation"]["pruning"]["variants"] = ["l1_weight/layer/weights"]
+    with pytest.raises(ConfigError, match="evaluation.pruning.variants.0"):
+        validate_config(bad)
 
 
 def test_every_schema_key_is_described_in_config_readme():

@@ -217,16 +217,27 @@ def test_pruning_evaluation_writes_every_variant_and_names_an_impossible_criteri
 
     train(dataset, tmp_path, "run", lr=0.5, max_epochs=3, checkpoint_epochs=[0])
     save_dataset(tmp_path / "data.npz", dataset)
-    pruning = {"criterion": "mean_activation", "scope": "global", "variants": ["random/layer", "bn_scale/layer"]}
+    pruning = {"criterion": "mean_activation", "scope": "global", "variants": [
+        "random/layer", "bn_scale/layer", "mean_activation/global/parameters", "mean_activation/global/units"]}
     frame = evaluate_run({"pruning": tmp_path / "p.parquet"}, tmp_path / "data.npz", tmp_path / "run",
                          {"kappas": [0.2, 0.6], "pruning": pruning})["pruning"]
     summed = frame[frame.kappa.isna()].set_index("metric").value
-    # the default (mean activation, global) under its own name and the plain one; bn_scale skipped (no batch norm)
+    # the default (mean activation, global, κ of the parameters) under its own name and the plain one, computed once
+    # when listed with its budget spelled out; bn_scale skipped (no batch norm); the unit budget as a variant
     assert set(summed.index) == {f"{m}{v}" for m in ("prunability", "prunability_chance")
-                                 for v in ("", "[mean_activation/global]", "[random/layer]", "[unstructured]")}
+                                 for v in ("", "[mean_activation/global]", "[random/layer]",
+                                           "[mean_activation/global/units]", "[unstructured]")}
     assert summed["prunability"] == summed["prunability[mean_activation/global]"]
     per_kappa = frame[frame.metric == "pruned_parameter_fraction[unstructured]"]
     assert per_kappa.set_index("kappa").value.to_dict() == {0.2: 0.2, 0.6: 0.6}
+    # κ of the parameters removes at least κ of them (whole units: up to one unit's more); κ of the units removes
+    # more than κ of the parameters (a unit takes its incoming and outgoing weights)
+    fraction = frame[frame.metric.str.startswith("pruned_parameter_fraction[mean_activation")].pivot(
+        index="kappa", columns="metric", values="value")
+    by_parameters = fraction["pruned_parameter_fraction[mean_activation/global]"]
+    by_units = fraction["pruned_parameter_fraction[mean_activation/global/units]"]
+    assert (by_parameters >= by_parameters.index - 1e-9).all() and (by_parameters < by_parameters.index + 0.1).all()
+    assert (by_units > by_parameters).all()
     with pytest.raises(ValueError, match="batch norm"):
         evaluate_run({"pruning": tmp_path / "q.parquet"}, tmp_path / "data.npz", tmp_path / "run",
                      {"pruning": {"criterion": "bn_scale"}})

@@ -293,14 +293,14 @@ def test_paper_config_plans_the_full_grid():
     jobs = train_jobs(result.stdout + result.stderr)
     assert len(jobs) == 2 * (16 * 2 * 3 + 7 * 3) + 2 * 2 * 3
     assert sum("resnet18" in job for job in jobs) == len(jobs)
-    # fig1, 7, 8, 10, 11 on the real data: CIFAR-10/100 and MNIST-CIFAR 7 x 3, Double MNIST 7 x 3 and fig1's 2 maps
+    # fig1, 7, 8, 10, 11 on the real data: CIFAR-10/100 and MNIST-CIFAR 7 x 3, Double MNIST 7 x 3 and fig1's maps (2 x 3)
     # runs, ImageNet 5 x 3, CelebA and Waterbirds 5 x 3; one segmenter, the masks of the three standard datasets
     result = subprocess.run([*SNAKEMAKE, "-n", "figures/fig1.pdf", "figures/fig7.pdf", "figures/fig7_waterbirds.pdf",
                              "figures/fig8.pdf", "figures/fig10.pdf", "figures/fig11.pdf",
                              "--configfile=config/paper.yaml"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
-    assert len(train_jobs(out)) == 4 * 21 + 2 + 3 * 15
+    assert len(train_jobs(out)) == 4 * 21 + 2 * 3 + 3 * 15
     assert re.search(r"^segmenter\s+1$", out, re.M) and re.search(r"^background_masks\s+3$", out, re.M)
 
 

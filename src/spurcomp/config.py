@@ -60,8 +60,26 @@ def _allowed_keys(schema: dict) -> list[str]:
     return sorted(keys)
 
 
+# Sections whose entries a later config file can remove by setting them to null (``studies: {fig6_dm_l1: null}``):
+# Snakemake merges config files key by key and cannot delete a key, so a scale that does not run a study of the
+# base config says so this way instead of inheriting it.
+REMOVABLE_SECTIONS = ("datasets", "segmenters", "models", "studies", "figures")
+
+
+def drop_removed_entries(config: dict) -> dict:
+    """Delete (in place) the entries of :data:`REMOVABLE_SECTIONS` that a config file set to null."""
+    for section in REMOVABLE_SECTIONS:
+        entries = config.get(section)
+        if isinstance(entries, dict):
+            for name in [name for name, value in entries.items() if value is None]:
+                del entries[name]
+    return config
+
+
 def validate_config(config: dict) -> dict:
-    """Validate ``config`` in place (defaults filled) and return it; raise ConfigError naming every problem."""
+    """Validate ``config`` in place (defaults filled, entries set to null removed) and return it; raise
+    ConfigError naming every problem."""
+    drop_removed_entries(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     problems = [_describe(e) for e in errors]

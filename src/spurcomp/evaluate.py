@@ -26,7 +26,7 @@ from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, at
                                           integrated_gradients, mean_over_baselines)
 from spurcomp.metrics.pruning import has_batch_norm, kappa_prunability, prunable_weights, unit_scores
 from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, default_variant, evaluated_variants,
-                                              variant_metric)
+                                              variant_metric, variant_parts)
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
@@ -92,7 +92,7 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
         if variant == UNSTRUCTURED:
             pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance, unpruned=unpruned)
         else:
-            criterion, scope = variant.split("/")
+            criterion, scope, budget = variant_parts(variant, pruning)
             if criterion == "bn_scale" and not batch_norm and variant != default:  # the default raises, below
                 logger.info("pruning variant %s skipped: %s has no batch norm", variant, type(model).__name__)
                 continue
@@ -100,7 +100,7 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
                 scores_by_criterion[criterion] = unit_scores(model, criterion, scoring,
                                                              seed=derived_seed("prune-random", run.summary["seed"]))
             pruned = kappa_prunability(model, x, y, b, kappas, scores=scores_by_criterion[criterion], scope=scope,
-                                       budget=pruning["budget"], chance=chance, unpruned=unpruned)
+                                       budget=budget, chance=chance, unpruned=unpruned)
         if variant == default and any(math.isnan(p.retained) for p in pruned):
             logger.warning("the unpruned model has zero unbiased accuracy: κ-prunability is undefined (NaN)")
         per_kappa = [{"kappa": p.kappa, "kappa_prunability": p.retained,

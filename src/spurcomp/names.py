@@ -113,14 +113,17 @@ def knob_names(overrides: dict) -> str:
 PRUNING_CRITERIA = {"l1_weight": "L1 weight norm", "bn_scale": "batch-norm |γ|", "mean_activation": "mean activation",
                     "random": "random"}
 PRUNING_SCOPES = {"layer": "per layer", "global": "global"}
+PRUNING_BUDGETS = {"units": "κ of the units", "parameters": "κ of the parameters"}
 
 
 def pruning_variant_name(variant: str) -> str:
-    """E.g. "L1 weight norm, per layer", "unstructured (weight magnitude)"."""
+    """E.g. "L1 weight norm, per layer", "L1 weight norm, per layer, κ of the units", "unstructured (weight
+    magnitude)"."""
     if variant == UNSTRUCTURED:
         return "unstructured (weight magnitude)"
-    criterion, _, scope = variant.partition("/")
-    return f"{PRUNING_CRITERIA.get(criterion, criterion)}, {PRUNING_SCOPES.get(scope, scope)}"
+    criterion, scope, *budget = variant.split("/")
+    named = f"{PRUNING_CRITERIA.get(criterion, criterion)}, {PRUNING_SCOPES.get(scope, scope)}"
+    return named + "".join(f", {PRUNING_BUDGETS.get(b, b)}" for b in budget)
 
 
 def dataset_name(generator: str) -> str:

@@ -8,13 +8,13 @@ claim holds under, and where κP only tracks how close to chance the unpruned mo
 from __future__ import annotations
 
 from spurcomp.claims import trend_with_lr
-from spurcomp.metrics.pruning_variants import (STRUCTURED_VARIANTS, UNSTRUCTURED, default_variant,
-                                               variant_metric)
+from spurcomp.metrics.pruning_variants import (BUDGET_VARIANTS, STRUCTURED_VARIANTS, UNSTRUCTURED,
+                                               default_variant, evaluated_variants, variant_metric)
 from spurcomp.study import run_evaluation, study_runs
 
 PAPER_FIGURE = "Fig. 4 (pruning variants)"
 INPUTS = "studies"
-VARIANTS = STRUCTURED_VARIANTS + (UNSTRUCTURED,)
+VARIANTS = STRUCTURED_VARIANTS + BUDGET_VARIANTS + (UNSTRUCTURED,)
 # the results table: the unpruned accuracy and Σκ κP under each variant (the chance-corrected sums are in the CSV)
 METRICS = ("unbiased_test_acc", *(variant_metric("prunability", v) for v in VARIANTS))
 TABLE_TITLE = "Fig. 4 (pruning variants): unbiased test accuracy and κ-prunability (Σκ κP) under each variant"
@@ -22,7 +22,8 @@ CAPTION = """
 Supplementary to the paper's Fig. 4: κ-prunability (Σκ κP) against learning rate under each pruning variant:
 the criterion units are ranked by (L1 norm of their weights, the paper's citation Li et al. 2017; the batch-norm
 scale γ, Liu et al. 2017; mean activation; random) and its scope (per layer, or global with each layer keeping a
-unit), with unstructured weight-magnitude pruning dotted and the configured default thick. The grey band is
+unit), the L1 per-layer ranking under the other budget (κ of the units rather than of the parameters, or the
+reverse) dash-dotted, unstructured weight-magnitude pruning dotted, and the configured default thick. The grey band is
 random pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the
 unpruned unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) −
 chance), which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning
@@ -40,10 +41,9 @@ def claims(spec: dict, config: dict):
     out = []
     for study in spec["studies"]:
         pruning = run_evaluation(config, study_runs(config, study)[0])["pruning"]
-        default = default_variant(pruning)
         batch_norm = config["models"][config["studies"][study]["model"]]["arch"] != "fcn"
-        variants = [v for v in [*pruning["variants"], UNSTRUCTURED]
-                    if v != default and (batch_norm or not v.startswith("bn_scale/"))]
+        variants = [v for v in evaluated_variants(pruning)[1:]  # the default's claim is Fig. 4's
+                    if batch_norm or not v.startswith("bn_scale/")]
         out += trend_with_lr(config, [study], [variant_metric("prunability", v) for v in variants], PAPER_FIGURE,
                              supplementary=True)
         out += trend_with_lr(config, [study], ["prunability_chance"], PAPER_FIGURE, supplementary=True)
@@ -94,8 +94,8 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                 summary = per_lr_summary(kept, metric)
                 criterion, _, scope = variant.partition("/")
                 is_default = variant == default
-                ax.plot(summary.lr, summary["mean"], marker="o", ms=3,
-                        linestyle=":" if variant == UNSTRUCTURED else SCOPE_STYLES[scope],
+                style = ":" if variant == UNSTRUCTURED else "-." if variant in BUDGET_VARIANTS else SCOPE_STYLES[scope]
+                ax.plot(summary.lr, summary["mean"], marker="o", ms=3, linestyle=style,
                         color=CRITERION_COLOURS[criterion], lw=2.6 if is_default else 1.2,
                         label=variant + (" (default)" if is_default else ""))
                 values.append(summary.assign(variant=variant, default_variant=is_default))

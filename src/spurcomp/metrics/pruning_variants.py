@@ -1,6 +1,7 @@
 """The pruning choices the paper leaves open, as names (no torch: the DAG side and the claims use them too).
 
-A structured variant is ``criterion/scope`` (e.g. ``l1_weight/layer``); ``unstructured`` is weight-magnitude
+A structured variant is ``criterion/scope`` (e.g. ``l1_weight/layer``), under the configured budget, or
+``criterion/scope/budget`` (``l1_weight/layer/units``) under another; ``unstructured`` is weight-magnitude
 pruning. A variant's metrics are named ``METRIC[VARIANT]`` (``prunability[random/global]``); the configured default
 variant's also go without the suffix (``prunability``), which the paper's figures plot.
 """
@@ -11,6 +12,11 @@ SCOPES = ("layer", "global")
 BUDGETS = ("units", "parameters")
 UNSTRUCTURED = "unstructured"
 STRUCTURED_VARIANTS = tuple(f"{criterion}/{scope}" for criterion in CRITERIA for scope in SCOPES)
+# the paper's criterion and scope under each budget (κ of the units: the budget before the paper's own words were
+# followed; figS_pruning draws both)
+BUDGET_VARIANTS = tuple(f"l1_weight/layer/{budget}" for budget in BUDGETS)
+# what `evaluation.pruning.variants` accepts (the schema's pattern says the same)
+VARIANT_PATTERN = rf"^({'|'.join(CRITERIA)})/({'|'.join(SCOPES)})(/({'|'.join(BUDGETS)}))?$"
 # the metrics every variant has, per κ or summed over κ
 PER_KAPPA = ("kappa_prunability", "kappa_prunability_chance", "pruned_unbiased_test_acc", "pruned_parameter_fraction")
 SUMMED = ("prunability", "prunability_chance")
@@ -33,7 +39,17 @@ def split_variant(metric: str) -> tuple[str, str | None]:
     return metric, None
 
 
+def variant_parts(variant: str, pruning: dict) -> tuple[str, str, str]:
+    """A structured variant's (criterion, scope, budget); a two-part name takes the configured budget."""
+    criterion, scope, *budget = variant.split("/")
+    return criterion, scope, budget[0] if budget else pruning["budget"]
+
+
 def evaluated_variants(pruning: dict) -> list[str]:
-    """The variants an evaluation computes: the default first, then the listed ones, then ``unstructured``."""
-    listed = [default_variant(pruning), *pruning["variants"]]
+    """The variants an evaluation computes: the default first, then the listed ones (one naming the configured
+    budget is the same as its two-part name, computed once), then ``unstructured``."""
+    listed = [default_variant(pruning)]
+    for variant in pruning["variants"]:
+        criterion, scope, budget = variant_parts(variant, pruning)
+        listed.append(f"{criterion}/{scope}" if budget == pruning["budget"] else variant)
     return list(dict.fromkeys(listed)) + [UNSTRUCTURED]

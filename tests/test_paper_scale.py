@@ -1,0 +1,84 @@
+"""config/paper.yaml as the paper states it: no value of the laptop config leaks into the merged paper config.
+
+Snakemake merges `--configfile config/paper.yaml` over config/config.yaml key by key, so a key the paper file does
+not spell out keeps its laptop value (ResNet18 at 1/8 width, the zero IG baseline, no pruning variants, 30 epochs).
+This test walks every leaf of the merged config, as Snakemake builds it, and fails on any value that comes from the
+laptop config alone, unless its key is on the short reviewed list below.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spurcomp.cli import merged_config
+from spurcomp.config import read_config_file, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Keys whose one value serves both scales: the paper's own values or bookkeeping that changes no number's meaning.
+SCALE_NEUTRAL = (
+    r"seed",                                   # the master seed
+    r"evaluation\.kappas",                     # the paper's κ = 0.1 … 0.9
+    r"evaluation\.compressibility\.(q|kappa)",  # (q, κ)-compressibility: our choice, the same at both scales
+    r"training\.state_every_epochs",           # how often resumable state is written
+    r"training\.divergence_factor",            # what counts as diverged
+)
+
+
+def leaves(value, path=()):
+    """(dotted path, value) of every leaf: a scalar, a list, or an empty mapping."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from leaves(item, (*path, str(key)))
+    else:
+        yield ".".join(path), value
+
+
+def inherited_leaves(base: dict, overlay: dict) -> list[tuple[str, object]]:
+    """Leaves of ``base`` merged with ``overlay`` that ``overlay`` does not spell out (a removed entry, set to
+    null in the overlay, is spelled out)."""
+    spelled = {path for path, _ in leaves(overlay)}
+    found = []
+    for path, value in leaves(base):
+        parts = path.split(".")
+        # the overlay spells a leaf itself or one of the mappings above it as null (removed) or as a leaf
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        if not prefixes & spelled:
+            found.append((path, value))
+    return found
+
+
+def test_merged_paper_config_inherits_no_laptop_value():
+    base = read_config_file(REPO / "config" / "config.yaml")
+    paper = read_config_file(REPO / "config" / "paper.yaml")
+    leaks = [(path, value) for path, value in inherited_leaves(base, paper)
+             if not any(re.fullmatch(pattern, path) for pattern in SCALE_NEUTRAL)]
+    assert not leaks, "laptop values in the paper config:\n" + "\n".join(f"  {p} = {v!r}" for p, v in leaks)
+
+
+def test_merged_paper_config_has_full_width_models_and_the_paper_defaults(monkeypatch):
+    monkeypatch.chdir(REPO)
+    config, _ = merged_config("config/config.yaml", ["config/paper.yaml"])
+    validate_config(config)
+    models = config["models"]
+    assert all(spec["width"] == 1.0 for spec in models.values() if spec["arch"] in ("resnet", "cnn"))
+    assert models["fcn"]["hidden"] == [200, 200, 200]
+    # the laptop's studies this scale does not run are gone, not inherited
+    assert not any(name.startswith("fig6_dm_") for name in config["studies"])
+    assert "deeplabv3" not in config["segmenters"]
+    from spurcomp.study import run_evaluations, study_runs
+    evaluations = run_evaluations(config)
+    for name, spec in config["studies"].items():
+        assert len(spec["seeds"]) >= 3, name
+        for run in study_runs(config, name):
+            ig, pruning = evaluations[run]["ig"], evaluations[run]["pruning"]
+            assert (ig["baseline"], ig["n_baselines"]) == ("uniform", 10), (name, ig)
+            assert pruning["budget"] == "parameters", name
+    assert config["datasets"]["imagenet"]["image_size"] == 256
+
+
+def test_the_leaf_walk_finds_a_leak():
+    """The walker itself: a paper file that forgets ResNet18's width inherits the laptop's 1/8."""
+    base = {"models": {"resnet18": {"arch": "resnet", "width": 0.125}}, "studies": {"a": {"seeds": [0]}, "b": {}}}
+    overlay = {"models": {"resnet18": {"arch": "resnet"}}, "studies": {"a": None}}
+    assert inherited_leaves(base, overlay) == [("models.resnet18.width", 0.125), ("studies.b", {})]
