@@ -82,3 +82,64 @@ def test_the_leaf_walk_finds_a_leak():
     base = {"models": {"resnet18": {"arch": "resnet", "width": 0.125}}, "studies": {"a": {"seeds": [0]}, "b": {}}}
     overlay = {"models": {"resnet18": {"arch": "resnet"}}, "studies": {"a": None}}
     assert inherited_leaves(base, overlay) == [("models.resnet18.width", 0.125), ("studies.b", {})]
+
+
+def _manifest(monkeypatch, *files):
+    from spurcomp.fidelity import fidelity_rows
+    monkeypatch.chdir(REPO)
+    config, _ = merged_config("config/config.yaml", list(files))
+    return validate_config(config), fidelity_rows(validate_config(config))
+
+
+def test_paper_manifest_departs_only_where_the_paper_file_says_why(monkeypatch):
+    from spurcomp.fidelity import AS_PAPER, DEPARTS, OPEN, departures
+    config, rows = _manifest(monkeypatch, "config/paper.yaml")
+    paper_reasons = read_config_file(REPO / "config" / "paper.yaml").get("departures") or {}
+    stated = {" ".join(reason.split()) for reason in paper_reasons.values() if reason}
+    assert rows and all(r.verdict in (AS_PAPER, OPEN) or r.verdict.startswith(DEPARTS) for r in rows)
+    for row in departures(rows):
+        assert row.verdict.removeprefix(DEPARTS + ": ") in stated, row
+    # every figure of the paper config is in the manifest, each with its models, seeds, IG and pruning rows
+    figures = {r.figure for r in rows}
+    assert figures == set(config["figures"])
+    by = {(r.figure, r.aspect): r for r in rows}
+    assert by[("fig4", "models")].verdict == AS_PAPER and "ResNet18" in by[("fig4", "models")].ours
+    assert by[("fig4", "ig")].verdict == AS_PAPER and by[("fig4", "pruning")].verdict == AS_PAPER
+    assert by[("fig11", "image_size")].verdict == AS_PAPER and by[("fig11", "image_size")].ours == "imagenet: 256 px"
+    assert by[("fig11", "stopping")].verdict.startswith(DEPARTS + ": ImageNet-1k: 90 epochs")
+
+
+def test_default_manifest_lists_the_laptop_reductions_with_their_reasons(monkeypatch):
+    from spurcomp.fidelity import DEPARTS
+    config, rows = _manifest(monkeypatch)
+    by = {(r.figure, r.aspect): r for r in rows}
+    # VGG11 at 1/8 width, embedded data, 2,000 images, 30 epochs, 2-8 IG baselines: each departs, with its reason
+    for aspect in ("models", "data_source", "data_size", "stopping", "ig", "lr_grid"):
+        verdict = by[("fig4", aspect)].verdict
+        assert verdict.startswith(DEPARTS) and "no reason stated" not in verdict, (aspect, verdict)
+    assert by[("fig4", "models")].ours == "VGG11 (width ×1/8)"
+    assert by[("fig4", "seeds")].ours == "3" and not by[("fig4", "seeds")].verdict.startswith(DEPARTS)
+    assert by[("fig4", "pruning")].ours == "l1_weight, layer, κ of the parameters"
+    # parity's sizes are not in the paper: our choice, shown
+    assert by[("fig3", "data_size")].verdict == "the paper does not say: our choice"
+
+
+def test_a_departure_without_a_reason_says_so_and_a_figure_reason_wins(monkeypatch):
+    config, _ = _manifest(monkeypatch)
+    from spurcomp.fidelity import fidelity_rows
+    config["departures"] = {}
+    by = {(r.figure, r.aspect): r for r in fidelity_rows(config)}
+    assert by[("fig4", "models")].verdict == "departs: no reason stated"
+    config["departures"] = {"models": "small", "fig5.models": "smaller still"}
+    by = {(r.figure, r.aspect): r for r in fidelity_rows(config)}
+    assert by[("fig4", "models")].verdict == "departs: small"
+    assert by[("fig5", "models")].verdict == "departs: smaller still"
+
+
+def test_fidelity_cli_prints_the_manifest(monkeypatch, capsys):
+    from spurcomp.cli import main
+    monkeypatch.chdir(REPO)
+    assert main(["--configfile", "config/paper.yaml", "fidelity"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Fidelity to the paper") and "## fig4 (Fig. 4)" in out
+    assert "| models | full-width" in out

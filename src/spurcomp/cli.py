@@ -9,6 +9,7 @@ from pathlib import Path
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, deep_merge, read_config_file, validate_config
+from spurcomp.fidelity import fidelity_markdown, write_fidelity
 from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import log_to
 from spurcomp.status import format_status, study_status
@@ -20,9 +21,9 @@ from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spurcomp", description=__doc__)
-    parser.add_argument("--config", action="append", default=[], metavar="FILE",
+    parser.add_argument("--configfile", "--config", dest="config", action="append", default=[], metavar="FILE",
                         help="a config file merged over the base, as `snakemake --configfile FILE` merges it "
-                             "(repeat it to stack files)")
+                             "(repeat it to stack files; --config FILE is the older spelling)")
     parser.add_argument("--base", default="config/config.yaml",
                         help="the workflow's own config, read first when it exists, as Snakemake's `configfile:` "
                              "is (default: %(default)s; 'none': only the --config files)")
@@ -76,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="where each run stands: not started, incomplete (state at epoch N), "
                                       "converged / not_converged / diverged / collapsed, evaluated")
     p.add_argument("studies", nargs="*", metavar="STUDY", help="default: every study of the config")
+
+    p = sub.add_parser("fidelity", help="the fidelity manifest: per figure, the paper's stated settings beside the "
+                                        "config's, each as in the paper, the paper's open choice, or a departure "
+                                        "with the config's reason (Markdown)")
+    p.add_argument("--out", help="write it here instead of printing it")
 
     p = sub.add_parser("check", help="check config files: YAML (with the line of an error) and every key, merged "
                                      "in order over the base as `snakemake --configfile FILE...` merges them")
@@ -154,6 +160,11 @@ def main(argv=None) -> int:
         elif args.verb == "claims":
             steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
                          "results/claims.csv", "results/claims.md", config["grid_rule"])
+        elif args.verb == "fidelity":
+            if args.out:
+                write_fidelity(config, args.out)
+            else:
+                print(fidelity_markdown(config), end="")
         elif args.verb == "runs":
             for run in study_runs(config, args.study):
                 print(run.directory)

@@ -63,7 +63,7 @@ def _allowed_keys(schema: dict) -> list[str]:
 # Sections whose entries a later config file can remove by setting them to null (``studies: {fig6_dm_l1: null}``):
 # Snakemake merges config files key by key and cannot delete a key, so a scale that does not run a study of the
 # base config says so this way instead of inheriting it.
-REMOVABLE_SECTIONS = ("datasets", "segmenters", "models", "studies", "figures")
+REMOVABLE_SECTIONS = ("datasets", "segmenters", "models", "studies", "figures", "departures")
 
 
 def drop_removed_entries(config: dict) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
+from spurcomp.fidelity import fidelity_markdown
 from spurcomp.figures import (
     all_figures,
     figure_caption,
@@ -49,8 +50,9 @@ wildcard_constraints:
 
 
 def all_targets(config):
-    """Every figure of the config, its results tables and the claims table: what `all` makes."""
-    return [*all_figures(config), *results_table_paths(config), Path("results/claims.md")]
+    """Every figure of the config, its results tables, the claims table and the fidelity manifest: what `all`
+    makes."""
+    return [*all_figures(config), *results_table_paths(config), Path("results/claims.md"), Path("results/fidelity.md")]
 
 
 def resource(family, key, default):
@@ -77,3 +79,4 @@ localrules:
     figure,
     table,
     claims,
+    fidelity,
