@@ -385,3 +385,29 @@ def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert re.search(r"^segmenter\s+1$", plan.stdout, re.M) and re.search(r"^background_masks\s+1$", plan.stdout, re.M)
     assert not train_jobs(plan.stdout) and not re.search(r"^dataset\s+\d", plan.stdout, re.M)
+
+
+def test_learning_rates_are_extended_until_one_fails(tmp_path, tiny_config):
+    """lr_until_failure through a real Snakemake run: the parity grid [0.5] grows by factors of 8 (checkpoints
+    re-plan as each decision is made) until a rate diverges or collapses; the table holds every trained rate."""
+    tiny_config["training"].update(max_epochs=3, checkpoint_epochs=[0])
+    tiny_config["studies"]["fig3"].update(grid={"lr": [0.5]}, seeds=[0], lr_until_failure={"factor": 8, "max_steps": 3})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
+    result = snakemake(tmp_path, "--cores", "2", "results/tables/fig3.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    decisions = [json.loads((tmp_path / "results" / "extensions" / "fig3" / f"step={k}.json").read_text())
+                 for k in range(4) if (tmp_path / "results" / "extensions" / "fig3" / f"step={k}.json").exists()]
+    assert len(decisions) >= 2 and all(d["extend"] for d in decisions[:-1]) and not decisions[-1]["extend"]
+    assert [d["largest_lr"] for d in decisions] == [0.5, 4.0, 32.0, 256.0][:len(decisions)]
+    # the last decision is a failure (an FCN at lr 256 cannot train), named with why
+    assert decisions[-1]["failed"] and ("diverged" in decisions[-1]["why"] or "collapsed" in decisions[-1]["why"]
+                                        or "below" in decisions[-1]["why"])
+    table, _ = read_table(tmp_path / "results" / "tables" / "fig3.parquet")
+    assert sorted(table.lr.unique()) == [d["largest_lr"] for d in decisions]
+    # spurcomp status shows where the extension stands
+    status = subprocess.run([sys.executable, "-m", "spurcomp.cli", "--base", "none", "--configfile", "config.yaml",
+                             "status"], cwd=tmp_path, capture_output=True, text=True)
+    assert f"learning rates extended by {[d['largest_lr'] for d in decisions][1:]}: stopped" in status.stdout
+    # nothing is left to do: the grown plan is complete
+    again = snakemake(tmp_path, "--cores", "2", "results/tables/fig3.parquet", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -19,9 +19,11 @@ KEY_COLUMNS = ["dataset", "model", "setting", "seed", *SHORT_NAMES, "status", "e
                "data_source", "family"]
 
 
-def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, out_path: str | Path) -> pd.DataFrame:
+def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
+                    out_path: str | Path | None) -> pd.DataFrame:
     """One row per (run, metric) from each run's ``run.json`` (``summaries``) and its evaluation files
-    (``evaluations``: ``RUN/eval/FAMILY.parquet``, every family of every run)."""
+    (``evaluations``: ``RUN/eval/FAMILY.parquet``, the families wanted of every run), written to ``out_path``
+    (None: only returned)."""
     by_run: dict[Path, dict[str, Path]] = {}
     for path in map(Path, evaluations):
         by_run.setdefault(path.parent.parent, {})[path.stem] = path
@@ -61,7 +63,8 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list, 
         "config_hash": config_hash({"study": spec, "runs": sorted(spec_hashes)}),
         "versions": package_versions(),
     }
-    write_table(table, out_path, provenance)
+    if out_path is not None:
+        write_table(table, out_path, provenance)
     return table
 
 

@@ -128,6 +128,23 @@ def grid_rule_cut(table, rule: dict | None) -> dict[float, str]:
     return {lr: (why if lr == cut else f"beyond lr {cut:g}") for lr in lrs if lr >= cut}
 
 
+def grid_extension(table, rule: dict, spec: dict, step: int) -> dict:
+    """Whether a study's learning rates go on (``lr_until_failure``), from its runs so far: the decision after
+    ``step`` extra rates. The largest rate failed if the paper's grid rule (:func:`grid_rule_cut`, applied even
+    where the config turns it off for the curves) leaves it out; otherwise the next rate is trained while
+    ``max_steps`` allows."""
+    from spurcomp.study import extension_rates
+    cut = grid_rule_cut(table, {**rule, "enabled": True})
+    largest = float(table.lr.max())
+    failed = largest in cut
+    rates = extension_rates(spec)
+    extend = not failed and step < len(rates)
+    why = cut[largest] if failed else (f"lr {largest:g} kept by the grid rule; next: lr {rates[step]:g}" if extend
+                                       else f"lr {largest:g} kept by the grid rule, but max_steps ({len(rates)}) reached")
+    return {"step": step, "largest_lr": largest, "failed": failed, "extend": extend,
+            "lr": rates[step] if extend else None, "why": why}
+
+
 def spearman(x, y) -> float:
     """Spearman's ρ (SciPy, as in fig5's table); 0 when either side is constant (no trend to rank)."""
     from scipy.stats import spearmanr  # here, not at the top: the DAG side imports this module

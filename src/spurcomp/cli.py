@@ -15,7 +15,7 @@ from spurcomp.runtime import log_to
 from spurcomp.status import format_status, study_status
 from spurcomp.tables import figure_tables
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, dataset_job, dataset_path,
-                            dataset_segmenter, evaluation_path, figure_path, run_evaluation, runtime_options,
+                            dataset_segmenter, decided_extension_rates, evaluation_path, figure_path, run_evaluation, runtime_options,
                             segmenter_job, segmenter_path, study_runs, table_path, train_job)
 
 
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                            masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset)
                            else None)
         elif args.verb == "aggregate":
-            runs = study_runs(config, args.study)
+            runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
             steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],
                             [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES],
                             table_path(args.study))

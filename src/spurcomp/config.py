@@ -115,6 +115,10 @@ def _cross_reference_problems(config: dict) -> list[str]:
                 if item not in known:
                     problems.append(f"config key figures.{name}.{section}: {item!r} is not defined; defined: "
                                     f"{sorted(known)}")
+    for name, study in studies.items():
+        if isinstance(study, dict) and study.get("lr_until_failure") and "lr" not in (study.get("grid") or {}):
+            problems.append(f"config key studies.{name}.lr_until_failure: extends the study's learning rates, but its "
+                            f"grid has no `lr`; add grid.lr or remove lr_until_failure")
     segmenters = config.get("segmenters") or {}
     for name, dataset in datasets.items():
         if isinstance(dataset, dict) and dataset.get("lazy") and dataset.get("source") != "folder":

@@ -227,8 +227,8 @@ def fidelity_markdown(config: dict, title: str = "Fidelity to the paper") -> str
     counts = {v: sum(r.verdict.startswith(v) for r in rows) for v in (AS_PAPER, OPEN, DEPARTS)}
     lines = [f"# {title}", "",
              f"{len(rows)} settings over {len(figure_names(config))} figures: {counts[AS_PAPER]} as in the paper, "
-             f"{counts[OPEN]} that the paper leaves open (our choice shown), {counts[DEPARTS]} departures, each with "
-             f"the reason the config states (`departures:`). Generated from the config by `spurcomp fidelity`.", ""]
+             f"{counts[OPEN]} that the paper leaves open (our choice shown), {counts[DEPARTS]} "
+             f"departure{'' if counts[DEPARTS] == 1 else 's'}, each with the reason the config states (`departures:`). Generated from the config by `spurcomp fidelity`.", ""]
     if departing:
         lines += ["## Departures", "", "| figure | setting | the paper | this config | why |", "|---|---|---|---|---|"]
         lines += [f"| {r.figure} ({r.paper_figure}) | {r.aspect} | {r.paper} | {r.ours} | "

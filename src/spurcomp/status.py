@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from spurcomp.study import EVALUATION_FAMILIES, evaluation_path, study_runs
+from spurcomp.study import (EVALUATION_FAMILIES, decided_extension_rates, evaluation_path, extension_path,
+                            extension_rates, study_runs)
 
 
 def run_status(run) -> dict:
@@ -29,13 +30,30 @@ def run_status(run) -> dict:
 
 
 def study_status(config: dict, study: str) -> tuple[list[dict], str]:
-    """Every run's row, and a one-line summary of the study."""
-    rows = [run_status(run) for run in study_runs(config, study)]
+    """Every run's row (the extended learning rates' too, as far as decided), and a one-line summary of the
+    study, with where its lr_until_failure extension stands."""
+    extra = decided_extension_rates(config, study)
+    rows = [run_status(run) for run in study_runs(config, study, extra_lrs=extra)]
     counts = Counter(row["state"].split(" (")[0] for row in rows)
     evaluated = sum(row["evaluated"] for row in rows)
     summary = (f"{study}: {len(rows)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-               + f"; {evaluated} evaluated")
+               + f"; {evaluated} evaluated" + _extension_summary(config, study, extra))
     return rows, summary
+
+
+def _extension_summary(config: dict, study: str, extra: list[float]) -> str:
+    """"; learning rates extended by [4.0]: stopped, lr 4 failed (1 seed(s) diverged)" and the like."""
+    if not extension_rates(config["studies"][study]):
+        return ""
+    last = extension_path(study, len(extra))
+    decision = json.loads(last.read_text()) if last.is_file() else None
+    if decision is None:
+        state = "the next decision waits for the largest rate's runs"
+    elif decision["failed"]:
+        state = f"stopped: lr {decision['largest_lr']:g} failed ({decision['why']})"
+    else:
+        state = f"stopped: {decision['why']}"
+    return f"; learning rates extended by {extra or 'none yet'}: {state}"
 
 
 def format_status(rows: list[dict]) -> list[str]:

@@ -168,3 +168,20 @@ def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, g
 
     frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims], grid_rule)
     logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)
+
+
+def lr_extension(study: str, spec: dict, summaries: list, accuracies: list, step: int, grid_rule: dict, out) -> dict:
+    """Decide whether a study's learning rates go on beyond what is trained (``lr_until_failure``) from its runs'
+    summaries and accuracy evaluations; write the decision (JSON) to ``out``."""
+    import json
+
+    from spurcomp.aggregate import aggregate_study
+    from spurcomp.claims import grid_extension
+    from spurcomp.runtime import atomic_write_text
+
+    table = aggregate_study(study, spec, summaries, accuracies, None)
+    decision = {"study": study, **grid_extension(table, grid_rule, spec, step)}
+    logging.getLogger(__name__).info("%s after %d extra rate(s): %s", study, step, decision["why"])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(out), json.dumps(decision, indent=1) + "\n")
+    return decision

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,22 +79,63 @@ def evaluation_path(run: RunKey, family: str) -> Path:
     return run.directory / "eval" / f"{family}.parquet"
 
 
-def study_runs(config: dict, study: str) -> list[RunKey]:
-    """Every run of ``study``: the product of its grid, with its overrides, for each seed."""
+def study_runs(config: dict, study: str, extra_lrs=(), planned: bool = False) -> list[RunKey]:
+    """Every run of ``study``: the product of its grid, with its overrides, for each seed; with ``extra_lrs``,
+    also the runs at those learning rates beyond its grid (``lr_until_failure``); ``planned``: with every rate
+    its grid may be extended by (:func:`extension_rates`), whether or not it will be."""
     if study not in config["studies"]:
         raise KeyError(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
     spec = config["studies"][study]
-    knobs = list(spec["grid"])
+    grid = dict(spec["grid"])
+    extra = list(extension_rates(spec) if planned else extra_lrs)
+    if extra:
+        grid["lr"] = [*grid["lr"], *extra]
+    knobs = list(grid)
     runs = []
-    for values in itertools.product(*(spec["grid"][k] for k in knobs)):
+    for values in itertools.product(*(grid[k] for k in knobs)):
         key = setting_key({**spec.get("overrides", {}), **dict(zip(knobs, values))}, config["training"])
         runs += [RunKey(spec["dataset"], spec["model"], key, int(seed)) for seed in spec["seeds"]]
     return sorted(set(runs))
 
 
+def extension_rates(spec: dict) -> list[float]:
+    """The learning rates a study's grid may be extended by, in order (``lr_until_failure``: the largest rate
+    times factor, factor², … up to max_steps of them); none without it. Rounded to 12 significant digits, so
+    that 0.3 × 2 is 0.6 in a run's folder name."""
+    extension = spec.get("lr_until_failure")
+    if not extension:
+        return []
+    largest = max(spec["grid"]["lr"])
+    return [float(f"{largest * extension['factor'] ** k:.12g}") for k in range(1, extension["max_steps"] + 1)]
+
+
+def extension_path(study: str, step: int) -> Path:
+    """The decision after ``step`` extensions of a study's learning rates: whether its largest rate failed, and
+    whether the next one is trained (JSON; :func:`spurcomp.claims.grid_extension`)."""
+    return RESULTS / "extensions" / study / f"step={step}.json"
+
+
+def decided_extension_rates(config: dict, study: str, read=None) -> list[float]:
+    """The rates beyond a study's grid that its decisions so far say to train (in order). ``read(step)`` gives
+    a decision (default: its file, or None where it is not made yet)."""
+    spec = config["studies"][study]
+    rates = extension_rates(spec)
+    if read is None:
+        def read(step):
+            path = extension_path(study, step)
+            return json.loads(path.read_text()) if path.exists() else None
+    decided = []
+    for step in range(len(rates)):
+        decision = read(step)
+        if not decision or not decision["extend"]:
+            break
+        decided.append(rates[step])
+    return decided
+
+
 def config_runs(config: dict) -> list[RunKey]:
-    """Every run of every study in the config, once."""
-    return sorted({run for study in config["studies"] for run in study_runs(config, study)})
+    """Every run of every study in the config, once (with every rate a grid may be extended by)."""
+    return sorted({run for study in config["studies"] for run in study_runs(config, study, planned=True)})
 
 
 @dataclass(frozen=True)
@@ -143,7 +185,7 @@ def run_evaluations(config: dict, runs=None) -> dict[RunKey, dict]:
     for name, spec in config["studies"].items():
         if not spec.get("evaluation"):
             continue
-        for run in study_runs(config, name):
+        for run in study_runs(config, name, planned=True):
             found = overrides.setdefault(run, (name, spec["evaluation"]))
             if found[1] != spec["evaluation"]:
                 raise ValueError(f"run {run.directory} is in studies {found[0]!r} and {name!r} with different "

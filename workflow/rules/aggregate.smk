@@ -18,3 +18,29 @@ rule aggregate:
         "../../envs/spurcomp.yaml"
     script:
         "../scripts/aggregate.py"
+
+
+
+# lr_until_failure (a study's learning rates extended until one fails, sec. 4): one decision per step, a
+# checkpoint, so that the plan grows as results arrive
+checkpoint lr_extension:
+    input:
+        unpack(extension_inputs),
+    output:
+        "results/extensions/{study}/step={step}.json",
+    log:
+        "logs/extensions/{study}/step={step}.log",
+    params:
+        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
+        grid_rule=canonical(config["grid_rule"]),
+    wildcard_constraints:
+        study=one_of([name for name, spec in config["studies"].items() if extension_rates(spec)]),
+        step=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/spurcomp.yaml"
+    script:
+        "../scripts/lr_extension.py"

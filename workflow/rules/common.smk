@@ -1,6 +1,7 @@
 # Targets from the config. The mapping from config to runs, paths and each job's params lives in spurcomp.study
 # and spurcomp.figures, so the workflow and the `spurcomp` CLI can never disagree. Only light modules are
 # imported here (no torch, torchvision, captum, SciPy or matplotlib): building the DAG takes seconds.
+import json
 import re
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ from spurcomp.study import (
     dataset_job,
     dataset_path,
     dataset_segmenter,
+    decided_extension_rates,
     evaluation_path,
+    extension_rates,
     run_chunks,
     run_evaluations,
     run_logs,
@@ -64,9 +67,26 @@ def one_of(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
+def extended_rates(study, steps=None):
+    """The rates beyond a study's grid that its lr_until_failure decisions (checkpoints) say to train, reading
+    at most ``steps`` decisions; Snakemake re-plans once each decision is made."""
+
+    def read(step):
+        if steps is not None and step >= steps:
+            return None
+        return json.loads(Path(checkpoints.lr_extension.get(study=study, step=step).output[0]).read_text())
+
+    return decided_extension_rates(config, study, read)
+
+
 def study_files(wildcards):
-    """A study table's inputs: every run's run.json and evaluation files."""
-    runs = study_runs(config, wildcards.study)
+    """A study table's inputs: every run's run.json and evaluation files (with the extended learning rates, once
+    their decisions are made)."""
+    rates = extended_rates(wildcards.study)
+    if extension_rates(config["studies"][wildcards.study]):
+        # the last decision (the largest trained rate failed, or max_steps reached) belongs to the table too
+        checkpoints.lr_extension.get(study=wildcards.study, step=len(rates))
+    runs = study_runs(config, wildcards.study, extra_lrs=rates)
     return {
         "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
         "evaluations": [str(evaluation_path(run, family)) for run in runs for family in EVALUATION_FAMILIES],
@@ -80,3 +100,14 @@ localrules:
     table,
     claims,
     fidelity,
+    lr_extension,
+
+
+def extension_inputs(wildcards):
+    """What a study's decision after ``step`` extra rates reads: the run summaries and accuracies of its grid and
+    of the extra rates decided before."""
+    runs = study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study, int(wildcards.step)))
+    return {
+        "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
+        "accuracies": [str(evaluation_path(run, "accuracy")) for run in runs],
+    }
