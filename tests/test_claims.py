@@ -186,3 +186,51 @@ def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
     for bad in ("top", "at:lr", "at:lr=1;except:lr=0.1", "best;at:lr=1"):
         with pytest.raises(ValueError, match=f"bad comparison pick '{bad}'; allowed"):
             pick_points(lrs, bad, "csi")
+
+
+def test_correlation_claim_pools_the_kept_runs_of_its_studies():
+    """Fig. 12's claim: Spearman's ρ between unbiased accuracy and the maximum BC loss ratio over the runs of the
+    pooled studies, failed runs left out. Two studies of 3 runs: ratios (0.1, 0.2, 0.3) and (0.4, 0.5, 0.6) with
+    accuracies (0.3, 0.2, 0.4) and (0.5, 0.7, 0.6): ranks of accuracy (2, 1, 3, 4, 6, 5) against (1 … 6):
+    Σd² = 1 + 1 + 0 + 0 + 1 + 1 = 4, ρ = 1 - 6·4 / (6·35) = 0.8857."""
+    from spurcomp.claims import correlation_over_runs, test_correlation
+
+    def study(ratios, accuracies, failed=()):
+        rows = []
+        for k, (ratio, accuracy) in enumerate(zip(ratios, accuracies)):
+            status = "diverged" if k in failed else "converged"
+            rows += [{"setting": f"lr={k}", "lr": 10.0 ** -k, "seed": 0, "status": status, "metric": m, "value": v}
+                     for m, v in (("max_bc_loss_ratio", ratio), ("unbiased_test_acc", accuracy))]
+        return pd.DataFrame(rows)
+
+    config = {"datasets": {"cm": {"generator": "colored_mnist"}}, "models": {"r": {"arch": "resnet"}},
+              "studies": {"a": {"dataset": "cm", "model": "r"}, "b": {"dataset": "cm", "model": "r"}}}
+    claim = correlation_over_runs(config, ["a", "b"], "unbiased_test_acc", "max_bc_loss_ratio", "Fig. 12",
+                                  "the ResNet18 runs")
+    assert claim.studies == ("a", "b") and claim.text == (
+        "Unbiased test accuracy correlates positively with the maximum BC loss ratio over the ResNet18 runs")
+    tables = {"a": study([0.1, 0.2, 0.3], [0.3, 0.2, 0.4]),
+              "b": study([0.4, 0.5, 0.6, 0.9], [0.5, 0.7, 0.6, 0.0], failed=(3,))}
+    result = test_correlation(tables, claim)
+    assert result["n_runs"] == 6 and result["n_failed_runs"] == 1
+    assert result["value"] == pytest.approx(1 - 6 * 4 / (6 * 35))
+    assert result["ci_low"] <= result["value"] <= result["ci_high"]
+    assert result["verdict"] in ("holds", "inconclusive")
+    assert test_correlation({"a": tables["a"], "b": tables["a"].iloc[:0]}, claim)["n_runs"] == 3
+
+
+def test_fig12_claims_the_correlation_over_its_resnet18_runs():
+    from spurcomp.figures import layout_module
+
+    config = {"datasets": {"cm": {"generator": "colored_mnist"}, "p": {"generator": "parity"}},
+              "models": {"r": {"arch": "resnet", "depth": "resnet18"}, "f": {"arch": "fcn", "hidden": [8]}},
+              "studies": {"cm_r": {"dataset": "cm", "model": "r", "grid": {"lr": [0.1, 1.0]}},
+                          "p_f": {"dataset": "p", "model": "f", "grid": {"lr": [0.1, 1.0]}}}}
+    claims = layout_module("fig12").claims({"studies": ["p_f", "cm_r"]}, config)
+    main = [c for c in claims if not c.supplementary]
+    assert len(main) == 1 and main[0].studies == ("cm_r",) and "ResNet18 runs" in main[0].text
+    # the learning-rate trends of the ratio stay, as supplementary checks of the mechanism's premise
+    assert {c.claim_id for c in claims if c.supplementary} == {"p_f:max_bc_loss_ratio", "cm_r:max_bc_loss_ratio"}
+    # no ResNet18 study: over every run, and the text says so
+    only_fcn = layout_module("fig12").claims({"studies": ["p_f"]}, config)[0]
+    assert only_fcn.studies == ("p_f",) and "no ResNet18 study" in only_fcn.text

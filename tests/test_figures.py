@@ -370,8 +370,9 @@ def test_fig10_claims_accuracy_and_prunability_rise_and_background_reliance_fall
     config = {"datasets": {"c10": {"generator": "cifar10"}}, "models": {"r": {"arch": "resnet", "width": 0.125}},
               "studies": {"c10": {"dataset": "c10", "model": "r", "grid": {"lr": [0.03, 0.3]}}}}
     claims = {c.metric: c for c in fig10.claims({"studies": ["c10"]}, config)}
+    # "generalization, compressibility, and core feature utilization" (CSI) rise; background / texture use falls
     assert {m: c.direction for m, c in claims.items()} == {
-        "test_acc": 1, "prunability": 1, "final_attribution_entropy": -1, "background_attribution_pct": -1}
+        "test_acc": 1, "prunability": 1, "csi": 1, "final_attribution_entropy": -1, "background_attribution_pct": -1}
     assert claims["test_acc"].text == "Test accuracy increases with learning rate on CIFAR-10, ResNet18 (width ×1/8)"
     assert {c.figure for c in fig11.claims({"studies": ["c10"]}, config)} == {"Fig. 11"}
 

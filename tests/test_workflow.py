@@ -356,7 +356,9 @@ def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(
     with __import__("numpy").load(tmp_path / "results" / "masks" / "inet.npz") as masks:
         assert masks["test_background"].shape == (12, 32, 32)
     fig11 = pd.read_csv(tmp_path / "figures" / "fig11.csv")
-    assert set(fig11.metric) >= {"test_acc", "background_attribution_pct"} and fig11["mean"].notna().any()
+    assert set(fig11.metric) >= {"test_acc", "csi", "background_attribution_pct"} and fig11["mean"].notna().any()
+    # the paper's "model statistics and attributions": maps of the low- and the high-LR model above the curves
+    assert (fig11.metric == "attribution_map").sum() > 0
     assert set(fig11.dataset_name) == {"ImageNet-1k (real)"}
     report = json.loads((tmp_path / "results" / "segmenters" / "dl.json").read_text())
     assert 0 <= report["miou_procedural"] <= 1 and report["held_out_images"] == 8
@@ -371,7 +373,8 @@ def test_background_masks_come_from_the_segmenter_rule_into_fig10_fig8_and_fig7(
     assert len(percentage) == 2
     assert percentage.between(0, 100).all() if background.any() else percentage.isna().all()
     fig10 = pd.read_csv(tmp_path / "figures" / "fig10.csv")
-    assert set(fig10.metric) == {"test_acc", "prunability", "final_attribution_entropy", "background_attribution_pct"}
+    assert set(fig10.metric) == {"test_acc", "prunability", "csi", "final_attribution_entropy",
+                                 "background_attribution_pct"}
     assert set(fig10.dataset_name) == {"CIFAR-10 (procedural CIFAR-10 stand-in)"}
     assert set(fig10.model_name) == {"ResNet18 (width ×1/16)"}
     fig8 = pd.read_csv(tmp_path / "figures" / "fig8.csv")

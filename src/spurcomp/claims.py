@@ -1,10 +1,12 @@
 """The paper's claims that the computed tables can test, each with a statistic, the value found and a verdict.
 
-Two kinds of claim. A *trend* (the default): Spearman's ρ between the learning rate and the metric's mean over
+Three kinds of claim. A *trend* (the default): Spearman's ρ between the learning rate and the metric's mean over
 seeds, with a 95% bootstrap interval from resampling the seeds within each learning rate. A *comparison*
 (``versus_study`` set; Fig. 6, Fig. 13): the difference Δ between the metric's mean on one side and on the other,
 each side a study at a chosen grid point or at its best one (:func:`pick_points`), with a 95% bootstrap interval
-from resampling the seeds within each grid point (a "best" side is chosen again in every resample).
+from resampling the seeds within each grid point (a "best" side is chosen again in every resample). A
+*correlation* (``versus_metric`` set; Fig. 12): Spearman's ρ between two metrics over the kept runs of several
+studies pooled, with a 95% bootstrap interval from resampling runs.
 Failed runs (diverged or collapsed) are never averaged in, and the paper's grid rule (:func:`grid_rule_cut`, on by
 default) keeps only the learning rates up to the first failure or drastic loss of accuracy; a comparison's "best"
 never picks a grid point where a seed failed. Verdict: ``holds`` when the interval lies on the paper's side of 0,
@@ -41,9 +43,15 @@ class Claim:
     pick: str = ""
     versus_pick: str = ""
     tie: str = "inconclusive"  # the verdict when the interval contains 0 ("on par": the claim allows a tie)
+    # a correlation over runs (Fig. 12): Spearman's ρ between ``metric`` and ``versus_metric`` over the kept runs
+    # of the ``pooled`` studies (``study`` is the first); ``direction`` +1 claims a positive correlation
+    versus_metric: str = ""
+    pooled: tuple[str, ...] = ()
 
     @property
     def studies(self) -> tuple[str, ...]:
+        if self.pooled:
+            return tuple(self.pooled)
         return (self.study, self.versus_study) if self.versus_study else (self.study,)
 
 
@@ -62,6 +70,17 @@ def trend_with_lr(config: dict, studies, metrics, figure: str, direction: int = 
         claims += [Claim(f"{study}:{metric}", f"{metric_name(metric)} {trend} with learning rate on {where}",
                          study, metric, direction, figure, supplementary) for metric in metrics]
     return claims
+
+
+def correlation_over_runs(config: dict, studies, metric: str, versus_metric: str, figure: str, which: str,
+                          direction: int = +1) -> Claim:
+    """The claim that ``metric`` correlates with ``versus_metric`` over the runs of ``studies`` pooled (``which``
+    names them for people, e.g. "the ResNet18 runs")."""
+    sign = "positively" if direction > 0 else "negatively"
+    return Claim(f"{figure.replace(' ', '').lower()}:{metric}~{versus_metric}",
+                 f"{metric_name(metric)} correlates {sign} with the {metric_name(versus_metric)[0].lower()}"
+                 f"{metric_name(versus_metric)[1:]} over {which}", studies[0], metric, direction, figure,
+                 versus_metric=versus_metric, pooled=tuple(studies))
 
 
 def config_claims(config: dict) -> list[Claim]:
@@ -143,6 +162,44 @@ def grid_extension(table, rule: dict, spec: dict, step: int) -> dict:
                                        else f"lr {largest:g} kept by the grid rule, but max_steps ({len(rates)}) reached")
     return {"step": step, "largest_lr": largest, "failed": failed, "extend": extend,
             "lr": rates[step] if extend else None, "why": why}
+
+
+def run_pairs(table, metrics, grid_rule: dict | None = None):
+    """One row per run: its value of each of ``metrics``, status, and whether it counts (``kept``: not failed, not
+    past the grid rule); runs without every metric are dropped."""
+    excluded = grid_rule_cut(table, grid_rule)
+    wide = (table[table.metric.isin(metrics)]
+            .pivot_table(index=["setting", "seed", "lr", "status"], columns="metric", values="value")
+            .reset_index()
+            .reindex(columns=["setting", "seed", "lr", "status", *metrics]))  # a table without runs: no rows
+    wide["kept"] = ~wide.status.isin(FAILED_STATUSES) & ~wide.lr.isin(list(excluded))
+    return wide.dropna(subset=list(metrics))
+
+
+def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
+    """Spearman's ρ between the claim's two metrics over the kept runs of its pooled studies, with a 95%
+    bootstrap interval over runs; verdict as for a trend (at least 3 runs)."""
+    metrics = [claim.metric, claim.versus_metric]
+    runs = [run_pairs(tables[study], metrics, grid_rule) for study in claim.studies]
+    kept = [r[r.kept] for r in runs]
+    x = np.concatenate([r[claim.versus_metric].to_numpy(float) for r in kept])
+    y = np.concatenate([r[claim.metric].to_numpy(float) for r in kept])
+    result = {"n_learning_rates": len({lr for r in kept for lr in r.lr}), "n_runs": len(x),
+              "n_failed_runs": int(sum(r.status.isin(FAILED_STATUSES).sum() for r in runs)), "excluded_lrs": ""}
+    if len(x) < 3:
+        return {**result, "statistic": "spearman_rho_runs", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "verdict": "not enough runs"}
+    rho = spearman(x, y)
+    rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
+    boot = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        boot.append(spearman(x[i], y[i]))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
+    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else "inconclusive"
+    return {**result, "statistic": "spearman_rho_runs", "value": rho, "ci_low": low, "ci_high": high,
+            "verdict": verdict}
 
 
 def spearman(x, y) -> float:
@@ -285,14 +342,18 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                 "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases",
                 "supplementary": claim.supplementary}
         if not all(study in loaded for study in claim.studies):
-            rows.append({**base, "statistic": "difference" if claim.versus_study else "spearman_rho",
+            rows.append({**base, "statistic": "spearman_rho_runs" if claim.versus_metric else "difference"
+                         if claim.versus_study else "spearman_rho",
                          "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_learning_rates": 0, "n_runs": 0,
                          "n_failed_runs": 0, "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
             continue
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
                                     for study in claim.studies
                                     for d in loaded[study][1].get("datasets", {}).values()}))
-        if claim.versus_study:
+        if claim.versus_metric:
+            tested = test_correlation({study: loaded[study][0] for study in claim.studies}, claim,
+                                      grid_rule=grid_rule)
+        elif claim.versus_study:
             tested = test_comparison({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule)
         else:
             tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule)

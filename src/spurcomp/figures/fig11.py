@@ -1,18 +1,24 @@
-"""Fig. 11: Fig. 10's variables on ImageNet-1k with ResNet18 (test accuracy, κ-prunability, attribution entropy,
-background attribution percentage against learning rate)."""
+"""Fig. 11: ImageNet-1k with ResNet18: "model statistics and attributions": the Integrated Gradients maps of a
+low- and a high-LR model (top, as Fig. 8) and Fig. 10's variables against learning rate (bottom: test accuracy,
+κ-prunability, CSI, attribution entropy, background attribution percentage).
+
+Its study's runs need ``evaluation: {ig: {maps: N, map_pool: any}}`` for the maps (as Fig. 8)."""
 from __future__ import annotations
 
-from spurcomp.figures.fig10 import METRICS, draw, standard_claims
+from spurcomp.figures.fig10 import METRICS, standard_claims
 
 PAPER_FIGURE = "Fig. 11"
 INPUTS = "studies"
 CAPTION = """
-The paper's Fig. 11: Fig. 10's effects of the learning rate on ImageNet-1k with ResNet18: higher test accuracy
-and κ-prunability, lower attribution entropy and background attribution percentage. At the default scale the
-data are a procedural ImageNet stand-in (coloured shapes on textures at 64 x 64), named as such in the title,
-and ResNet18 has 1/8 of its channels; config/paper.yaml reads the real ImageNet from an ImageFolder. Each
-variable min-max normalised (its range in the legend); mean and spread over seeds; grey, dashed: learning rates
-past the paper's grid rule. The CSV beside the figure holds every plotted value.
+The paper's Fig. 11: the effects of the learning rate on ImageNet-1k with ResNet18, on model statistics and
+attributions. Top: test images and the Integrated Gradients maps of a low- and a high-LR model, on the samples the
+high-LR model is most likely to predict correctly relative to the low-LR one (as Fig. 8). Bottom: Fig. 10's
+variables against the learning rate: higher test accuracy, κ-prunability and class selectivity (CSI), lower
+attribution entropy and background attribution percentage, each min-max normalised (its range in the legend);
+mean and spread over seeds; grey, dashed: learning rates past the paper's grid rule. At the default scale the data
+are a procedural ImageNet stand-in (coloured shapes on textures at 64 x 64), named as such in the title, and
+ResNet18 has 1/8 of its channels; config/paper.yaml reads the real ImageNet from an ImageFolder. The CSV beside the
+figure holds every plotted value.
 """
 __all__ = ["CAPTION", "INPUTS", "METRICS", "PAPER_FIGURE", "claims", "plot"]
 
@@ -22,5 +28,7 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    return draw(inputs, out_pdf, out_csv, grid_rule, "ImageNet-1k: accuracy, compressibility and background / "
-                "texture reliance against learning rate")
+    from spurcomp.figures.fig7 import draw
+
+    return draw(inputs, out_pdf, out_csv, grid_rule, METRICS, "ImageNet-1k: attributions of a low- and a high-LR "
+                "model, accuracy, compressibility, class selectivity and background / texture reliance")

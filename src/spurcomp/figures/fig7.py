@@ -28,6 +28,13 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
+    return draw(inputs, out_pdf, out_csv, grid_rule, METRICS, "Effect of learning rate on attributions, worst-group "
+                "accuracy, compressibility and class selectivity")
+
+
+def draw(inputs, out_pdf, out_csv, grid_rule, metrics, title: str):
+    """One column per study: Fig. 8's maps of a low- and a high-LR model (top), ``metrics`` against learning rate
+    (bottom); also Fig. 11's layout."""
     import textwrap
 
     import matplotlib.pyplot as plt
@@ -47,15 +54,14 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         maps += map_block(top, table, provenance, grid_rule)
         top.suptitle("attributions (samples the high-LR model gets right relative to the low-LR one)", fontsize=8)
         ax = bottom.subplots()
-        values = plot_lr_curves(ax, table, METRICS, grid_rule=grid_rule)
+        values = plot_lr_curves(ax, table, metrics, grid_rule=grid_rule)
         ax.set_ylabel("normalised value")
         ax.set_ylim(-0.3, 1.3)
         curves.append(with_names(values, names).assign(study=provenance.get("study", "")))
         column.suptitle("\n".join(textwrap.wrap(f"{names['dataset_name']}, {names['model_name']}, "
                                                 f"{table.seed.nunique()} seeds", 70)
                                   + [source_label(provenance)]), fontsize=8)
-    fig.suptitle("Effect of learning rate on attributions, worst-group accuracy, compressibility and class "
-                 "selectivity", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     values = pd.concat([*curves, pd.DataFrame(maps, columns=MAP_COLUMNS).assign(metric="attribution_map")],
                        ignore_index=True)
     return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name", "metric", "lr"]), out_csv)
