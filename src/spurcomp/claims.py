@@ -176,30 +176,52 @@ def run_pairs(table, metrics, grid_rule: dict | None = None):
     return wide.dropna(subset=list(metrics))
 
 
+def correlations(x, y, seed: int = 0, n_boot: int = 2000) -> dict:
+    """Pearson's r and Spearman's ρ of (x, y) with 95% percentile bootstrap intervals over the points."""
+    from scipy.stats import pearsonr, spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    out = {"n_runs": len(x)}
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {**out, **{k: float("nan") for k in ("pearson_r", "pearson_low", "pearson_high", "spearman_rho",
+                                                    "spearman_low", "spearman_high")}}
+    rng = np.random.default_rng(seed)
+    boot = {"pearson": [], "spearman": []}
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) and np.ptp(y[i]):
+            boot["pearson"].append(pearsonr(x[i], y[i]).statistic)
+            boot["spearman"].append(spearmanr(x[i], y[i]).statistic)
+    for name, statistic in (("pearson", pearsonr(x, y).statistic), ("spearman", spearmanr(x, y).statistic)):
+        low, high = np.percentile(boot[name], [2.5, 97.5])
+        key = "pearson_r" if name == "pearson" else "spearman_rho"
+        out.update({key: float(statistic), f"{name}_low": float(low), f"{name}_high": float(high)})
+    return out
+
+
+def interval_verdict(low: float, high: float, direction: int, tie: str = "inconclusive") -> str:
+    """``holds`` when the interval lies on the claimed side of 0, ``does not hold`` on the other, else ``tie``."""
+    signed_low, signed_high = sorted((direction * low, direction * high))
+    return "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else tie
+
+
 def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
     """Spearman's ρ between the claim's two metrics over the kept runs of its pooled studies, with a 95%
-    bootstrap interval over runs; verdict as for a trend (at least 3 runs)."""
+    bootstrap interval over runs (:func:`correlations`, as Fig. 12 draws it); verdict as for a trend (at least 3
+    runs)."""
     metrics = [claim.metric, claim.versus_metric]
     runs = [run_pairs(tables[study], metrics, grid_rule) for study in claim.studies]
     kept = [r[r.kept] for r in runs]
     x = np.concatenate([r[claim.versus_metric].to_numpy(float) for r in kept])
     y = np.concatenate([r[claim.metric].to_numpy(float) for r in kept])
-    result = {"n_learning_rates": len({lr for r in kept for lr in r.lr}), "n_runs": len(x),
-              "n_failed_runs": int(sum(r.status.isin(FAILED_STATUSES).sum() for r in runs)), "excluded_lrs": ""}
-    if len(x) < 3:
-        return {**result, "statistic": "spearman_rho_runs", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "verdict": "not enough runs"}
-    rho = spearman(x, y)
-    rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
-    boot = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(x), len(x))
-        boot.append(spearman(x[i], y[i]))
-    low, high = np.percentile(boot, [2.5, 97.5])
-    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
-    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else "inconclusive"
-    return {**result, "statistic": "spearman_rho_runs", "value": rho, "ci_low": low, "ci_high": high,
-            "verdict": verdict}
+    found = correlations(x, y, seed=derived_seed("claims", claim.claim_id), n_boot=n_boot)
+    rho, low, high = found["spearman_rho"], found["spearman_low"], found["spearman_high"]
+    return {"n_learning_rates": len({lr for r in kept for lr in r.lr}), "n_runs": len(x),
+            "n_failed_runs": int(sum(r.status.isin(FAILED_STATUSES).sum() for r in runs)), "excluded_lrs": "",
+            "statistic": "spearman_rho_runs", "value": rho, "ci_low": low, "ci_high": high,
+            # a constant side has no ρ (NaN): nothing to rank, so no verdict either way
+            "verdict": "not enough runs" if len(x) < 3 else "inconclusive" if np.isnan(rho)
+            else interval_verdict(low, high, claim.direction)}
 
 
 def spearman(x, y) -> float:
@@ -228,8 +250,7 @@ def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None =
     boot = [spearman(lrs, np.array([rng.choice(per_lr[lr], len(per_lr[lr])).mean() for lr in lrs]))
             for _ in range(n_boot)]
     low, high = np.percentile(boot, [2.5, 97.5])
-    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
-    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else "inconclusive"
+    verdict = interval_verdict(low, high, claim.direction)
     return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
@@ -322,8 +343,7 @@ def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: d
 
     boot = [side(sides[0][0], draw) - side(sides[1][0], draw) for _ in range(n_boot)]
     low, high = np.percentile(boot, [2.5, 97.5])
-    signed_low, signed_high = sorted((claim.direction * low, claim.direction * high))
-    verdict = "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else claim.tie
+    verdict = interval_verdict(low, high, claim.direction, claim.tie)
     return {**result, "value": value, "ci_low": low, "ci_high": high, "verdict": verdict}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from spurcomp.figures import figure_names, figure_spec, layout_module
 from spurcomp.names import dataset_label, dataset_spec_source, model_name
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import run_evaluation, run_setting, study_runs
+from spurcomp.study import run_evaluations, run_setting, study_runs
 
 AS_PAPER = "as in the paper"
 OPEN = "the paper does not say: our choice"
@@ -136,7 +136,7 @@ def _lr_sweep(spec: dict) -> bool:
     return len(spec["grid"].get("lr", [])) > 2
 
 
-def _study_rows(config: dict, figure: str, studies: list[str]) -> list[tuple]:
+def _study_rows(config: dict, figure: str, studies: list[str], run_settings: dict) -> list[tuple]:
     specs = {s: config["studies"][s] for s in studies}
     models = {config["studies"][s]["model"] for s in studies}
     rows = [("models", "full-width VGG11-style CNN, ResNet18/50, Wide ResNet-101-2; FCN 3 × 200; Swin-T from "
@@ -186,7 +186,7 @@ def _study_rows(config: dict, figure: str, studies: list[str]) -> list[tuple]:
                      _join(f"{s}: {specs[s]['grid']['lr']}" for s in pairs),
                      all(specs[s]["grid"]["lr"] == [0.001, 0.1] for s in pairs)
                      if figure_spec(config, figure)["layout"] == "fig13" else None))
-    evaluations = {s: run_evaluation(config, study_runs(config, s)[0]) for s in studies}
+    evaluations = {s: run_settings[study_runs(config, s)[0]] for s in studies}
     ig = {s: e["ig"] for s, e in evaluations.items()}
 
     def baselines(i):
@@ -204,13 +204,14 @@ def _study_rows(config: dict, figure: str, studies: list[str]) -> list[tuple]:
 
 def fidelity_rows(config: dict) -> list[Row]:
     """Every figure's rows (a validated config)."""
+    run_settings = run_evaluations(config)  # every run's evaluation settings, listed once
     rows = []
     for figure in figure_names(config):
         spec = figure_spec(config, figure)
         paper_figure = layout_module(spec["layout"]).PAPER_FIGURE
         found = _data_rows(config, _datasets(config, spec))
         if "studies" in spec:
-            found += _study_rows(config, figure, spec["studies"])
+            found += _study_rows(config, figure, spec["studies"], run_settings)
         rows += [Row(figure, paper_figure, aspect, paper, ours, _verdict(ok, config, figure, aspect))
                  for aspect, paper, ours, ok in found]
     return rows

@@ -3,7 +3,7 @@ one point per run, across datasets and learning rates, with the Pearson and Spea
 confidence intervals."""
 from __future__ import annotations
 
-from spurcomp.claims import correlation_over_runs, run_pairs, trend_with_lr
+from spurcomp.claims import correlation_over_runs, correlations, run_pairs, trend_with_lr
 
 PAPER_FIGURE = "Fig. 12"
 INPUTS = "studies"
@@ -18,7 +18,6 @@ learning rates. Runs that failed (diverged or collapsed) and learning rates past
 as grey crosses and left out of the correlations. The panel and the CSV beside the figure give Pearson's r and
 Spearman's ρ over all kept runs with 95% bootstrap intervals (runs resampled), and the same per study.
 """
-N_BOOT = 2000
 
 
 def claims(spec: dict, config: dict):
@@ -33,30 +32,6 @@ def claims(spec: dict, config: dict):
     return ([correlation_over_runs(config, resnet18 or studies, "unbiased_test_acc", "max_bc_loss_ratio",
                                    PAPER_FIGURE, which)]
             + trend_with_lr(config, studies, ["max_bc_loss_ratio"], PAPER_FIGURE, supplementary=True))
-
-
-def correlations(x, y, seed: int = 0) -> dict:
-    """Pearson's r and Spearman's ρ of (x, y) with 95% percentile bootstrap intervals over the points."""
-    import numpy as np
-    from scipy.stats import pearsonr, spearmanr
-
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    out = {"n_runs": len(x)}
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {**out, **{k: float("nan") for k in ("pearson_r", "pearson_low", "pearson_high", "spearman_rho",
-                                                    "spearman_low", "spearman_high")}}
-    rng = np.random.default_rng(seed)
-    boot = {"pearson": [], "spearman": []}
-    for _ in range(N_BOOT):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) and np.ptp(y[i]):
-            boot["pearson"].append(pearsonr(x[i], y[i]).statistic)
-            boot["spearman"].append(spearmanr(x[i], y[i]).statistic)
-    for name, statistic in (("pearson", pearsonr(x, y).statistic), ("spearman", spearmanr(x, y).statistic)):
-        low, high = np.percentile(boot[name], [2.5, 97.5])
-        key = "pearson_r" if name == "pearson" else "spearman_rho"
-        out.update({key: float(statistic), f"{name}_low": float(low), f"{name}_high": float(high)})
-    return out
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
