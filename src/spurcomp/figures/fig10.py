@@ -47,5 +47,5 @@ def draw(inputs, out_pdf, out_csv, grid_rule, title: str):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    return draw(inputs, out_pdf, out_csv, grid_rule, "Standard classification: accuracy, compressibility and "
-                "background / texture reliance against learning rate")
+    return draw(inputs, out_pdf, out_csv, grid_rule, "Standard classification: accuracy, compressibility, class "
+                "selectivity and background / texture reliance against learning rate")

@@ -61,7 +61,7 @@ def draw(inputs, out_pdf, out_csv, grid_rule, metrics, title: str):
         column.suptitle("\n".join(textwrap.wrap(f"{names['dataset_name']}, {names['model_name']}, "
                                                 f"{table.seed.nunique()} seeds", 70)
                                   + [source_label(provenance)]), fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(textwrap.fill(title, 100), fontsize=9)  # one column is narrower than Fig. 11's title
     values = pd.concat([*curves, pd.DataFrame(maps, columns=MAP_COLUMNS).assign(metric="attribution_map")],
                        ignore_index=True)
     return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name", "metric", "lr"]), out_csv)
