@@ -35,13 +35,16 @@ def main() -> int:
             die()
         return step(self, *args, **kwargs)
 
-    def torn_save(obj, path, *args, **kwargs):
-        if point == "state-write" and Path(path).name == "state.pt.tmp" and counts["state"] == 2:
+    def torn_save(obj, target, *args, **kwargs):
+        # the state is written to a temporary file beside state.pt (spurcomp.runtime.temporary_sibling), then renamed
+        name = Path(getattr(target, "name", target)).name
+        if point == "state-write" and name.startswith(".state.pt.") and counts["state"] == 2:
             buffer = io.BytesIO()
             save(obj, buffer)
-            Path(path).write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            target.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            target.flush()
             die()
-        return save(obj, path, *args, **kwargs)
+        return save(obj, target, *args, **kwargs)
 
     def watched_save(obj, path):
         path = Path(path)

@@ -65,7 +65,7 @@ def test_every_schema_key_is_described_in_config_readme():
     (lambda c: c["studies"]["fig3"]["grid"].update(lr=[]), "config key studies.fig3.grid.lr: [] should be non-empty"),
     (lambda c: c["datasets"].update(cm={"generator": "colored_mnist", "severity": 5}),
      "config key datasets.cm: Unevaluated properties are not allowed ('severity' was unexpected); allowed keys: "
-     "['colour_std', 'data_root', 'download', 'generator'"),
+     "['allow_fallback', 'colour_std', 'data_root', 'download', 'generator'"),
     (lambda c: c["datasets"].update(cm={"generator": "colored_mnist", "source": "web"}),
      "config key datasets.cm.source: 'web' is not one of ['embedded', 'torchvision']"),
     (lambda c: c.update(figures={"fig4": {"layout": "fig4", "studies": ["nope"]}}),

@@ -9,11 +9,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spurcomp.runtime import config_hash, package_versions
+from spurcomp.runtime import config_hash, package_versions, set_aside
 from spurcomp.settings import SHORT_NAMES, setting_from_dict
-from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY
+from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, set_aside_run_file
 
 PROVENANCE_KEY = b"spurcomp"
+EVALUATION_REMEDY = "run the same Snakemake command again: the run is evaluated again"
+TABLE_REMEDY = "run the same Snakemake command again: the table is made again from its runs' files"
 FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}
 KEY_COLUMNS = ["dataset", "model", "setting", "seed", *SHORT_NAMES, "status", "epochs", "train_seconds",
                "data_source", "family"]
@@ -29,7 +31,10 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
         by_run.setdefault(path.parent.parent, {})[path.stem] = path
     frames, datasets, models, spec_hashes, evaluations_settings = [], {}, {}, [], set()
     for summary_path in map(Path, summaries):
-        summary = json.loads(summary_path.read_text())
+        try:
+            summary = json.loads(summary_path.read_text())
+        except ValueError as err:
+            raise set_aside(summary_path, f"not JSON: {err}", RUN_REMEDY + " (spurcomp status names the command)") from None
         run = summary["run"]
         keys = {
             **{key: run[key] for key in ("dataset", "model", "setting", "seed")},
@@ -47,7 +52,7 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
         if not families:
             raise FileNotFoundError(f"no evaluation files given for the run in {summary_path.parent}")
         for family, path in sorted(families.items(), key=lambda item: FAMILY_ORDER.get(item[0], 99)):
-            arrow = pq.read_table(path)
+            arrow = read_arrow(path, EVALUATION_REMEDY, run_dir=summary_path.parent)
             frames.append(arrow.to_pandas().assign(family=family, **keys))
             evaluations_settings.add((arrow.schema.metadata or {}).get(EVALUATION_SETTINGS_KEY, b"null"))
     table = pd.concat(frames, ignore_index=True)
@@ -76,9 +81,23 @@ def write_table(table: pd.DataFrame, path: str | Path, provenance: dict, key: by
     pq.write_table(arrow.replace_schema_metadata(metadata), path)
 
 
+def read_arrow(path: str | Path, remedy: str, run_dir: str | Path | None = None) -> pa.Table:
+    """A Parquet file; one that cannot be read is set aside (``NAME.damaged``; a run's file, under ``run_dir``,
+    noted in its run.json so that Snakemake rebuilds it) and named with ``remedy``."""
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as err:
+        why = f"{type(err).__name__}: {err}"
+        if run_dir is None:
+            raise set_aside(path, why, remedy) from None
+        raise set_aside_run_file(run_dir, str(Path(path).relative_to(run_dir)), why, remedy) from None
+
+
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """A study table and its provenance."""
-    arrow = pq.read_table(path)
+    arrow = read_arrow(path, TABLE_REMEDY)
     provenance = json.loads((arrow.schema.metadata or {}).get(PROVENANCE_KEY, b"{}"))
     return arrow.to_pandas(), provenance
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spurcomp.names import dataset_name, knob_names, metric_name, model_name, source_name
+from spurcomp.names import dataset_name, degraded_text, knob_names, metric_name, model_name, source_name
 from spurcomp.runtime import derived_seed
 from spurcomp.study import FAILED_STATUSES
 
@@ -367,7 +367,9 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                          "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_learning_rates": 0, "n_runs": 0,
                          "n_failed_runs": 0, "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
             continue
+        # degraded data (a fallback replaced part of them) are named in the row: such a verdict is not the paper's data
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
+                                    + (f" (DEGRADED: {degraded_text(d)})" if degraded_text(d) else "")
                                     for study in claim.studies
                                     for d in loaded[study][1].get("datasets", {}).values()}))
         if claim.versus_metric:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from spurcomp import steps
 from spurcomp.claims import claim_studies, claims_param
-from spurcomp.config import ConfigError, deep_merge, read_config_file, validate_config
-from spurcomp.fidelity import fidelity_markdown, write_fidelity
+from spurcomp.config import ConfigError, UnknownName, deep_merge, read_config_file, validate_config
+from spurcomp.fidelity import fidelity_document, write_fidelity
 from spurcomp.figures import figure_inputs, figure_spec
-from spurcomp.runtime import log_to
+from spurcomp.runtime import PlainError, log_to
+from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
 from spurcomp.tables import figure_tables
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, dataset_job, dataset_path,
@@ -102,77 +103,102 @@ def merged_config(base: str, files: list[str]) -> tuple[dict, list[str]]:
     return config, paths
 
 
+def run_key(args, config: dict) -> RunKey:
+    """The run named by ``--dataset --model --setting --seed``, each checked against the config."""
+    for kind in ("dataset", "model"):
+        defined = config[f"{kind}s"]
+        if getattr(args, kind) not in defined:
+            raise UnknownName(f"unknown {kind} {getattr(args, kind)!r}; defined {kind}s: {sorted(defined)}")
+    try:
+        parse_setting_key(args.setting, config["training"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return RunKey(args.dataset, args.model, args.setting, args.seed)
+
+
 def main(argv=None) -> int:
+    """Run a verb; a bad config or name, a run another process writes, or a damaged file ends in one line that
+    says what is wrong (status 2 for what the user gave, 1 for the state of the files)."""
     args = _parser().parse_args(argv)
     try:
         files = [*args.config, *(args.files if args.verb == "check" else [])]
         config, used = merged_config(args.base, files)
         validate_config(config)
-        if args.verb == "check":
-            print(f"spurcomp: {' + '.join(used)}: valid ({len(config['studies'])} studies, "
-                  f"{len(config['figures'])} figures)")
-            return 0
+        unknown = sorted(set(getattr(args, "families", None) or ()) - set(EVALUATION_FAMILIES))
+        if unknown:
+            raise ConfigError(f"unknown evaluation family {unknown}; allowed: {list(EVALUATION_FAMILIES)}")
     except ConfigError as err:
         print(f"spurcomp: {err}", file=sys.stderr)
         return 2
-    unknown = sorted(set(getattr(args, "families", None) or ()) - set(EVALUATION_FAMILIES))
-    if unknown:
-        print(f"spurcomp: unknown evaluation family {unknown}; allowed: {list(EVALUATION_FAMILIES)}", file=sys.stderr)
-        return 2
-    with log_to(args.log):
-        if args.verb == "dataset":
-            steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
-        elif args.verb == "segmenter":
-            out = segmenter_path(args.name)
-            steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"],
-                                 args.threads)
-        elif args.verb == "masks":
-            segmenter = dataset_segmenter(config, args.name)
-            if not segmenter:
-                raise SystemExit(f"spurcomp: dataset {args.name!r} names no segmenter (datasets.{args.name}."
-                                 f"background_masks)")
-            steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter),
-                                        background_masks_path(args.name), config["device"])
-        elif args.verb == "train":
-            run = RunKey(args.dataset, args.model, args.setting, args.seed)
-            steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
-                        args.run_dir or run.directory, runtime_options(config), args.threads)
-        elif args.verb == "evaluate":
-            run = RunKey(args.dataset, args.model, args.setting, args.seed)
-            families = args.families or EVALUATION_FAMILIES
-            steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
-                           dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
-                           masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset)
-                           else None)
-        elif args.verb == "aggregate":
-            runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
-            steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],
-                            [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES],
-                            table_path(args.study))
-        elif args.verb == "figure":
-            out = Path(args.out or figure_path(args.name))
-            steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
-                         out.with_suffix(".csv"), config["grid_rule"])
-        elif args.verb == "table":
-            _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
-                                     config["grid_rule"], formats=(args.format,))
-            print(texts[args.format], end="")
-        elif args.verb == "claims":
-            steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
-                         "results/claims.csv", "results/claims.md", config["grid_rule"])
-        elif args.verb == "fidelity":
-            if args.out:
-                write_fidelity(config, args.out)
-            else:
-                print(fidelity_markdown(config), end="")
-        elif args.verb == "runs":
-            for run in study_runs(config, args.study):
-                print(run.directory)
-        elif args.verb == "status":
-            for study in args.studies or list(config["studies"]):
-                rows, summary = study_status(config, study)
-                print("\n".join([summary, *("  " + line for line in format_status(rows))]))
+    if args.verb == "check":
+        print(f"spurcomp: {' + '.join(used)}: valid ({len(config['studies'])} studies, {len(config['figures'])} "
+              f"figures)")
+        return 0
+    try:
+        with log_to(args.log):  # it logs the error's one line: to stderr, or to --log and then to stderr below
+            _dispatch(args, config)
+    except PlainError as err:  # a bad name, a run another process writes, a damaged file
+        if args.log:
+            print(f"spurcomp: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ConfigError) else 1
     return 0
+
+
+def _dispatch(args, config: dict) -> None:
+    for study in [getattr(args, "study", None), *(getattr(args, "studies", None) or [])]:
+        if study is not None and study not in config["studies"]:
+            raise UnknownName(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
+    if args.verb == "dataset":
+        steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
+    elif args.verb == "segmenter":
+        out = segmenter_path(args.name)
+        steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"],
+                             args.threads)
+    elif args.verb == "masks":
+        segmenter = dataset_segmenter(config, args.name)
+        if not segmenter:
+            raise ConfigError(f"dataset {args.name!r} names no segmenter (datasets.{args.name}.background_masks)")
+        steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter),
+                                    background_masks_path(args.name), config["device"])
+    elif args.verb == "train":
+        run = run_key(args, config)
+        steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
+                    args.run_dir or run.directory, runtime_options(config), args.threads)
+    elif args.verb == "evaluate":
+        run = run_key(args, config)
+        families = args.families or EVALUATION_FAMILIES
+        steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
+                       dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
+                       masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset)
+                       else None)
+    elif args.verb == "aggregate":
+        runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
+        steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],
+                        [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES],
+                        table_path(args.study))
+    elif args.verb == "figure":
+        out = Path(args.out or figure_path(args.name))
+        steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
+                     out.with_suffix(".csv"), config["grid_rule"])
+    elif args.verb == "table":
+        _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
+                                 config["grid_rule"], formats=(args.format,))
+        print(texts[args.format], end="")
+    elif args.verb == "claims":
+        steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
+                     "results/claims.csv", "results/claims.md", config["grid_rule"])
+    elif args.verb == "fidelity":
+        if args.out:
+            write_fidelity(config, args.out)
+        else:
+            print(fidelity_document(config), end="")
+    elif args.verb == "runs":
+        for run in study_runs(config, args.study):
+            print(run.directory)
+    elif args.verb == "status":
+        for study in args.studies or list(config["studies"]):
+            rows, summary = study_status(config, study)
+            print("\n".join([summary, *("  " + line for line in format_status(rows))]))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,22 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from spurcomp.runtime import PlainError
+
 SCHEMA_PATH = Path(str(resources.files("spurcomp") / "schemas" / "config.schema.yaml"))
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(PlainError, ValueError):
+    """A config, or a name given on the command line, that the workflow cannot use: the message says what is
+    allowed."""
+
+
+class UnknownName(ConfigError, KeyError):
+    """A study, dataset, model, segmenter or figure name the config does not define (the message lists those it
+    does)."""
+
+    def __str__(self):
+        return str(self.args[0])
 
 
 def load_schema() -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from spurcomp.aggregate import write_table
+from spurcomp.aggregate import read_arrow, write_table
 from spurcomp.config import deep_merge, section_defaults
 from spurcomp.data.io import Dataset, load_dataset
 from spurcomp.data.tensors import images_on
@@ -31,13 +31,19 @@ from spurcomp.metrics.representation import (activation_sparsity, class_separati
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model
 from spurcomp.runtime import derived_seed, logger, precision_context
-from spurcomp.study import EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, STEP_COLUMNS
+from spurcomp.study import (EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, STEP_COLUMNS,
+                            set_aside_run_file)
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
 
 
 def load_model(weights_path: str | os.PathLike, device: torch.device) -> torch.nn.Module:
-    saved = torch.load(weights_path, map_location=device, weights_only=False)
+    try:
+        saved = torch.load(weights_path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # a truncated or overwritten file fails in many ways (zip, pickle, EOF)
+        raise set_aside_run_file(Path(weights_path).parent, Path(weights_path).name, f"{type(err).__name__}: {err}") from None
     model = build_model(saved["model_spec"], saved["input_shape"], saved["num_classes"]).to(device)
     model.load_state_dict(saved["model"])
     return model.eval()
@@ -231,7 +237,7 @@ def map_samples(dataset: Dataset, n_maps: int, device, pool: str = "bias_conflic
 def evaluate_dynamics(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
     """From the training history: the BC loss ratio's maximum over training (fig. 12), per step and per epoch, and
     the cross-entropy on the training set after the last epoch (fig. 9)."""
-    history = pd.read_parquet(run.directory / "history.parquet")
+    history = read_arrow(run.directory / "history.parquet", RUN_REMEDY, run_dir=run.directory).to_pandas()
     steps = history.query("scope == 'step'")
     ratio = steps["bc_loss_ratio"]
     rows = [

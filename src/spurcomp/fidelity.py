@@ -15,11 +15,12 @@ Light on purpose (no third-party imports): ``snakemake -n`` and the CLI build it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from spurcomp.figures import figure_names, figure_spec, layout_module
 from spurcomp.names import dataset_label, dataset_spec_source, model_name
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import run_evaluations, run_setting, study_runs
+from spurcomp.study import dataset_path, run_evaluations, run_setting, study_runs
 
 AS_PAPER = "as in the paper"
 OPEN = "the paper does not say: our choice"
@@ -244,9 +245,46 @@ def fidelity_markdown(config: dict, title: str = "Fidelity to the paper") -> str
     return "\n".join(lines)
 
 
-def write_fidelity(config: dict, out) -> None:
-    from pathlib import Path
+def fidelity_datasets(config: dict) -> list[str]:
+    """The datasets the config's figures use (their built files tell whether a fallback degraded them)."""
+    return list(dict.fromkeys(name for figure in figure_names(config)
+                              for name in _datasets(config, figure_spec(config, figure))))
 
+
+def degraded_markdown(dataset_files: dict) -> str:
+    """The manifest's section on built data that a fallback degraded (``dataset_files``: name -> its file, those
+    that exist are read); '' where none is."""
+    from spurcomp.data.io import load_metadata
+    from spurcomp.names import dataset_name, degraded_text
+
+    found = {name: load_metadata(path) for name, path in dataset_files.items() if Path(path).exists()}
+    degraded = {name: meta for name, meta in found.items() if degraded_text(meta)}
+    if not degraded:
+        return ""
+    lines = ["## Degraded data", "", "Built with a fallback where part of the original data could not be read; every "
+             "figure, table and claims row that uses them says so.", "", "| dataset | what the fallback replaced |",
+             "|---|---|"]
+    lines += [f"| {dataset_name(meta['generator'])} (`{name}`) | {degraded_text(meta)} |" for name, meta in degraded.items()]
+    return "\n".join(lines) + "\n"
+
+
+def with_degraded(manifest: str, dataset_files: dict) -> str:
+    """The manifest with its degraded-data section (after the summary) where the built data have one."""
+    section = degraded_markdown(dataset_files)
+    if not section:
+        return manifest
+    head, _, rest = manifest.partition("\n\n")
+    summary, _, tables = rest.partition("\n\n")
+    return f"{head}\n\n{summary}\n\n{section}\n{tables}"
+
+
+def fidelity_document(config: dict) -> str:
+    """The manifest, with the degraded-data section of the dataset files built so far (``spurcomp fidelity``)."""
+    return with_degraded(fidelity_markdown(config), {name: dataset_path(name) for name in fidelity_datasets(config)})
+
+
+def write_fidelity(config: dict, out) -> None:
     from spurcomp.runtime import atomic_write_text
+
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(out), fidelity_markdown(config))
+    atomic_write_text(Path(out), fidelity_document(config))

@@ -137,9 +137,25 @@ def source_name(source: str, generator: str | None = None) -> str:
     return SOURCES.get(source, source)
 
 
-def dataset_label(generator: str, source: str) -> str:
-    """E.g. "Colored MNIST (embedded MNIST 5k)", "parity (procedural)"."""
-    return f"{dataset_name(generator)} ({source_name(source, generator)})"
+def dataset_label(generator: str, source: str, degraded: dict | None = None) -> str:
+    """E.g. "Colored MNIST (embedded MNIST 5k)", "parity (procedural)", "Corrupted CIFAR-10 (real CIFAR-10;
+    DEGRADED: frost)" where part of the data is a fallback (:func:`degraded_text`)."""
+    marks = f"; DEGRADED: {', '.join(sorted(degraded))}" if degraded else ""
+    return f"{dataset_name(generator)} ({source_name(source, generator)}{marks})"
+
+
+def degraded_text(data: dict | None) -> str:
+    """'' for data built as specified; else what a fallback replaced and why (a dataset's ``degraded``
+    metadata), e.g. "frost: the frost photographs could not be read ...". Shown wherever the data are named."""
+    degraded = (data or {}).get("degraded") or {}
+    return "; ".join(f"{what}: {why}" for what, why in sorted(degraded.items()))
+
+
+def degraded_column(data: dict | None) -> dict:
+    """``{"data_degraded": "Corrupted CIFAR-10: frost: ..."}`` for degraded data, else ``{}``: a column of a
+    figure's values (its CSV), which also gives the figure a red footnote (:func:`spurcomp.figures._draw.save`)."""
+    text = degraded_text(data)
+    return {"data_degraded": f"{dataset_name(data['generator'])}: {text}"} if text else {}
 
 
 def dataset_spec_source(spec: dict) -> str:

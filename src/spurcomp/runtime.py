@@ -10,12 +10,17 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 from importlib import metadata
 from pathlib import Path
 
 logger = logging.getLogger("spurcomp")
 DEVICES = ("auto", "cpu", "cuda")
+
+
+class PlainError(Exception):
+    """An error whose message names what is wrong and what to do: reported in one line, without a traceback."""
 
 
 def resolve_device(name: str):
@@ -100,6 +105,9 @@ def log_to(path: str | Path | None, level=logging.INFO):
     logger.setLevel(level)
     try:
         yield logger
+    except PlainError as err:
+        logger.error("%s", err)  # its message says what is wrong and what to do: no traceback
+        raise
     except BaseException:
         logger.exception("step failed")
         raise
@@ -110,14 +118,21 @@ def log_to(path: str | Path | None, level=logging.INFO):
 
 
 
+def temporary_sibling(path: Path) -> Path:
+    """A temporary name beside ``path``, unique to this process: two writers never share a half-written file."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp{path.suffix}")
+
+
 def atomic_torch_save(obj, path: Path) -> None:
     """Write ``path`` whole or not at all: a kill or a full disk mid-write leaves the previous file intact."""
     import torch
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_sibling(path)
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as handle:  # a file object: the archive's inner name does not vary with tmp's name
+            torch.save(obj, handle)
     except (OSError, RuntimeError) as err:
         # torch reports a full disk as "basic_ios::clear: iostream error"; say what and where
         tmp.unlink(missing_ok=True)
@@ -129,6 +144,68 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_sibling(path)
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+class Busy(PlainError, RuntimeError):
+    """Another process holds the lock of what this one was about to write."""
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, what: str, wait: bool = False):
+    """Hold an exclusive lock on ``lock_path`` (``fcntl.flock``) while writing ``what``. Another holder makes this
+    raise :class:`Busy` at once, naming it (process, host, since when, command), or, with ``wait``, waits for it.
+    The kernel drops a lock with its process, so a lock left by a killed process is taken over (and said so)."""
+    import fcntl
+    import time
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            raise Busy(f"{what} is being written by another process ({_holder(handle.read())}); wait for it to "
+                       f"finish or stop it (its lock: {lock_path})") from None
+        handle.seek(0)
+        previous = handle.read().strip()
+        if previous and not wait:
+            logger.warning("%s: taking over the lock left by a process that is gone (%s)", what, _holder(previous))
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)[:300]}
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(holder))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()  # an empty lock file: nobody holds it, nothing to take over
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class DamagedFile(PlainError, OSError):
+    """A file that cannot be read: set aside beside itself (``NAME.damaged``) so that the next run rebuilds it."""
+
+
+def set_aside(path: Path, why: str, remedy: str) -> DamagedFile:
+    """Move an unreadable ``path`` to ``PATH.damaged`` (kept for inspection, out of the way of its rebuild) and
+    return the error that names it, why and what to run."""
+    path = Path(path)
+    damaged = path.with_name(path.name + ".damaged")
+    os.replace(path, damaged)
+    logger.error("%s is unreadable (%s): moved to %s", path, why, damaged)
+    return DamagedFile(f"{path} is unreadable ({why}); it was moved to {damaged.name} beside it; {remedy}")
+
+
+def _holder(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return f"process {holder['pid']} on {holder['host']} since {holder['since']}: {holder['command']}"
+    except (ValueError, KeyError, TypeError):
+        return "holder not recorded"

@@ -5,8 +5,21 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from spurcomp.study import (EVALUATION_FAMILIES, decided_extension_rates, evaluation_path, extension_path,
+from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, decided_extension_rates, evaluation_path, extension_path,
                             extension_rates, study_runs)
+
+
+def without_summary(runs) -> list:
+    """The runs whose run.json is gone (deleted, set aside as damaged, or a write cut short) while their weights
+    or evaluations exist. Snakemake keeps what was made from them (a missing intermediate file is not a reason to
+    rerun, as for its temp files), so they are named, with the command that rebuilds them (from their saved
+    state where it is intact)."""
+    return [run for run in runs if not (run.directory / RUN_FILES["summary"]).exists()
+            and ((run.directory / RUN_FILES["weights"]).exists() or (run.directory / "eval").is_dir())]
+
+
+def rebuild_command(runs) -> str:
+    return "snakemake --cores all " + " ".join(f"'{run.directory / RUN_FILES['summary']}'" for run in runs)
 
 
 def run_status(run) -> dict:
@@ -20,6 +33,8 @@ def run_status(run) -> dict:
         row.update(state=done["status"], epochs=done["epochs"], unbiased_acc=done["final_test_unbiased_acc"],
                    seconds=done["train_seconds"],
                    evaluated=all(evaluation_path(run, family).is_file() for family in EVALUATION_FAMILIES))
+    elif without_summary([run]):
+        row.update(state="damaged (no run.json: `" + rebuild_command([run]) + "` rebuilds the run)")
     elif progress.is_file():
         saved = json.loads(progress.read_text())
         row.update(state=f"incomplete (state at epoch {saved['epoch']}/{saved['max_epochs']})",

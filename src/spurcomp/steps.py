@@ -11,6 +11,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from spurcomp.study import record_packing
+
 logger = logging.getLogger("spurcomp")
 
 
@@ -56,6 +58,23 @@ def make_background_masks(data_path, segmenter_path, out, device: str = "cpu", t
     return compute_background_masks(load_dataset(data_path, read_workers=threads), segmenter_path, out, resolved)
 
 
+RUN_LOCK = ".lock"
+
+
+def locked_runs(run_dirs: list) -> contextlib.ExitStack:
+    """Each run folder's lock held (one writer per run: a second is refused at once, naming the holder)."""
+    from spurcomp.runtime import exclusive
+
+    stack = contextlib.ExitStack()
+    try:
+        for run_dir in run_dirs:
+            stack.enter_context(exclusive(Path(run_dir) / RUN_LOCK, f"run {run_dir}"))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
 def read_cache_bytes(runtime: dict) -> int:
     """The bytes a lazily read split may keep in memory once decoded (``execution.read_cache_gb``)."""
     return int(runtime.get("read_cache_gb", 0) * 1e9)
@@ -64,24 +83,32 @@ def read_cache_bytes(runtime: dict) -> int:
 def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
           threads: int = 1) -> dict:
     """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
-    return train_runs([job], [run_keys], data_path, [run_dir], runtime, threads)[0]
+    return train_runs([job], [run_keys], data_path, [run_dir], runtime, threads, job_packing=False)[0]
 
 
 def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_dirs: list, runtime: dict,
-               threads: int = 1, logs: list | None = None) -> list[dict]:
+               threads: int = 1, logs: list | None = None, job_packing: bool = True) -> list[dict]:
     """Train runs of one dataset one after another in this process (imports and the dataset load paid once),
     each into its own folder with its own state, history and checkpoints, and its messages in its own log
     (``logs``, else the caller's). A run already finished under the same identity is left as it is. With
-    ``runtime["vectorise"]``, FCN runs train at once (:mod:`spurcomp.train.vectorised`)."""
+    ``runtime["vectorise"]``, FCN runs train at once (:mod:`spurcomp.train.vectorised`). ``job_packing``: the
+    runs are a workflow job's, recorded as packed together (:func:`spurcomp.study.record_packing`)."""
     from spurcomp.data.io import load_dataset
-    from spurcomp.runtime import log_to, resolve_device, setup_torch
-    from spurcomp.settings import setting_from_dict
-    from spurcomp.train.engine import TrainOptions, train_run
+    from spurcomp.runtime import resolve_device, setup_torch
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
-    logs = logs or [None] * len(runs)
+    with locked_runs(run_dirs):
+        if job_packing:
+            record_packing(run_dirs)
+        dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
+        return _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs or [None] * len(runs))
+
+
+def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[dict]:
+    from spurcomp.runtime import log_to
+    from spurcomp.settings import setting_from_dict
+    from spurcomp.train.engine import TrainOptions, train_run
 
     def options(job):
         return TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
@@ -115,22 +142,49 @@ def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir,
              threads: int = 1, masks_path=None) -> None:
     """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``,
     with its ``evaluation`` settings (:func:`spurcomp.study.run_evaluation`)."""
-    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads, masks_path=masks_path)
+    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads, masks_path=masks_path,
+                  job_packing=False)
 
 
 def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs: list, runtime: dict,
-                  threads: int = 1, logs: list | None = None, masks_path=None) -> None:
+                  threads: int = 1, logs: list | None = None, masks_path=None, job_packing: bool = True) -> None:
     """:func:`evaluate` for runs of one dataset one after another in this process (the dataset loaded once),
     each run's messages in its own log (``logs``, else the caller's); ``masks_path``: the dataset's background
-    masks (the background attribution percentage), where it has them."""
+    masks (the background attribution percentage), where it has them; ``job_packing``: as for
+    :func:`train_runs`."""
     from spurcomp.data.io import load_background_masks, load_dataset
-    from spurcomp.evaluate import evaluate_run
-    from spurcomp.runtime import log_to, resolve_device, setup_torch
+    from spurcomp.runtime import resolve_device, setup_torch
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
-    dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
-    background = load_background_masks(masks_path, dataset)[0] if masks_path else None
+    with locked_runs(run_dirs):
+        if job_packing:
+            record_packing(run_dirs)
+        dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
+        background = load_background_masks(masks_path, dataset)[0] if masks_path else None
+        _evaluate_locked(settings, outputs, dataset, run_dirs, device, background, logs)
+
+
+def _evaluate_locked(settings, outputs, dataset, run_dirs, device, background, logs) -> None:
+    from spurcomp.evaluate import evaluate_run
+    from spurcomp.runtime import DamagedFile, log_to
+    from spurcomp.study import check_run_files, unrebuildable
+
+    # every run's files checked before any is evaluated: a damaged one is rebuilt from the run's saved state, or,
+    # where it cannot be, set aside and named, and nothing of its siblings is lost (their evaluation files are
+    # update() outputs: restored when the job fails)
+    damaged = []
+    for run_dir in run_dirs:
+        try:
+            check_run_files(run_dir)
+        except DamagedFile as err:
+            from spurcomp.train.engine import rebuild_run
+
+            if rebuild_run(dataset, run_dir, device) is None:
+                damaged.append(str(err) + unrebuildable(run_dir))
+    if damaged:
+        raise DamagedFile(" | ".join(damaged))
+
     for run_settings, run_outputs, run_dir, log in zip(settings, outputs, run_dirs, logs or [None] * len(run_dirs)):
         with log_to(log) if log else contextlib.nullcontext():
             logger.info("evaluating %s: %s", run_dir, ", ".join(run_outputs))

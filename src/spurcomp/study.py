@@ -5,17 +5,21 @@ A run is (dataset, model, setting, seed) and lives in ``results/runs/DATASET/MOD
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from spurcomp.config import canonical, deep_merge, section_defaults
+from spurcomp.config import UnknownName, canonical, deep_merge, section_defaults
 from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.runtime import DamagedFile, atomic_write_text, exclusive, set_aside
 from spurcomp.settings import TrainingSetting, parse_setting_key, setting_key
 
 RESULTS = Path("results")
+logger = logging.getLogger("spurcomp")
 FIGURES = Path("figures")
 # One Parquet file per family and run (spurcomp.evaluate computes them); named here, where the DAG reads it.
 EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
@@ -53,6 +57,83 @@ class RunKey:
 
 # a finished run's files, as the train rule declares them (run.json is written last: the sign of a finished run)
 RUN_FILES = {"weights": "weights.pt", "history": "history.parquet", "summary": "run.json"}
+# what a finished run records of its weights and history (run.json's ``files``), to tell a damaged file
+CHECKED_RUN_FILES = ("weights", "history")
+RUN_REMEDY = ("run the same Snakemake command again: the run's files are rebuilt from its saved state "
+              "(resume/state.pt), or it is trained again if that is gone")
+
+
+def file_digest(path: str | Path) -> dict:
+    """A file's size and SHA-256: what a finished run records of its weights and history."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+
+
+def damaged_run_files(run_dir: str | Path, summary: dict) -> dict[str, str]:
+    """The files of a finished run that differ from what its run.json records (name -> why); runs written
+    before the record are not checked."""
+    damaged = {}
+    for name, recorded in (summary.get("files") or {}).items():
+        path = Path(run_dir) / name
+        if not path.is_file():
+            damaged[name] = "missing"
+            continue
+        size = path.stat().st_size
+        if size != recorded["bytes"]:
+            damaged[name] = f"{size} bytes where {recorded['bytes']} were written"
+        elif file_digest(path)["sha256"] != recorded["sha256"]:
+            damaged[name] = "its checksum differs from the one written"
+    return damaged
+
+
+def set_aside_run_file(run_dir: str | Path, name: str, why: str, remedy: str = RUN_REMEDY) -> DamagedFile:
+    """Set aside a run's damaged file (``name``, relative to the run folder) and note it in the run's run.json
+    (``set_aside``): Snakemake does not rebuild a missing intermediate file while what was made from it exists,
+    but it does rerun what reads a changed run.json, and so rebuilds the file. Returns the error to raise."""
+    run_dir = Path(run_dir)
+    error = set_aside(run_dir / name, why, remedy)
+    summary_path = run_dir / RUN_FILES["summary"]
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        return error  # no readable run.json: the run is retrained (spurcomp.status.without_summary says how)
+    summary.setdefault("set_aside", {})[name] = why
+    atomic_write_text(summary_path, json.dumps(summary, indent=2))
+    return error
+
+
+def unrebuildable(run_dir: str | Path) -> str:
+    """Set aside the run.json of a damaged run that its saved state cannot rebuild, so that its train job trains
+    it again (the workflow names the command, spurcomp.status.without_summary); the words to say so."""
+    summary = Path(run_dir) / RUN_FILES["summary"]
+    if summary.exists():
+        set_aside(summary, "its run's weights or history are damaged and its saved state cannot rebuild them",
+                  RUN_REMEDY)
+    return " (no saved state rebuilds it: the run is trained again)"
+
+
+def check_run_files(run_dir: str | Path) -> dict:
+    """A finished run's summary, once its run.json reads and its weights and history are the files it recorded;
+    a damaged one is set aside (``NAME.damaged``) and :class:`~spurcomp.runtime.DamagedFile` names it and the
+    remedy."""
+    run_dir = Path(run_dir)
+    summary_path = run_dir / RUN_FILES["summary"]
+    try:
+        summary = json.loads(summary_path.read_text())
+    except ValueError as err:
+        raise set_aside(summary_path, f"not JSON: {err}", RUN_REMEDY) from None
+    damaged = damaged_run_files(run_dir, summary)
+    for name, why in damaged.items():
+        if why != "missing":
+            set_aside_run_file(run_dir, name, why)
+    if damaged:
+        raise DamagedFile(f"run {run_dir} is damaged: " + "; ".join(
+            f"{name} {why}" + ("" if why == "missing" else f" (moved to {name}.damaged)") for name, why in damaged.items())
+            + f"; {RUN_REMEDY}")
+    return summary
 # per training step, on the step's minibatch (BA: bias-aligned samples, BC: bias-conflicting); accuracies from the
 # logits the step's forward pass already computed, before its update
 STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "logit_norm", "acc_ba", "acc_bc")
@@ -84,7 +165,7 @@ def study_runs(config: dict, study: str, extra_lrs=(), planned: bool = False) ->
     also the runs at those learning rates beyond its grid (``lr_until_failure``); ``planned``: with every rate
     its grid may be extended by (:func:`extension_rates`), whether or not it will be."""
     if study not in config["studies"]:
-        raise KeyError(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
+        raise UnknownName(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
     spec = config["studies"][study]
     grid = dict(spec["grid"])
     extra = list(extension_rates(spec) if planned else extra_lrs)
@@ -154,15 +235,22 @@ class RunChunk:
 
 
 def run_chunks(config: dict) -> list[RunChunk]:
-    """The config's runs in chunks of at most ``execution.runs_per_job`` seeds of one setting. A chunk holds
-    seeds, never several settings, so that extending a grid with learning rates leaves existing chunks (and
-    their finished runs) untouched; 1 gives one job per run."""
+    """The config's runs in chunks of seeds of one setting. A chunk holds seeds, never several settings, so that
+    extending a grid with learning rates leaves existing chunks (and their finished runs) untouched.
+
+    Packing is not a run's identity: finished runs stay in the chunk of the last job that held them (its
+    setting's packing record, :func:`record_packing`) while its seeds are all still in the config, so changing
+    ``execution.runs_per_job`` or adding a seed reruns nothing finished. The runs left are packed
+    ``runs_per_job`` at a time (1: one job per run)."""
     size = execution_options(config)["runs_per_job"]
     by_setting: dict[tuple, list[RunKey]] = {}
     for run in config_runs(config):
         by_setting.setdefault((run.dataset, run.model, run.setting), []).append(run)
-    chunks = [RunChunk(tuple(runs[i:i + size])) for _, runs in sorted(by_setting.items())
-              for i in range(0, len(runs), size)]
+    chunks = []
+    for _, runs in sorted(by_setting.items()):
+        kept = _kept_chunks(runs)
+        rest = [run for run in runs if not any(run in chunk.runs for chunk in kept)]
+        chunks += sorted(kept, key=lambda chunk: chunk.runs) + [RunChunk(tuple(rest[i:i + size])) for i in range(0, len(rest), size)]
     names: dict[str, RunChunk] = {}
     for chunk in chunks:
         other = names.setdefault(chunk.name, chunk)
@@ -170,6 +258,55 @@ def run_chunks(config: dict) -> list[RunChunk]:
             raise ValueError(f"runs {other.runs[0].directory} and {chunk.runs[0].directory} give the same job name "
                              f"{chunk.name!r}; rename a dataset or model")
     return chunks
+
+
+PACKING_FILE = "packing.json"
+
+
+def packing_path(run: RunKey) -> Path:
+    """The packing record of a run's setting: the seeds each job that trained or evaluated them held."""
+    return run.directory.parent / PACKING_FILE
+
+
+def _kept_chunks(runs: list[RunKey]) -> list[RunChunk]:
+    """The recorded chunks of one setting's ``runs`` that are whole in the config and finished (each run's
+    run.json written), the most recent job first where two claim a run."""
+    path = packing_path(runs[0])
+    try:
+        recorded = json.loads(path.read_text())["jobs"]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.warning("packing record %s is unreadable: its runs are packed by execution.runs_per_job", path)
+        return []
+    by_seed = {run.seed: run for run in runs}
+    kept, taken = [], set()
+    for seeds in reversed(recorded):
+        if not set(seeds) <= by_seed.keys() or taken & set(seeds):
+            continue
+        chunk = RunChunk(tuple(by_seed[seed] for seed in seeds))
+        if all((run.directory / RUN_FILES["summary"]).exists() for run in chunk.runs):
+            kept.append(chunk)
+            taken |= set(seeds)
+    return kept
+
+
+def record_packing(run_dirs: list) -> None:
+    """Add the seeds of a job's runs (folders ``SETTING/seed=N`` of one setting) to the setting's packing record,
+    under the record's lock; folders of another shape (runs outside the workflow's layout) have none."""
+    settings = {Path(run_dir).parent for run_dir in run_dirs}
+    found = [re.fullmatch(r"seed=(\d+)", Path(run_dir).name) for run_dir in run_dirs]
+    if len(settings) != 1 or not all(found):
+        return
+    path = settings.pop() / PACKING_FILE
+    seeds = [int(match.group(1)) for match in found]
+    with exclusive(path.with_name(PACKING_FILE + ".lock"), f"packing record {path}", wait=True):
+        try:
+            jobs = json.loads(path.read_text())["jobs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            jobs = []
+        jobs = [job for job in jobs if job != seeds] + [seeds]  # the latest last
+        atomic_write_text(path, json.dumps({"jobs": jobs}) + "\n")
 
 
 def execution_options(config: dict) -> dict:
@@ -211,10 +348,13 @@ def dataset_job(config: dict, name: str) -> dict:
     """A dataset's config section with the seed it is built with (its own, else the master seed) and the version
     of its generator."""
     if name not in config["datasets"]:
-        raise KeyError(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
+        raise UnknownName(f"unknown dataset {name!r}; defined datasets: {sorted(config['datasets'])}")
     spec = {"seed": config["seed"], **config["datasets"][name]}
     # which segmenter marks its backgrounds is not the dataset's business (a change recomputes the masks only)
     spec.pop("background_masks", None)
+    if spec.get("allow_fallback", True):
+        # at its default the policy is left out of the job's identity (the files built before it existed are kept)
+        spec.pop("allow_fallback", None)
     # the generator's version is not the generator's input, but a new version must rebuild the file
     return canonical({**spec, "generator_version": GENERATOR_VERSIONS[spec["generator"]]})
 
@@ -230,7 +370,7 @@ def background_masks_path(dataset: str) -> Path:
 def dataset_segmenter(config: dict, dataset: str) -> str | None:
     """The segmenter whose background masks a dataset's evaluations use (its ``background_masks``), or None."""
     if dataset not in config["datasets"]:
-        raise KeyError(f"unknown dataset {dataset!r}; defined datasets: {sorted(config['datasets'])}")
+        raise UnknownName(f"unknown dataset {dataset!r}; defined datasets: {sorted(config['datasets'])}")
     return config["datasets"][dataset].get("background_masks")
 
 
@@ -238,14 +378,14 @@ def segmenter_job(config: dict, name: str) -> dict:
     """A segmenter's config section with the seed it is trained with (its own, else the master seed)."""
     segmenters = config.get("segmenters") or {}
     if name not in segmenters:
-        raise KeyError(f"unknown segmenter {name!r}; defined segmenters: {sorted(segmenters)}")
+        raise UnknownName(f"unknown segmenter {name!r}; defined segmenters: {sorted(segmenters)}")
     return canonical({"seed": config["seed"], **segmenters[name]})
 
 
 def train_job(config: dict, run: RunKey) -> dict:
     """The model, the full training setting, and the options that change what a run writes."""
     if run.model not in config["models"]:
-        raise KeyError(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
+        raise UnknownName(f"unknown model {run.model!r}; defined models: {sorted(config['models'])}")
     training = config["training"]
     return canonical({
         "model": config["models"][run.model],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from spurcomp.claims import grid_rule_cut
-from spurcomp.names import KNOB_AXES, dataset_label, metric_name, model_name
+from spurcomp.names import KNOB_AXES, dataset_label, degraded_column, metric_name, model_name
 from spurcomp.study import FAILED_STATUSES
 
 FORMATS = ("md", "latex")
@@ -40,8 +40,9 @@ def table_names(table: pd.DataFrame, provenance: dict) -> dict:
     dataset, model = table.dataset.iloc[0], table.model.iloc[0]
     data = (provenance.get("datasets") or {}).get(dataset, {})
     spec = (provenance.get("models") or {}).get(model)
-    return {"dataset_name": dataset_label(data["generator"], data["source"]) if data else dataset,
-            "model_name": model_name(spec) if spec else model}
+    names = {"dataset_name": dataset_label(data["generator"], data["source"], data.get("degraded")) if data else dataset,
+             "model_name": model_name(spec) if spec else model}
+    return {**names, **degraded_column(data)}
 
 
 def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFrame:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
-from spurcomp.fidelity import fidelity_markdown
+from spurcomp.fidelity import fidelity_datasets, fidelity_markdown
+from spurcomp.status import rebuild_command, without_summary
 from spurcomp.figures import (
     all_figures,
     figure_caption,
@@ -22,6 +23,7 @@ from spurcomp.study import (
     EVALUATION_FAMILIES,
     RUN_FILES,
     background_masks_path,
+    config_runs,
     dataset_job,
     dataset_path,
     dataset_segmenter,
@@ -45,6 +47,13 @@ try:
 except ConfigError as err:
     # stop before any job, naming every bad key and what is allowed
     sys.exit(f"spurcomp: {err}")
+
+BROKEN = without_summary(config_runs(config))
+if BROKEN:
+    print(f"spurcomp: {len(BROKEN)} run(s) have no run.json (deleted, set aside as damaged, or a write cut short) "
+          f"but weights or evaluations, e.g. {BROKEN[0].directory}; what was made from them is kept until they are "
+          f"rebuilt (from their saved state where it is intact): {rebuild_command(BROKEN[:20])}"
+          f"{' ...' if len(BROKEN) > 20 else ''}", file=sys.stderr)
 
 
 wildcard_constraints:

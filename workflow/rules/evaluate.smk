@@ -12,7 +12,8 @@ for chunk in run_chunks(config):
             masks=[str(background_masks_path(chunk.runs[0].dataset))] if dataset_segmenter(config, chunk.runs[0].dataset) else [],
             runs=[str(run.directory / name) for run in chunk.runs for name in RUN_FILES.values()],
         output:
-            [str(evaluation_path(run, family)) for run in chunk.runs for family in EVALUATION_FAMILIES],
+            # update(): a failed job (a damaged run, say) restores its siblings' evaluation files, never deletes them
+            [update(str(evaluation_path(run, family))) for run in chunk.runs for family in EVALUATION_FAMILIES],
         log:
             # the job's log; each run also appends to its own logs/runs/.../evaluate.log, which a rerun keeps
             f"logs/chunks/evaluate_{chunk.name}.log",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spurcomp.runtime import temporary_sibling
+
 FEATURE_CODES = {"noise": 0, "core": 1, "spurious": 2}
 SPLITS = ("train", "test")
 
@@ -79,7 +81,7 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
             arrays.update({f"{name}_x": split.x.astype(np.float32), f"{name}_feature": split.feature.astype(np.uint8)})
     arrays["metadata"] = np.array(json.dumps(dataset.metadata, sort_keys=True))
     # write-then-rename: a killed job never leaves a truncated dataset behind.
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = temporary_sibling(path)
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
@@ -105,6 +107,12 @@ def load_dataset(path: str | os.PathLike, read_workers: int | None = None, cache
                 splits[name] = Split(f[f"{name}_x"], y, b, f[f"{name}_feature"])
         metadata = json.loads(str(f["metadata"]))
     return Dataset(metadata=metadata, **splits)
+
+
+def load_metadata(path: str | os.PathLike) -> dict:
+    """A dataset file's metadata alone (its arrays are not read)."""
+    with np.load(path, allow_pickle=False) as f:
+        return json.loads(str(f["metadata"]))
 
 
 def bias_labels(y: np.ndarray, rho: float, rng: np.random.Generator, num_classes: int) -> np.ndarray:
@@ -148,7 +156,7 @@ def save_background_masks(path: str | os.PathLike, background: np.ndarray, metad
     per test image, and a JSON ``metadata`` (the segmenter, its mIoU)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = temporary_sibling(path)
     np.savez_compressed(tmp, test_background=background.astype(bool), metadata=np.array(json.dumps(metadata)))
     os.replace(tmp, path)
 

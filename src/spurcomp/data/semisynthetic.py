@@ -153,6 +153,7 @@ def corrupted_cifar10(*, n_train: int, n_test: int, rho_train: float, seed: int,
         x = corrupt(pool.images[index], b, severity, rng)
         return Split(x=x, y=y, b=b, feature=_cifar_feature(pool, index)), [pool.description]
 
+    fallbacks = {"frost": FROST_FALLBACK} if frost_photos() is None else {}
     masks = ("core: the object's pixels; noise: its background (the corruption, the spurious feature, covers the "
              "whole image)" if source == "embedded" else
              "core: every pixel (CIFAR-10 has no object masks; the corruption covers the whole image too)")
@@ -160,7 +161,9 @@ def corrupted_cifar10(*, n_train: int, n_test: int, rho_train: float, seed: int,
                   parameters={"severity": severity}, source=source, rho_train=rho_train, masks=masks,
                   corruptions=list(CORRUPTIONS),
                   corruption_parameters={name: SEVERITY_PARAMETERS[name][severity - 1] for name in CORRUPTIONS},
-                  corruption_deviations={**DEVIATIONS, **({"frost": FROST_FALLBACK} if frost_photos() is None else {})})
+                  corruption_deviations={**DEVIATIONS, **fallbacks},
+                  # what a fallback replaced: named wherever the data are (figures, tables, claims, fidelity)
+                  **({"degraded": fallbacks} if fallbacks else {}))
 
 
 def mnist_cifar(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",

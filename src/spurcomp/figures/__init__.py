@@ -21,6 +21,7 @@ import pkgutil
 from pathlib import Path
 from types import ModuleType
 
+from spurcomp.config import UnknownName
 from spurcomp.names import dataset_label, dataset_spec_source, model_name
 from spurcomp.study import RESULTS, dataset_path, figure_path, table_path
 
@@ -36,7 +37,7 @@ def layout_module(layout: str) -> ModuleType:
 def figure_spec(config: dict, figure: str) -> dict:
     figures = config.get("figures") or {}
     if figure not in figures:
-        raise KeyError(f"no figure {figure!r} in the config's `figures` section; defined: {sorted(figures)}")
+        raise UnknownName(f"no figure {figure!r} in the config's `figures` section; defined: {sorted(figures)}")
     return figures[figure]
 
 

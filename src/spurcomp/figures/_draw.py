@@ -37,7 +37,8 @@ def source_label(provenance: dict) -> str:
     for data in (provenance.get("datasets") or {}).values():
         generator = data.get("generator", "?")
         parts.append(f"{dataset_name(generator)}: {source_name(data.get('source', '?'), generator)} data "
-                     f"(generator v{data.get('version', '?')})")
+                     f"(generator v{data.get('version', '?')})"
+                     + (f", DEGRADED: {', '.join(sorted(data['degraded']))} by a fallback" if data.get("degraded") else ""))
     return "; ".join(parts) or "data source unknown"
 
 
@@ -66,7 +67,13 @@ def panel_grid(n: int, width: float = 3.6, height: float = 3.2) -> tuple[plt.Fig
 
 
 def save(fig: plt.Figure, out_pdf, values: pd.DataFrame, out_csv) -> pd.DataFrame:
-    """The figure as PDF and, beside it, as PNG (what the report shows inline), and its values as CSV."""
+    """The figure as PDF and, beside it, as PNG (what the report shows inline), and its values as CSV. Where
+    some of its data were degraded (``data_degraded``: :func:`spurcomp.tables.table_names`), a red footnote
+    says what was replaced."""
+    if "data_degraded" in values:
+        notes = sorted(set(values["data_degraded"].dropna()))
+        fig.text(0.01, 0.0, textwrap.fill("DEGRADED DATA: " + " | ".join(notes), 180), color="red", fontsize=6,
+                 va="bottom")
     Path(out_pdf).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_pdf)
     fig.savefig(Path(out_pdf).with_suffix(".png"), dpi=110)

@@ -39,7 +39,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
 
     from spurcomp.data.io import load_dataset
     from spurcomp.figures._draw import save
-    from spurcomp.names import dataset_name, source_name
+    from spurcomp.names import dataset_name, degraded_column, source_name
 
     fig, axes = plt.subplots(len(inputs), 2 * PER_KIND, figsize=(1.5 * 2 * PER_KIND, 1.9 * len(inputs)),
                              layout="constrained", squeeze=False)
@@ -49,6 +49,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         meta, split = dataset.metadata, dataset.train
         aligned, conflicting = np.flatnonzero(split.y == split.b), np.flatnonzero(split.y != split.b)
         name, source = dataset_name(meta["generator"]), source_name(meta["source"], meta["generator"])
+        degraded = degraded_column(meta)
         for column, (kind, pool) in enumerate((("aligned", aligned), ("conflicting", conflicting))):
             # one image per class where possible, so the examples show different labels
             by_class = [pool[split.y[pool] == c][:1] for c in range(dataset.num_classes)]
@@ -63,8 +64,8 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                              color="black" if kind == "aligned" else "tab:red")
                 shown.append({"dataset": Path(path).stem, "dataset_name": name, "generator": meta["generator"],
                               "source": meta["source"], "index": int(index), "y": int(split.y[index]),
-                              "b": int(split.b[index]), "kind": kind})
-        row[0].set_ylabel(f"{name}\n({source})", fontsize=7)
+                              "b": int(split.b[index]), "kind": kind, **degraded})
+        row[0].set_ylabel(f"{name}\n({source}{'; DEGRADED' if degraded else ''})", fontsize=7)
         sources.update(meta.get("base_images", [meta["source"]]))
     fig.suptitle("Example training images: left bias-aligned (b = y), right bias-conflicting (b ≠ y, red)\n"
                  f"base images: {'; '.join(sorted(sources))}", fontsize=8)

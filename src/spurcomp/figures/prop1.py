@@ -31,7 +31,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     from spurcomp.data.io import load_dataset
     from spurcomp.figures._draw import save
     from spurcomp.metrics.mechanism import bc_ba_loss_ratio, fit_growth_rate, spurious_rule_logits
-    from spurcomp.names import dataset_label
+    from spurcomp.names import dataset_label, degraded_column
 
     k = np.geomspace(*SCALES[:2], int(SCALES[2]))
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
@@ -44,12 +44,13 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
         fitted = k >= FIT_FROM
         alpha, c = fit_growth_rate(k[fitted], ratio[fitted])
         meta = dataset.metadata
-        name = dataset_label(meta["generator"], meta.get("source", "procedural"))
+        name = dataset_label(meta["generator"], meta.get("source", "procedural"), meta.get("degraded"))
+        degraded = degraded_column(meta)
         line, = left.plot(k, ratio, label=f"{name}: α = {alpha:.3f}")
         left.plot(k[fitted], c * k[fitted] * np.exp(alpha * k[fitted]), "--", color=line.get_color(), lw=1)
         right.plot(k, ratio / (k * np.exp(k)), color=line.get_color(), label=name)
         rows += [{"dataset": Path(path).stem, "dataset_name": name, "k": scale, "bc_ba_loss_ratio": r,
-                  "alpha": alpha, "c": c, "fitted": bool(f)} for scale, r, f in zip(k, ratio, fitted)]
+                  "alpha": alpha, "c": c, "fitted": bool(f), **degraded} for scale, r, f in zip(k, ratio, fitted)]
     left.set(yscale="log", xlabel="logit scale k", ylabel="BC loss / BA loss (summed)")
     right.set(xlabel="logit scale k", ylabel="ratio / (k e^k)", yscale="log")
     left.legend(fontsize=7)

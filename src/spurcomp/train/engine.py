@@ -27,10 +27,10 @@ from spurcomp.data.tensors import DeviceImages, batches_of, images_on
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
 from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, logger, package_versions,
-                              precision_context, tf32_allowed)
+                              precision_context, temporary_sibling, tf32_allowed)
 from spurcomp.metrics.representation import any_unit_active
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import RUN_FILES, STEP_COLUMNS, RunStatus
+from spurcomp.study import CHECKED_RUN_FILES, RUN_FILES, STEP_COLUMNS, RunStatus, damaged_run_files, file_digest
 from spurcomp.train.recipe import build_optimizer, learning_rate, training_step
 
 
@@ -142,6 +142,11 @@ def finished_run(run_dir: Path, identity: dict) -> dict | None:
     if summary.get("recipe_hash") != _recipe_hash(identity):
         return None
     if not all((run_dir / "checkpoints" / name).exists() for name in summary.get("checkpoints", [])):
+        return None
+    damaged = damaged_run_files(run_dir, summary)
+    if damaged:
+        logger.warning("run %s is damaged (%s): its files are written again from its saved state", run_dir,
+                       "; ".join(f"{name} {why}" for name, why in damaged.items()))
         return None
     return summary
 
@@ -366,10 +371,37 @@ def train_run(
                            "steps": progress.epoch * steps_per_epoch})
 
 
+def rebuild_run(dataset: Dataset, run_dir: str | os.PathLike, device: torch.device) -> dict | None:
+    """Write a finished run's files again from its resumable state (``resume/state.pt``), as its train job would
+    (a damaged weights or history file, found by the job that reads them); None where the state is gone, cannot
+    be read, or was saved on another kind of device (rebuilding would train the run again)."""
+    run_dir = Path(run_dir)
+    state_path = run_dir / "resume" / "state.pt"
+    try:
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        identity = state["identity"]
+        keys = json.loads((run_dir / RUN_FILES["summary"]).read_text())["run"]
+    except Exception as err:  # gone, truncated, or from before the identity was saved
+        logger.warning("run %s cannot be rebuilt from %s (%s: %s)", run_dir, state_path, type(err).__name__, err)
+        return None
+    if identity.get("device") != device.type or identity.get("data") != dataset.metadata:
+        logger.warning("run %s cannot be rebuilt here: its state was saved for another device or dataset", run_dir)
+        return None
+    from spurcomp.settings import setting_from_dict
+
+    options = TrainOptions(checkpoint_epochs=list(identity["checkpoint_epochs"]),
+                           divergence_factor=identity["divergence_factor"], collapse_margin=identity["collapse_margin"])
+    logger.warning("run %s: rebuilding its files from its saved state %s", run_dir, state_path)
+    return train_run(dataset, identity["model"], setting_from_dict(identity["setting"]), identity["seed"], run_dir,
+                     options=options, device=device, keys=keys)
+
+
 def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec: dict, setting: TrainingSetting,
                    seed: int, progress: Progress, keys: dict, device, extra: dict) -> dict:
     """``history.parquet``, ``weights.pt`` and, last (Snakemake's sign of a finished run), ``run.json``."""
-    _history(progress).to_parquet(run_dir / "history.parquet", index=False)
+    history = run_dir / "history.parquet"
+    _history(progress).to_parquet(temporary_sibling(history), index=False)
+    os.replace(temporary_sibling(history), history)
     final = progress.epoch_rows[-1]
     summary = {
         "run": keys,
@@ -390,14 +422,17 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
         "step_loop_seconds": extra["step_loop_seconds"],  # this session's share, when resumed
         "vectorised": extra.get("vectorised"),  # how many runs trained at once (None: the one-run engine)
         "checkpoints": sorted(progress.checkpoints),
-        "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed")},
+        "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed",
+                                                      "degraded")},  # degraded: what a fallback replaced, if any
         "spec_hash": extra["spec_hash"],
         "recipe_hash": extra["recipe_hash"],  # the spec without the device: a finished run is kept across machines
         "versions": package_versions(),
     }
     atomic_torch_save({"model": model.state_dict(), "model_spec": model_spec, "input_shape": dataset.input_shape,
                         "num_classes": dataset.num_classes}, run_dir / "weights.pt")
-    (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
+    # what was written, to tell a damaged file later (spurcomp.study.damaged_run_files)
+    summary["files"] = {RUN_FILES[kind]: file_digest(run_dir / RUN_FILES[kind]) for kind in CHECKED_RUN_FILES}
+    atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=2))
     logger.info("run finished: %s after %d epochs (%.1fs): %s", progress.status, progress.epoch, progress.elapsed_s,
                 progress.status_reason)
     return summary
