@@ -167,18 +167,27 @@ def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
     assert [v.tolist() for v in points] == [[0.3, 0.32]]
     points, failed, _ = pick_points(momentum, "at:momentum=0.9", "csi")  # at a point, the failed seed is dropped
     assert failed == 1 and [v.tolist() for v in points] == [[0.7]]
-    # Δ = 0.51 - 0.42 (momentum's best, 0.5), every resample on the first side's side of 0: holds
+    # Δ = 0.51 - 0.42 (momentum's best, 0.5), every resample on the first side's side of 0, but 2 runs a side:
+    # of the 6 ways to split the 4 runs, the observed one is the most extreme, so p = 1/6 can never reach α
     tables = {"a": lrs, "b": momentum}
     result = test_comparison(tables, versus("best", "best"))
-    assert result["value"] == pytest.approx(0.51 - 0.42) and result["verdict"] == "holds"
-    assert result["ci_low"] > 0 and result["excluded_lrs"] == "a/lr=1.0: 1 seed(s) failed; b/lr=0.1,momentum=0.9: 1 seed(s) failed"
+    assert result["value"] == pytest.approx(0.51 - 0.42) and result["p"] == pytest.approx(1 / 6)
+    assert result["effect_low"] > 0 and result["verdict"] == "on par"
+    assert result["excluded_lrs"] == "a/lr=1.0: 1 seed(s) failed; b/lr=0.1,momentum=0.9: 1 seed(s) failed"
+    # five seeds a side, well apart: p = 1/252 (the most extreme of C(10, 5) splits) and the interval above 0
+    high = knob_table({0.1: [0.50, 0.51, 0.52, 0.53, 0.54]}, "lr")
+    low = knob_table({0.0: [0.40, 0.41, 0.42, 0.43, 0.44]}, "momentum")
+    result = test_comparison({"a": high, "b": low}, versus("best", "best"))
+    assert result["p"] == pytest.approx(1 / 252) and result["verdict"] == "holds"
+    assert result["effect"] == pytest.approx(0.1) and result["effect_sd"] == pytest.approx(0.1 / 0.0158113883)
     # the other way round does not hold; an overlapping difference is a tie, named as the claim says
-    assert test_comparison({"a": momentum, "b": lrs}, versus("best", "best", tie="on par"))["verdict"] == "does not hold"
-    close = {"a": knob_table({0.0: [0.4, 0.6]}, "momentum"), "b": knob_table({0.0: [0.45, 0.55]}, "momentum")}
+    assert test_comparison({"a": low, "b": high}, versus("best", "best", tie="on par"))["verdict"] == "does not hold"
+    close = {"a": knob_table({0.0: [0.4, 0.6, 0.5, 0.45, 0.55]}, "momentum"),
+             "b": knob_table({0.0: [0.45, 0.55, 0.5, 0.6, 0.4]}, "momentum")}
     assert test_comparison(close, versus("best", "best"))["verdict"] == "on par"
     assert test_comparison(close, versus("best", "best", tie="inconclusive"))["verdict"] == "inconclusive"
     # direction -1: the first side is claimed lower
-    assert test_comparison({"a": momentum, "b": lrs}, versus("at:momentum=0.0", "at:lr=0.1", -1))["verdict"] == "holds"
+    assert test_comparison({"a": low, "b": high}, versus("at:momentum=0.0", "at:lr=0.1", -1))["verdict"] == "holds"
     # every run of the first side failed: its recipe did not work; too few runs: not judged
     dead = knob_table({0.9: [0.0, 0.0]}, "momentum", status={(0.9, 0): "diverged", (0.9, 1): "diverged"})
     assert test_comparison({"a": dead, "b": lrs}, versus("best", "best"))["verdict"] == "does not hold"
@@ -214,8 +223,9 @@ def test_correlation_claim_pools_the_kept_runs_of_its_studies():
     result = test_correlation(tables, claim)
     assert result["n_runs"] == 6 and result["n_failed_runs"] == 1
     assert result["value"] == pytest.approx(1 - 6 * 4 / (6 * 35))
-    assert result["ci_low"] <= result["value"] <= result["ci_high"]
-    assert result["verdict"] in ("holds", "inconclusive")
+    assert result["effect_low"] <= result["value"] == result["effect"] <= result["effect_high"]
+    # the permutation p-value of ρ over 6 runs: exact, the share of the 720 orders with ρ at least 0.8857
+    assert 0 < result["p"] < 0.05 and result["verdict"] in ("holds", "inconclusive")
     assert test_correlation({"a": tables["a"], "b": tables["a"].iloc[:0]}, claim)["n_runs"] == 3
 
 
@@ -234,3 +244,45 @@ def test_fig12_claims_the_correlation_over_its_resnet18_runs():
     # no ResNet18 study: over every run, and the text says so
     only_fcn = layout_module("fig12").claims({"studies": ["p_f"]}, config)[0]
     assert only_fcn.studies == ("p_f",) and "no ResNet18 study" in only_fcn.text
+
+
+def test_trend_p_value_is_the_exact_share_of_orders_at_least_as_extreme():
+    from spurcomp.claims import rank_trend_p
+
+    # 4 runs in perfect order: 1 of the 4! = 24 orders has ρ = 1, so p = 1/24; in the other direction p = 1
+    assert rank_trend_p([1, 2, 3, 4], [1, 2, 3, 4], +1, seed=0) == (pytest.approx(1 / 24), pytest.approx(1.0))
+    assert rank_trend_p([1, 2, 3, 4], [1, 2, 3, 4], -1, seed=0) == (pytest.approx(1.0), pytest.approx(1 / 24))
+    # ρ = 0.8 ((1,3,2,4)): the orders with ρ >= 0.8 are the identity and the three adjacent swaps: 4/24
+    assert rank_trend_p([1, 2, 3, 4], [1, 3, 2, 4], +1, seed=0)[0] == pytest.approx(4 / 24)
+    assert rank_trend_p([1, 2, 3, 4], [5, 5, 5, 5], +1, seed=0) == (1.0, 1.0)  # nothing to rank
+
+
+def test_p_values_are_adjusted_within_a_family_by_hand():
+    import numpy as np
+
+    from spurcomp.claims import adjusted
+
+    p = [0.01, 0.04, 0.03, 0.2, float("nan")]
+    # Holm: sorted 0.01·4, 0.03·3, 0.04·2 (held at 0.09 by the step before), 0.2·1
+    np.testing.assert_allclose(adjusted(p, "holm"), [0.04, 0.09, 0.09, 0.2, np.nan])
+    # Benjamini-Hochberg: p·n/rank = 0.04, 0.06, 0.0533, 0.2, each the minimum of itself and those above it
+    np.testing.assert_allclose(adjusted(p, "bh"), [0.04, 0.16 / 3, 0.16 / 3, 0.2, np.nan])
+    np.testing.assert_allclose(adjusted(p, "none"), p)
+
+
+def test_the_trend_test_is_calibrated_and_reports_its_power():
+    """On synthetic tables of the default scale's design (4 learning rates × 3 seeds, Gaussian seed noise) the
+    trend test says "holds" at most α of the time when there is no trend (within 3 Monte-Carlo standard errors),
+    and finds a change of 3 seed standard deviations from the lowest to the highest rate most of the time
+    (benchmarks/claims_power.py prints the whole table)."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from claims_power import holds_rate
+
+    tables, alpha = 600, 0.05
+    false_holds = holds_rate(4, 3, 0.0, tables, alpha, seed=1)
+    assert false_holds <= alpha + 3 * (alpha * (1 - alpha) / tables) ** 0.5
+    assert holds_rate(4, 3, 3.0, 200, alpha, seed=2) >= 0.8
+    # a falling metric is never called "holds" for a rising claim
+    assert holds_rate(4, 3, -3.0, 100, alpha, seed=3) == 0.0

@@ -1,19 +1,27 @@
-"""The paper's claims that the computed tables can test, each with a statistic, the value found and a verdict.
+"""The paper's claims that the computed tables can test, each with a statistic, a p-value, an effect size with its
+interval and a verdict.
 
-Three kinds of claim. A *trend* (the default): Spearman's ρ between the learning rate and the metric's mean over
-seeds, with a 95% bootstrap interval from resampling the seeds within each learning rate. A *comparison*
-(``versus_study`` set; Fig. 6, Fig. 13): the difference Δ between the metric's mean on one side and on the other,
-each side a study at a chosen grid point or at its best one (:func:`pick_points`), with a 95% bootstrap interval
-from resampling the seeds within each grid point (a "best" side is chosen again in every resample). A
-*correlation* (``versus_metric`` set; Fig. 12): Spearman's ρ between two metrics over the kept runs of several
-studies pooled, with a 95% bootstrap interval from resampling runs.
-Failed runs (diverged or collapsed) are never averaged in, and the paper's grid rule (:func:`grid_rule_cut`, on by
+Three kinds of claim. A *trend* (the default): Spearman's ρ between the learning rate and the metric over every
+kept run (learning rate × seed), with a one-sided permutation p-value in the paper's direction (the learning
+rates permuted across runs; SciPy's ``permutation_test``, exact where the permutations are few); its effect is the
+change of the seed mean from the lowest to the highest kept learning rate, in the metric's units and in seed
+standard deviations, with a 95% bootstrap interval from resampling the seeds within each of the two. A
+*comparison* (``versus_study`` set; Fig. 6, Fig. 13): the difference Δ between the metric's mean on one side and
+on the other, each side a study at a chosen grid point or at its best one (:func:`pick_points`), with a
+permutation p-value over the two chosen points' runs and a 95% bootstrap interval from resampling the seeds within
+each grid point (a "best" side is chosen again in every resample). A *correlation* (``versus_metric`` set;
+Fig. 12): Spearman's ρ between two metrics over the kept runs of several studies pooled, with a permutation p-value
+and a 95% bootstrap interval from resampling runs.
+
+Failed runs (diverged or collapsed) are never counted, and the paper's grid rule (:func:`grid_rule_cut`, on by
 default) keeps only the learning rates up to the first failure or drastic loss of accuracy; a comparison's "best"
-never picks a grid point where a seed failed. Verdict: ``holds`` when the interval lies on the paper's side of 0,
-``does not hold`` when it lies on the other side, ``inconclusive`` when it contains 0 (``on par`` for the claims
-that one side is "at least on par" with the other), ``not enough runs`` with fewer than 3 learning rates or 2
-seeds (a trend) or 2 surviving runs a side (a comparison), ``not computed`` when a study's table does not exist
-(yet).
+never picks a grid point where a seed failed. The p-values of each family (the paper's claims; the supplementary
+ones) are adjusted for multiplicity (``claim_tests.adjust``: Benjamini-Hochberg by default). Verdict at level α
+(``claim_tests.alpha``, 0.05): ``holds`` when the adjusted p in the paper's direction is below α and the effect's
+interval lies on the paper's side of 0; ``does not hold`` when the adjusted p in the other direction is below α and
+the interval lies on that side; else ``inconclusive`` (``on par`` for the claims that one side is "at least on
+par" with the other); ``not enough runs`` with fewer than 3 learning rates or 2 seeds (a trend) or 2 surviving runs
+a side (a comparison); ``not computed`` when a study's table does not exist (yet).
 """
 from __future__ import annotations
 
@@ -199,16 +207,114 @@ def correlations(x, y, seed: int = 0, n_boot: int = 2000) -> dict:
     return out
 
 
-def interval_verdict(low: float, high: float, direction: int, tie: str = "inconclusive") -> str:
-    """``holds`` when the interval lies on the claimed side of 0, ``does not hold`` on the other, else ``tie``."""
+DEFAULT_TESTS = {"alpha": 0.05, "adjust": "bh", "n_resamples": 9999}
+ADJUSTMENTS = ("bh", "holm", "none")
+
+
+def claim_verdict(p: float, p_against: float, low: float, high: float, direction: int, alpha: float,
+                  tie: str = "inconclusive") -> str:
+    """``holds`` when ``p`` (in the claimed direction) is below ``alpha`` and the effect's interval [low, high]
+    lies on the claimed side of 0, ``does not hold`` when ``p_against`` is below ``alpha`` and the interval lies on
+    the other side, else ``tie``."""
     signed_low, signed_high = sorted((direction * low, direction * high))
-    return "holds" if signed_low > 0 else "does not hold" if signed_high < 0 else tie
+    if p < alpha and signed_low > 0:
+        return "holds"
+    if p_against < alpha and signed_high < 0:
+        return "does not hold"
+    return tie
 
 
-def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
-    """Spearman's ρ between the claim's two metrics over the kept runs of its pooled studies, with a 95%
-    bootstrap interval over runs (:func:`correlations`, as Fig. 12 draws it); verdict as for a trend (at least 3
-    runs)."""
+def adjusted(p_values, method: str) -> np.ndarray:
+    """p-values adjusted for multiplicity within one family: Benjamini-Hochberg (``bh``: SciPy's
+    ``false_discovery_control``, the false discovery rate), Holm (``holm``: the family-wise error rate) or
+    ``none``. NaN entries (claims without a test) stay NaN and do not count."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p_values, float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if not ok.any() or method == "none":
+        out[ok] = p[ok]
+        return out
+    if method == "bh":
+        out[ok] = false_discovery_control(p[ok], method="bh")
+        return out
+    if method != "holm":
+        raise ValueError(f"unknown p-value adjustment {method!r}; allowed: {list(ADJUSTMENTS)}")
+    values = p[ok]
+    order = np.argsort(values)
+    steps = np.maximum.accumulate((len(values) - np.arange(len(values))) * values[order])
+    held = np.empty_like(values)
+    held[order] = np.minimum(steps, 1.0)
+    out[ok] = held
+    return out
+
+
+def rank_trend_p(x, y, direction: int, seed: int, n_resamples: int = DEFAULT_TESTS["n_resamples"]) -> tuple[float, float]:
+    """One-sided permutation p-values of Spearman's ρ between ``x`` and ``y``, the values of ``x`` permuted over
+    the pairs (SciPy's ``permutation_test``, exact where there are at most ``n_resamples`` permutations): (p in
+    ``direction``, p in the other). A constant side has no trend: (1, 1)."""
+    from scipy.stats import permutation_test, rankdata
+
+    x_ranks, y_ranks = rankdata(x), rankdata(y)
+    if np.ptp(x_ranks) == 0 or np.ptp(y_ranks) == 0:
+        return 1.0, 1.0
+    y_centred = y_ranks - y_ranks.mean()
+    y_centred /= np.linalg.norm(y_centred)
+
+    def rho(xs, axis=-1):  # Pearson's r of the ranks (Spearman's ρ with ties averaged), for many permutations
+        centred = xs - xs.mean(axis=axis, keepdims=True)
+        return (centred * y_centred).sum(axis=axis) / np.linalg.norm(centred, axis=axis)
+
+    def p_value(alternative):
+        return float(permutation_test((x_ranks,), rho, permutation_type="pairings", vectorized=True,
+                                      n_resamples=n_resamples, alternative=alternative,
+                                      random_state=np.random.default_rng(seed)).pvalue)
+
+    greater, less = p_value("greater"), p_value("less")
+    return (greater, less) if direction > 0 else (less, greater)
+
+
+def difference_p(first, second, direction: int, seed: int,
+                 n_resamples: int = DEFAULT_TESTS["n_resamples"]) -> tuple[float, float]:
+    """One-sided permutation p-values of mean(first) - mean(second), runs exchanged between the two sides: (p in
+    ``direction``, p in the other)."""
+    from scipy.stats import permutation_test
+
+    def p_value(alternative):
+        return float(permutation_test((np.asarray(first, float), np.asarray(second, float)),
+                                      lambda a, b, axis=-1: a.mean(axis=axis) - b.mean(axis=axis),
+                                      vectorized=True, n_resamples=n_resamples, alternative=alternative,
+                                      random_state=np.random.default_rng(seed)).pvalue)
+
+    greater, less = p_value("greater"), p_value("less")
+    return (greater, less) if direction > 0 else (less, greater)
+
+
+def lr_change(per_lr: dict, rng: np.random.Generator, n_boot: int) -> dict:
+    """The effect of a trend: the seed mean at the highest learning rate minus that at the lowest, with a 95%
+    bootstrap interval (the seeds of each resampled), and in units of the seed spread (the root mean within-rate
+    variance over every rate)."""
+    low_lr, high_lr = min(per_lr), max(per_lr)
+    first, last = per_lr[low_lr], per_lr[high_lr]
+    effect = float(last.mean() - first.mean())
+    boot = (rng.choice(last, (n_boot, len(last))).mean(axis=1) - rng.choice(first, (n_boot, len(first))).mean(axis=1))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    spread = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in per_lr.values()])))
+    return {"effect": effect, "effect_low": float(low), "effect_high": float(high),
+            "effect_sd": effect / spread if spread > 0 else float("nan")}
+
+
+NO_TEST = {"p": np.nan, "p_against": np.nan, "effect": np.nan, "effect_low": np.nan, "effect_high": np.nan,
+           "effect_sd": np.nan}
+
+
+def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+                     tests: dict | None = None) -> dict:
+    """Spearman's ρ between the claim's two metrics over the kept runs of its pooled studies, with a permutation
+    p-value and a 95% bootstrap interval over runs (:func:`correlations`, as Fig. 12 draws it); the effect is ρ
+    itself (at least 3 runs)."""
+    tests = {**DEFAULT_TESTS, **(tests or {})}
     metrics = [claim.metric, claim.versus_metric]
     runs = [run_pairs(tables[study], metrics, grid_rule) for study in claim.studies]
     kept = [r[r.kept] for r in runs]
@@ -216,12 +322,17 @@ def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: 
     y = np.concatenate([r[claim.metric].to_numpy(float) for r in kept])
     found = correlations(x, y, seed=derived_seed("claims", claim.claim_id), n_boot=n_boot)
     rho, low, high = found["spearman_rho"], found["spearman_low"], found["spearman_high"]
-    return {"n_learning_rates": len({lr for r in kept for lr in r.lr}), "n_runs": len(x),
-            "n_failed_runs": int(sum(r.status.isin(FAILED_STATUSES).sum() for r in runs)), "excluded_lrs": "",
-            "statistic": "spearman_rho_runs", "value": rho, "ci_low": low, "ci_high": high,
-            # a constant side has no ρ (NaN): nothing to rank, so no verdict either way
-            "verdict": "not enough runs" if len(x) < 3 else "inconclusive" if np.isnan(rho)
-            else interval_verdict(low, high, claim.direction)}
+    result = {"n_learning_rates": len({lr for r in kept for lr in r.lr}), "n_runs": len(x),
+              "n_failed_runs": int(sum(r.status.isin(FAILED_STATUSES).sum() for r in runs)), "excluded_lrs": "",
+              "statistic": "spearman_rho_runs", "value": rho}
+    if len(x) < 3:
+        return {**result, **NO_TEST, "verdict": "not enough runs"}
+    if np.isnan(rho):  # a constant side has no ρ: nothing to rank, so no verdict either way
+        return {**result, **NO_TEST, "p": 1.0, "p_against": 1.0, "verdict": "inconclusive"}
+    p, p_against = rank_trend_p(x, y, claim.direction, derived_seed("claims-p", claim.claim_id), tests["n_resamples"])
+    effect = {"effect": rho, "effect_low": low, "effect_high": high, "effect_sd": np.nan}
+    return {**result, "p": p, "p_against": p_against, **effect,
+            "verdict": claim_verdict(p, p_against, low, high, claim.direction, tests["alpha"])}
 
 
 def spearman(x, y) -> float:
@@ -233,25 +344,27 @@ def spearman(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
+def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+               tests: dict | None = None) -> dict:
+    """A trend claim on a study table: Spearman's ρ over the kept runs, its permutation p-values and the change
+    from the lowest to the highest kept learning rate (:func:`lr_change`); the verdict at ``tests["alpha"]``
+    (unadjusted: :func:`evaluate_claims` adjusts a family's p-values and judges again)."""
+    tests = {**DEFAULT_TESTS, **(tests or {})}
     excluded = grid_rule_cut(table, grid_rule)
     runs = table[(table.metric == claim.metric) & ~table.lr.isin(list(excluded))]
     rows = runs[~runs.status.isin(FAILED_STATUSES)].dropna(subset=["value"])
-    per_lr = {lr: group["value"].to_numpy() for lr, group in rows.groupby("lr")}
-    result = {"n_learning_rates": len(per_lr), "n_runs": len(rows),
+    per_lr = {lr: group["value"].to_numpy(float) for lr, group in rows.groupby("lr")}
+    result = {"statistic": "spearman_rho_runs", "n_learning_rates": len(per_lr), "n_runs": len(rows),
               "n_failed_runs": int(table[table.metric == claim.metric].status.isin(FAILED_STATUSES).sum()),
               "excluded_lrs": "; ".join(f"{lr:g} ({why})" for lr, why in excluded.items())}
     if len(per_lr) < 3 or min((len(v) for v in per_lr.values()), default=0) < 2:
-        return {**result, "statistic": "spearman_rho", "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "verdict": "not enough runs"}
-    lrs = np.array(sorted(per_lr))
-    rho = spearman(lrs, np.array([per_lr[lr].mean() for lr in lrs]))
-    rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
-    boot = [spearman(lrs, np.array([rng.choice(per_lr[lr], len(per_lr[lr])).mean() for lr in lrs]))
-            for _ in range(n_boot)]
-    low, high = np.percentile(boot, [2.5, 97.5])
-    verdict = interval_verdict(low, high, claim.direction)
-    return {**result, "statistic": "spearman_rho", "value": rho, "ci_low": low, "ci_high": high, "verdict": verdict}
+        return {**result, "value": np.nan, **NO_TEST, "verdict": "not enough runs"}
+    x, y = rows["lr"].to_numpy(float), rows["value"].to_numpy(float)
+    p, p_against = rank_trend_p(x, y, claim.direction, derived_seed("claims-p", claim.claim_id), tests["n_resamples"])
+    effect = lr_change(per_lr, np.random.default_rng(derived_seed("claims", claim.claim_id)), n_boot)
+    verdict = claim_verdict(p, p_against, effect["effect_low"], effect["effect_high"], claim.direction,
+                            tests["alpha"])
+    return {**result, "value": spearman(x, y), "p": p, "p_against": p_against, **effect, "verdict": verdict}
 
 
 PICKS = ("best", "best:METRIC", "best;except:KNOB=VALUE", "best:METRIC;except:KNOB=VALUE", "at:KNOB=VALUE")
@@ -315,46 +428,65 @@ def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) ->
     return points, failed, left_out
 
 
-def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None) -> dict:
-    """A comparison claim on the study tables (``tables``: study -> table): Δ = (first side) - (second side)."""
+def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+                    tests: dict | None = None) -> dict:
+    """A comparison claim on the study tables (``tables``: study -> table): Δ = (first side) - (second side),
+    with a permutation p-value over the runs of the two chosen grid points (given the choice of a "best" side)
+    and a bootstrap interval that chooses again in every resample; the effect is Δ, also in seed standard
+    deviations (pooled over the two points)."""
+    tests = {**DEFAULT_TESTS, **(tests or {})}
     sides = [pick_points(tables[claim.study], claim.pick, claim.metric, grid_rule),
              pick_points(tables[claim.versus_study], claim.versus_pick, claim.metric, grid_rule)]
     left_out = [f"{study}/{why}" for study, (_, _, whys) in zip(claim.studies, sides) for why in whys]
     result = {"statistic": "difference", "n_learning_rates": sum(len(points) for points, _, _ in sides),
               "n_runs": sum(len(v) for points, _, _ in sides for v in points),
               "n_failed_runs": sum(failed for _, failed, _ in sides), "excluded_lrs": "; ".join(left_out)}
-    nan = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
     counts = [sum(len(v) for v in points) for points, _, _ in sides]
     if counts[0] == 0 and sides[0][1] > 0 and counts[1] >= 2:
         # every run of the first side (the recipe the claim is about) failed: it did not work
-        return {**result, **nan, "verdict": "does not hold"}
+        return {**result, "value": np.nan, **NO_TEST, "verdict": "does not hold"}
     if min(counts) < 2:
-        return {**result, **nan, "verdict": "not enough runs"}
+        return {**result, "value": np.nan, **NO_TEST, "verdict": "not enough runs"}
 
-    def side(points, resample=None) -> float:
-        means = [(resample(v) if resample else v).mean() for v in points]
-        return float(max(means))  # an "at" side has one point; a "best" side takes the highest mean
+    def chosen(points, resample=None):  # an "at" side has one point; a "best" side takes the highest mean
+        values = [resample(v) if resample else v for v in points]
+        return values[int(np.argmax([v.mean() for v in values]))]
 
-    value = side(sides[0][0]) - side(sides[1][0])
+    first, second = chosen(sides[0][0]), chosen(sides[1][0])
+    value = float(first.mean() - second.mean())
     rng = np.random.default_rng(derived_seed("claims", claim.claim_id))
 
     def draw(values):
         return rng.choice(values, len(values))
 
-    boot = [side(sides[0][0], draw) - side(sides[1][0], draw) for _ in range(n_boot)]
+    boot = [chosen(sides[0][0], draw).mean() - chosen(sides[1][0], draw).mean() for _ in range(n_boot)]
     low, high = np.percentile(boot, [2.5, 97.5])
-    verdict = interval_verdict(low, high, claim.direction, claim.tie)
-    return {**result, "value": value, "ci_low": low, "ci_high": high, "verdict": verdict}
+    p, p_against = difference_p(first, second, claim.direction, derived_seed("claims-p", claim.claim_id),
+                                tests["n_resamples"])
+    spread = float(np.sqrt((np.var(first, ddof=1) * (len(first) - 1) + np.var(second, ddof=1) * (len(second) - 1))
+                           / (len(first) + len(second) - 2)))
+    effect = {"effect": value, "effect_low": float(low), "effect_high": float(high),
+              "effect_sd": value / spread if spread > 0 else float("nan")}
+    verdict = claim_verdict(p, p_against, low, high, claim.direction, tests["alpha"], claim.tie)
+    return {**result, "value": value, "p": p, "p_against": p_against, **effect, "verdict": verdict}
+
+
+COLUMNS = ["claim", "text", "figure", "study", "metric", "paper_direction", "supplementary", "statistic", "value",
+           "p", "p_adjusted", "p_against", "p_against_adjusted", "effect", "effect_low", "effect_high", "effect_sd",
+           "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source", "verdict"]
 
 
 def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path, claims: list[Claim],
-                    grid_rule: dict | None = None):
+                    grid_rule: dict | None = None, tests: dict | None = None):
     """``tables``: study -> table path, for the studies computed. Claims of other studies are 'not computed'.
-    ``grid_rule``: the config's section (:func:`grid_rule_cut`)."""
+    ``grid_rule``: the config's section (:func:`grid_rule_cut`); ``tests``: its ``claim_tests`` section (α, the
+    p-value adjustment, the permutations). Each family's p-values (the paper's claims; the supplementary ones)
+    are adjusted together and the verdicts judged on the adjusted values."""
     import pandas as pd
 
     from spurcomp.aggregate import read_table
 
+    tests = {**DEFAULT_TESTS, **(tests or {})}
     loaded = {study: read_table(path) for study, path in tables.items() if Path(path).exists()}
     rows = []
     for claim in claims:
@@ -362,10 +494,9 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                 "metric": claim.metric, "paper_direction": "increases" if claim.direction > 0 else "decreases",
                 "supplementary": claim.supplementary}
         if not all(study in loaded for study in claim.studies):
-            rows.append({**base, "statistic": "spearman_rho_runs" if claim.versus_metric else "difference"
-                         if claim.versus_study else "spearman_rho",
-                         "value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_learning_rates": 0, "n_runs": 0,
-                         "n_failed_runs": 0, "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
+            rows.append({**base, "statistic": "spearman_rho_runs" if not claim.versus_study else "difference",
+                         "value": np.nan, **NO_TEST, "n_learning_rates": 0, "n_runs": 0, "n_failed_runs": 0,
+                         "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
             continue
         # degraded data (a fallback replaced part of them) are named in the row: such a verdict is not the paper's data
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
@@ -374,33 +505,51 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                                     for d in loaded[study][1].get("datasets", {}).values()}))
         if claim.versus_metric:
             tested = test_correlation({study: loaded[study][0] for study in claim.studies}, claim,
-                                      grid_rule=grid_rule)
+                                      grid_rule=grid_rule, tests=tests)
         elif claim.versus_study:
-            tested = test_comparison({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule)
+            tested = test_comparison({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule,
+                                     tests=tests)
         else:
-            tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule)
+            tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule, tests=tests)
         rows.append({**base, **tested, "data_source": sources})
-    columns = ["claim", "text", "figure", "study", "metric", "paper_direction", "supplementary", "statistic", "value",
-               "ci_low", "ci_high", "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source",
-               "verdict"]
-    frame = pd.DataFrame(rows, columns=columns)  # the columns even when no figure of the config tests a claim
+    frame = pd.DataFrame(rows, columns=COLUMNS)  # the columns even when no figure of the config tests a claim
+    by_id = {claim.claim_id: claim for claim in claims}
+    for _, family in frame.groupby("supplementary"):
+        frame.loc[family.index, "p_adjusted"] = adjusted(family.p, tests["adjust"])
+        frame.loc[family.index, "p_against_adjusted"] = adjusted(family.p_against, tests["adjust"])
+    for i, row in frame[frame.p.notna()].iterrows():
+        claim = by_id[row.claim]
+        frame.loc[i, "verdict"] = claim_verdict(row.p_adjusted, row.p_against_adjusted, row.effect_low,
+                                                row.effect_high, claim.direction, tests["alpha"], claim.tie)
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_csv, index=False)
-    Path(out_md).write_text(_markdown(frame))
+    Path(out_md).write_text(_markdown(frame, tests))
     return frame
 
 
-def _markdown(frame) -> str:
+ADJUSTMENT_NAMES = {"bh": "Benjamini-Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)",
+                    "none": "not adjusted"}
+
+
+def _markdown(frame, tests: dict) -> str:
     lines = [
         "# Claims of the paper tested on the computed tables",
         "",
-        "Statistic: for a trend, Spearman's ρ between learning rate and the metric's mean over seeds; for a "
-        "comparison (Fig. 6, Fig. 13), Δ, the difference between the two sides' means (a side's best grid point "
-        "where the claim says so). Failed runs (diverged or collapsed) are left out; 95% bootstrap intervals over "
-        "seeds. A claim holds when the interval lies on the paper's side of 0; a claim that one side is at least on "
-        "par with the other is \"on par\" when the interval contains 0. Learning rates past the paper's grid rule "
-        "(the first with a failed seed or a drastic loss of accuracy), and for a side's best point the grid points "
-        "where a seed failed, are left out and listed.",
+        "How to read it. **Statistic**: for a trend, Spearman's ρ between the learning rate and the metric over every "
+        "kept run (learning rate × seed); for a comparison (Fig. 6, Fig. 13), Δ, the difference between the two "
+        "sides' means (a side's best grid point where the claim says so); for a correlation (Fig. 12), ρ over the "
+        "pooled runs. **p**: one-sided permutation p-value in the paper's direction (learning rates, or runs "
+        f"between the two sides, permuted; {tests['n_resamples']} permutations, exact where there are fewer), "
+        f"adjusted for multiplicity within each family (the paper's claims; the supplementary ones) by "
+        f"{ADJUSTMENT_NAMES[tests['adjust']]}. **Effect**: for a trend, the seed mean at the highest kept learning "
+        "rate minus that at the lowest, in the metric's units and in seed standard deviations (sd); for a comparison "
+        "Δ; for a correlation ρ; with a 95% bootstrap interval over seeds (over runs for a correlation). "
+        f"**Verdict** at α = {tests['alpha']:g}: holds when the adjusted p is below α and the effect's interval lies "
+        "on the paper's side of 0; does not hold when the adjusted p in the other direction is below α and the "
+        "interval lies on that side; else inconclusive (\"on par\" for a claim that one side is at least on par "
+        "with the other). Failed runs (diverged or collapsed) are left out; learning rates past the paper's grid "
+        "rule (the first with a failed seed or a drastic loss of accuracy), and for a side's best point the grid "
+        "points where a seed failed, are left out and listed.",
         "",
         *_claims_table(frame[~frame.supplementary.astype(bool)], "no claims (no figure of the config tests one)"),
     ]
@@ -409,8 +558,8 @@ def _markdown(frame) -> str:
         lines += [
             "", "## Supplementary: the choices the paper leaves open", "",
             "The same test for the pruning variants (criterion and scope; the paper's figures use the configured "
-            "default) and for selectivity with dead units counted as 0. These check what the paper's claims depend "
-            "on; they are not claims of the paper.", "",
+            "default) and for selectivity with dead units counted as 0, their p-values adjusted as a family of their "
+            "own. These check what the paper's claims depend on; they are not claims of the paper.", "",
             *_claims_table(supplementary, "none"),
         ]
     return "\n".join(lines) + "\n"
@@ -419,15 +568,20 @@ def _markdown(frame) -> str:
 def _claims_table(frame, empty: str) -> list[str]:
     import pandas as pd
 
-    lines = ["| claim | figure | data | ρ or Δ | 95% interval | LRs or points | runs | failed runs | left out | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    def number(value, fmt):
+        return "–" if pd.isna(value) else format(value, fmt)
+
+    lines = ["| claim | figure | data | statistic | p (adjusted) | effect [95% interval] | effect / sd | LRs or points "
+             "| runs | failed runs | left out | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in frame.itertuples():
         symbol = "Δ" if row.statistic == "difference" else "ρ"
         value = "–" if pd.isna(row.value) else f"{symbol} {row.value:+.3g}" if symbol == "Δ" else f"ρ {row.value:+.2f}"
-        interval = "–" if pd.isna(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
-        lines.append(f"| {row.text} | {row.figure} | {row.data_source or '–'} | {value} | {interval} | "
-                     f"{row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | {row.excluded_lrs or '–'} | "
-                     f"**{row.verdict}** |")
+        p = "–" if pd.isna(row.p) else f"{row.p:.2g} ({row.p_adjusted:.2g})"
+        effect = ("–" if pd.isna(row.effect) else
+                  f"{row.effect:+.3g} [{number(row.effect_low, '+.3g')}, {number(row.effect_high, '+.3g')}]")
+        lines.append(f"| {row.text} | {row.figure} | {row.data_source or '–'} | {value} | {p} | {effect} | "
+                     f"{number(row.effect_sd, '+.2g')} | {row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | "
+                     f"{row.excluded_lrs or '–'} | **{row.verdict}** |")
     counts = frame.verdict.value_counts()
     summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or empty
     return lines + ["", f"Summary: {summary}."]

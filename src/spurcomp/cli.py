@@ -186,7 +186,7 @@ def _dispatch(args, config: dict) -> None:
         print(texts[args.format], end="")
     elif args.verb == "claims":
         steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
-                     "results/claims.csv", "results/claims.md", config["grid_rule"])
+                     "results/claims.csv", "results/claims.md", config["grid_rule"], config["claim_tests"])
     elif args.verb == "fidelity":
         if args.out:
             write_fidelity(config, args.out)

@@ -216,11 +216,13 @@ def table(layout: str, inputs: list, out_md, out_tex, grid_rule: dict | None = N
     logger.info("table (layout %s): %d rows -> %s, %s", layout, len(frame), out_md, out_tex)
 
 
-def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, grid_rule: dict | None = None) -> None:
-    """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``."""
+def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, grid_rule: dict | None = None,
+           tests: dict | None = None) -> None:
+    """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``; ``tests``: the
+    config's ``claim_tests`` section."""
     from spurcomp.claims import Claim, evaluate_claims
 
-    frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims], grid_rule)
+    frame = evaluate_claims(tables, out_csv, out_md, [Claim(**claim) for claim in claims], grid_rule, tests)
     logger.info("claims: %s -> %s", frame.verdict.value_counts().to_dict(), out_md)
 
 

@@ -14,6 +14,8 @@ rule claims:
         claims=claims_param(config),
         # which learning rates the claims are tested on
         grid_rule=canonical(config["grid_rule"]),
+        # α, the p-value adjustment, the permutations
+        tests=canonical(config["claim_tests"]),
     threads: 1
     resources:
         mem_mb=1000,
