@@ -241,3 +241,26 @@ def test_degraded_data_are_named_in_figures_tables_claims_and_the_manifest(tmp_p
     assert built.returncode == 0, built.stderr
     from spurcomp.data.io import load_metadata
     assert "degraded" not in load_metadata(tmp_path / "built.npz")
+
+
+def test_a_truncated_history_is_named_set_aside_and_noted_in_run_json(tmp_path):
+    from spurcomp.study import check_run_files, file_digest
+
+    run_dir = tmp_path / "seed=0"
+    run_dir.mkdir()
+    (run_dir / "weights.pt").write_bytes(b"w" * 100)
+    (run_dir / "history.parquet").write_bytes(b"h" * 300)
+    summary = {"run": {}, "files": {name: file_digest(run_dir / name) for name in ("weights.pt", "history.parquet")}}
+    (run_dir / "run.json").write_text(json.dumps(summary))
+    assert check_run_files(run_dir)["files"] == summary["files"]  # intact: read as it is
+    (run_dir / "history.parquet").write_bytes(b"h" * 299)
+    with pytest.raises(DamagedFile, match=r"history.parquet 299 bytes where 300 were written \(moved to "
+                                          r"history.parquet.damaged\); run the same Snakemake command again"):
+        check_run_files(run_dir)
+    assert (run_dir / "history.parquet.damaged").exists() and not (run_dir / "history.parquet").exists()
+    # the note changes run.json, which is what makes Snakemake rerun the steps that read it (and so rebuild)
+    assert json.loads((run_dir / "run.json").read_text())["set_aside"] == {
+        "history.parquet": "299 bytes where 300 were written"}
+    (run_dir / "weights.pt").write_bytes(b"x" * 100)  # same size, other bytes: the checksum tells
+    with pytest.raises(DamagedFile, match="weights.pt its checksum differs from the one written"):
+        check_run_files(run_dir)
