@@ -30,9 +30,10 @@ def test_standin_has_the_release_group_structure_and_exact_masks():
     assert np.array_equal(again.train.x, data.train.x)
 
 
-def write_release(root, rows):
-    """The official layout: root/waterbird_complete95_forest2water2/metadata.csv and the images it lists."""
-    folder = root / "waterbird_complete95_forest2water2"
+def write_release(root, rows, name="waterbird_complete95_forest2water2"):
+    """The official layout: root/waterbird_complete95_forest2water2/metadata.csv (Sagawa et al.'s tarball; WILDS
+    names the folder waterbirds_v1.0) and the images it lists."""
+    folder = root / name
     folder.mkdir(parents=True)
     with (folder / "metadata.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -65,8 +66,12 @@ def test_the_official_release_is_read_from_its_folder(tmp_path):
     assert lazy.train.b.tolist() == [0, 1, 0] and lazy.metadata["rho_train"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="train split has 3 images, fewer than n_train = 5"):
         build_dataset({**spec, "n_train": 5}, seed=0)
-    with pytest.raises(FileNotFoundError, match="metadata.csv is missing.*source: embedded"):
+    with pytest.raises(FileNotFoundError, match="waterbirds_v1.0/metadata.csv'\\] exists.*source: embedded"):
         build_dataset({**spec, "data_root": str(tmp_path / "nowhere")}, seed=0)
+    # the same release as WILDS ships it (folder waterbirds_v1.0/) gives the same dataset
+    write_release(tmp_path / "wilds", rows, name="waterbirds_v1.0")
+    wilds = build_dataset({**spec, "data_root": str(tmp_path / "wilds")}, seed=0)
+    assert np.array_equal(wilds.train.x, data.train.x) and wilds.test.y.tolist() == [0, 1]
 
 
 def test_the_schema_knows_waterbirds(tiny_config):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spurcomp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('spurcomp')}")
     parser.add_argument("--configfile", "--config", dest="config", action="append", default=[], metavar="FILE",
                         help="a config file merged over the base, as `snakemake --configfile FILE` merges it "
                              "(repeat it to stack files; --config FILE is the older spelling)")

@@ -5,7 +5,8 @@ the four (y, b) groups.
 
 Two sources:
 
-- ``folder``: the official release in ``data_root/waterbird_complete95_forest2water2/`` (``metadata.csv`` with
+- ``folder``: the official release in ``data_root/waterbird_complete95_forest2water2/`` (Sagawa et al.'s
+  group_DRO tarball) or ``data_root/waterbirds_v1.0/`` (the same images as WILDS ships them) (``metadata.csv`` with
   ``img_filename, y, split, place``; split 0 train, 2 test; the validation split 1 is not used). Images are resized
   and centre-cropped as the standard evaluation transform does (resize to 256/224 of the size, crop the size),
   to ``image_size``. Its groups are the release's own (``rho_train`` is not used). No pixel masks: core is every
@@ -28,7 +29,8 @@ from spurcomp.data.images import random_colour, shape_mask
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
 from spurcomp.data.versions import GENERATOR_VERSIONS
 
-RELEASE = "waterbird_complete95_forest2water2"
+# the release's folder as Sagawa et al.'s tarball names it, and as WILDS does (the same metadata.csv and images)
+RELEASES = ("waterbird_complete95_forest2water2", "waterbirds_v1.0")
 SPLIT_CODES = {"train": 0, "test": 2}  # metadata.csv's split column (1: validation)
 BIRDS = {0: ("triangle", "cross"), 1: ("crescent", "ring")}
 CORE, SPURIOUS = FEATURE_CODES["core"], FEATURE_CODES["spurious"]
@@ -66,13 +68,20 @@ def _standin_split(y: np.ndarray, b: np.ndarray, size: int, rng: np.random.Gener
     return Split(x=x, y=y, b=b, feature=feature)
 
 
+def release_folder(data_root: str | Path) -> Path:
+    """The release's folder under ``data_root``: either layout (the first that holds a metadata.csv)."""
+    for name in RELEASES:
+        if (Path(data_root) / name / "metadata.csv").exists():
+            return Path(data_root) / name
+    raise FileNotFoundError(
+        f"Waterbirds not found: none of {[str(Path(data_root) / name / 'metadata.csv') for name in RELEASES]} "
+        f"exists. Put the official release (the folder {RELEASES[0]}/ of Sagawa et al.'s tarball, or {RELEASES[1]}/ "
+        f"as WILDS ships it, with metadata.csv and the images) under data_root, or use source: embedded (the offline "
+        f"stand-in)")
+
+
 def _read_metadata(folder: Path) -> list[dict]:
     path = folder / "metadata.csv"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"Waterbirds not found: {path} is missing. Put the official release (the folder {RELEASE}/ with "
-            f"metadata.csv and the images, from the group_DRO repository) under data_root, or use source: embedded "
-            f"(the offline stand-in)")
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     missing = {"img_filename", "y", "split", "place"} - set(rows[0] if rows else {})
@@ -106,7 +115,7 @@ def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", 
             splits[split] = _standin_split(y, bias_labels(y, rho, rng, 2), image_size, rng)
         described, masks = "procedural Waterbirds stand-in", "core: the bird's pixels; spurious: the scene's"
     elif source == "folder":
-        folder = Path(data_root) / RELEASE
+        folder = release_folder(data_root)
         rows = _read_metadata(folder)
         splits = {split: _folder_split(rows, folder, split, n, image_size, streams[split], lazy)
                   for split, n in (("train", n_train), ("test", n_test))}
