@@ -14,6 +14,8 @@ from spurcomp.settings import SHORT_NAMES, setting_from_dict
 from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, set_aside_run_file
 
 PROVENANCE_KEY = b"spurcomp"
+# the layout of a study table (its columns and what they mean): a results bundle of another version is refused
+TABLE_VERSION = 1
 EVALUATION_REMEDY = "run the same Snakemake command again: the run is evaluated again"
 TABLE_REMEDY = "run the same Snakemake command again: the table is made again from its runs' files"
 FAMILY_ORDER = {family: i for i, family in enumerate(EVALUATION_FAMILIES)}

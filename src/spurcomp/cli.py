@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from spurcomp import steps
+from spurcomp.bundle import make_bundle, unbundle
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, UnknownName, deep_merge, read_config_file, validate_config
 from spurcomp.fidelity import fidelity_document, write_fidelity
@@ -85,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
                                         "config's, each as in the paper, the paper's open choice, or a departure "
                                         "with the config's reason (Markdown)")
     p.add_argument("--out", help="write it here instead of printing it")
+
+    p = sub.add_parser("bundle", help="pack what the figures, tables and claims are made from (the study tables, the "
+                                      "learning-rate decisions, the config, provenance; never weights) into one file")
+    p.add_argument("out", metavar="OUT", help="the bundle to write, e.g. results-bundle.zip")
+    p.add_argument("--doi", help="the DOI of the record the bundle is published under (kept in its bundle.json)")
+
+    p = sub.add_parser("unbundle", help="put a bundle's tables where the workflow expects them (after checking its "
+                                        "config, version and checksums): `snakemake --cores all` then draws every "
+                                        "figure without training")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--force", action="store_true", help="replace this checkout's own tables where they differ")
 
     p = sub.add_parser("check", help="check config files: YAML (with the line of an error) and every key, merged "
                                      "in order over the base as `snakemake --configfile FILE...` merges them")
@@ -194,6 +206,12 @@ def _dispatch(args, config: dict) -> None:
             write_fidelity(config, args.out)
         else:
             print(fidelity_document(config), end="")
+    elif args.verb == "bundle":
+        manifest = make_bundle(config, args.out, args.doi)
+        print(f"spurcomp: {args.out}: {len(manifest['files'])} files, {Path(args.out).stat().st_size / 1e6:.1f} MB")
+    elif args.verb == "unbundle":
+        written = unbundle(config, args.file, args.force)
+        print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all` draws the figures")
     elif args.verb == "runs":
         for run in study_runs(config, args.study):
             print(run.directory)
