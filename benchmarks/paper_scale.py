@@ -3,20 +3,27 @@ step (forward, backward, optimiser) at the paper's batch size, the epoch it impl
 Gradients on 50 samples (16 steps, all-zero baseline: one checkpoint's attributions) and DeepLabV3 background
 masks per 1,000 images.
 
-    python benchmarks/paper_scale.py [--device cpu|cuda] [--steps 10] [--threads 2]
+    python benchmarks/paper_scale.py [--device cpu|cuda] [--steps 10] [--threads 2] [--table FILE]
 
-Prints a table; on the CPU use few steps (each Swin-T step at 224 px takes seconds).
+Prints a table; on the CPU use few steps (each Swin-T step at 224 px takes seconds). ``--table FILE`` also writes
+the step times into a step-time table for ``spurcomp plan --step-times FILE`` (this device's rows replaced, other
+devices' kept; start from src/spurcomp/step_times.csv).
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from spurcomp.metrics.attribution import integrated_gradients
 from spurcomp.models import build_model
+from spurcomp.plan import model_key
 from spurcomp.runtime import setup_torch
 from spurcomp.segmentation import build_segmenter, predict_background
 
@@ -59,6 +66,30 @@ def step_seconds(spec, shape, classes, batch, optimiser, steps, device) -> float
     return (time.perf_counter() - start) / steps
 
 
+def device_id(name: str) -> str:
+    """A device's name in the step-time table: 'NVIDIA H100 80GB HBM3' -> 'nvidia-h100'; a CPU by its cores."""
+    words = name.lower().replace(",", "").split()
+    return "-".join(words[:2]) if words[0] != "cpu" else f"cpu-{os.cpu_count()}core-{platform.machine()}"
+
+
+def write_step_times(path: str, device: str, measured: list, how: str) -> None:
+    """This device's rows of a step-time table replaced by ``measured`` (model, input, batch, seconds)."""
+    rows = []
+    if Path(path).exists():
+        with open(path, newline="") as handle:
+            rows = [row for row in csv.DictReader(line for line in handle if not line.startswith("#"))
+                    if row["device"] != device]
+    rows += [{"device": device, "model": model, "input": "x".join(map(str, shape)), "batch": batch,
+              "precision": "fp32", "ms_per_step": f"{1000 * seconds:.3g}", "measured_with": how}
+             for model, shape, batch, seconds in measured]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["device", "model", "input", "batch", "precision", "ms_per_step",
+                                                    "measured_with"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\n{len(measured)} step times of {device} written to {path}")
+
+
 def ig_seconds(spec, shape, classes, device) -> float:
     model = build_model(spec, shape, classes).to(device).eval()
     x = torch.rand(50, *shape, device=device)
@@ -77,6 +108,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only-default", action="store_true", help="only the default-scale cases (quick on a CPU)")
+    parser.add_argument("--table", help="write the step times into this step-time table (spurcomp plan)")
     args = parser.parse_args()
     device = torch.device(args.device)
     setup_torch(args.threads, device)
@@ -84,14 +116,20 @@ def main() -> None:
     print(f"device: {name}; torch {torch.__version__}\n")
     print("| model | input | batch | optimiser | s / step | dataset | s / epoch (est.) | IG, 50 samples (s) |")
     print("|---|---|---|---|---|---|---|---|")
+    measured = []
     for label, spec, shape, classes, batch, optimiser, n_train, dataset in CASES:
         if args.only_default and "default" not in dataset:
             continue
         seconds = step_seconds(spec, shape, classes, batch, optimiser, args.steps, device)
+        measured.append((model_key(spec), shape, batch, seconds))
         ig = ig_seconds(spec, shape, classes, device)
         epoch = seconds * n_train / batch
         print(f"| {label} | {'x'.join(map(str, shape))} | {batch} | {optimiser} | {seconds:.4f} | {dataset} "
               f"({n_train:,}) | {epoch:,.0f} | {ig:.2f} |")
+    if args.table:
+        write_step_times(args.table, device_id(name), measured,
+                         f"benchmarks/paper_scale.py --device {args.device} --steps {args.steps} --threads "
+                         f"{args.threads}, torch {torch.__version__}")
     print("\n| segmenter | input | images | s per 1,000 images |")
     print("|---|---|---|---|")
     for label, spec, size in (("DeepLabV3 (smp, ResNet18 encoder)", {"arch": "deeplabv3"}, 32),

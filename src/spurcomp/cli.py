@@ -12,6 +12,7 @@ from spurcomp.bundle import make_bundle, unbundle
 from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, UnknownName, deep_merge, read_config_file, validate_config
 from spurcomp.fidelity import fidelity_document, write_fidelity
+from spurcomp.plan import plan, plan_markdown, read_step_times
 from spurcomp.figures import figure_inputs, figure_spec
 from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
@@ -86,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
                                         "config's, each as in the paper, the paper's open choice, or a departure "
                                         "with the config's reason (Markdown)")
     p.add_argument("--out", help="write it here instead of printing it")
+
+    p = sub.add_parser("plan", help="what the config's grid costs before it is launched: per figure and study, runs, "
+                                    "epochs at most, images per epoch, ms per step on a device, hours of training")
+    p.add_argument("--device", default="nvidia-h100",
+                   help="a device of the step-time table (default: %(default)s; the table lists the others)")
+    p.add_argument("--step-times", help="your own step-time table (benchmarks/paper_scale.py --table writes one)")
 
     p = sub.add_parser("bundle", help="pack what the figures, tables and claims are made from (the study tables, the "
                                       "learning-rate decisions, the config, provenance; never weights) into one file")
@@ -206,6 +213,12 @@ def _dispatch(args, config: dict) -> None:
             write_fidelity(config, args.out)
         else:
             print(fidelity_document(config), end="")
+    elif args.verb == "plan":
+        times = read_step_times(args.step_times) if args.step_times else read_step_times()
+        devices = sorted({t.device for t in times})
+        if args.device not in devices:
+            raise ConfigError(f"no step times for device {args.device!r}; the table has {devices}")
+        print(plan_markdown(plan(config, args.device, times), args.device), end="")
     elif args.verb == "bundle":
         manifest = make_bundle(config, args.out, args.doi)
         print(f"spurcomp: {args.out}: {len(manifest['files'])} files, {Path(args.out).stat().st_size / 1e6:.1f} MB")
