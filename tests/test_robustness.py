@@ -264,3 +264,16 @@ def test_a_truncated_history_is_named_set_aside_and_noted_in_run_json(tmp_path):
     (run_dir / "weights.pt").write_bytes(b"x" * 100)  # same size, other bytes: the checksum tells
     with pytest.raises(DamagedFile, match="weights.pt its checksum differs from the one written"):
         check_run_files(run_dir)
+
+
+def test_the_cli_shows_training_progress_when_asked_and_not_in_a_log(tmp_path, tiny_config):
+    tiny_config["training"]["max_epochs"] = 3
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
+    assert spurcomp(tmp_path, "dataset", "parity").returncode == 0
+    run = ("train", "--dataset", "parity", "--model", "fcn", "--setting", "lr=0.05", "--seed", "0")
+    shown = spurcomp(tmp_path, *run, "--progress")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"results/runs/parity/fcn/lr=0.05/seed=0: 100%\|.*\| 3/3 \[", shown.stderr), shown.stderr
+    # not a terminal (a pipe, a job's log): no bar, only the log's lines
+    quiet = spurcomp(tmp_path, *run[:-1], "1")
+    assert quiet.returncode == 0 and "3/3 [" not in quiet.stderr and "epoch 3/3" in quiet.stderr

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset file (default: results/data/DATASET.npz)")
     p.add_argument("--run-dir", help="output folder (default: results/runs/DATASET/MODEL/SETTING/seed=SEED)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar of the epochs (default: when the terminal shows it)")
 
     p = sub.add_parser("evaluate", help="evaluate one run (every family, or those named)")
     p.add_argument("families", nargs="*", metavar="FAMILY",
@@ -183,8 +185,9 @@ def _dispatch(args, config: dict) -> None:
                                     background_masks_path(args.name), config["device"])
     elif args.verb == "train":
         run = run_key(args, config)
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
         steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
-                    args.run_dir or run.directory, runtime_options(config), args.threads)
+                    args.run_dir or run.directory, {**runtime_options(config), "progress": progress}, args.threads)
     elif args.verb == "evaluate":
         run = run_key(args, config)
         families = args.families or EVALUATION_FAMILIES

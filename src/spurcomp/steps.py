@@ -113,7 +113,8 @@ def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[
     def options(job):
         return TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
                             state_every_epochs=runtime["state_every_epochs"],
-                            divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"])
+                            divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"],
+                            progress=runtime.get("progress", False))
 
     settings = [setting_from_dict(job["setting"]) for job in jobs]
     if runtime.get("vectorise") and len(runs) > 1:

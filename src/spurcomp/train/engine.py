@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from spurcomp.data.io import Dataset
 from spurcomp.data.tensors import DeviceImages, batches_of, images_on
@@ -43,6 +44,7 @@ class TrainOptions:
 
     checkpoint_epochs: list[int] = field(default_factory=list)
     state_every_epochs: int = 1
+    progress: bool = False  # a progress bar of the epochs on the terminal (the CLI's; never in a job's log)
     # an epoch whose mean training loss exceeds this many times ln(num_classes) (chance level) has exploded
     divergence_factor: float = 1000.0
     # a run ending with training accuracy at most this far above chance (or every unit dead) has collapsed
@@ -348,6 +350,8 @@ def train_run(
     elapsed_before, started, loop_seconds = progress.elapsed_s, time.perf_counter(), 0.0
     divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
     model.train()
+    bar = tqdm(total=setting.max_epochs, initial=progress.epoch, desc=str(run_dir), unit="epoch",
+               disable=not options.progress, leave=True)
     while progress.status is None and progress.epoch < setting.max_epochs:
         loop_started = time.perf_counter()
         steps_finite = _train_epoch(model, optimizer, data, setting, seed, progress)
@@ -363,6 +367,9 @@ def train_run(
                     row["test_unbiased_acc"], progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
             _save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
+        bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", unbiased=f"{row['test_unbiased_acc']:.3f}")
+        bar.update()
+    bar.close()
     _conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
     progress.elapsed_s = elapsed_before + time.perf_counter() - started
     return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
