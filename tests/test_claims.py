@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 
 from spurcomp.aggregate import write_table
-from spurcomp.claims import Claim, config_claims, evaluate_claims, grid_rule_cut, spearman, test_claim as claim_test
+from spurcomp.claims import Claim, evaluate_claims, grid_rule_cut, spearman, test_claim as claim_test
+from spurcomp.figures import config_claims
 from spurcomp.config import validate_config
 
 

@@ -74,7 +74,7 @@ def test_the_lock_file_pins_every_requirement_within_its_bounds():
 
 
 def test_the_claims_count_in_ae_md_is_the_configs():
-    from spurcomp.claims import config_claims
+    from spurcomp.figures import config_claims
     from spurcomp.cli import merged_config
     from spurcomp.config import validate_config
 

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from spurcomp.aggregate import TABLE_VERSION
 from spurcomp.config import ConfigError, canonical
-from spurcomp.figures import figure_inputs, figure_names
-from spurcomp.claims import claim_studies
+from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
 from spurcomp.study import RESULTS, decided_extension_rates, extension_path, extension_rates
 

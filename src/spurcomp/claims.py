@@ -91,28 +91,6 @@ def correlation_over_runs(config: dict, studies, metric: str, versus_metric: str
                  versus_metric=versus_metric, pooled=tuple(studies))
 
 
-def config_claims(config: dict) -> list[Claim]:
-    """The claims of every figure of the config, as its layout module states them (first figure wins when
-    two figures test the same claim)."""
-    from spurcomp.figures import layout_module  # figures state their claims with the helpers above
-
-    claims: dict[str, Claim] = {}
-    for spec in (config.get("figures") or {}).values():
-        for claim in layout_module(spec["layout"]).claims(spec, config):
-            claims.setdefault(claim.claim_id, claim)
-    return list(claims.values())
-
-
-def claims_param(config: dict) -> list[dict]:
-    """:func:`config_claims` as plain dicts: the claims job's param (a changed claim reruns it)."""
-    return [asdict(claim) for claim in config_claims(config)]
-
-
-def claim_studies(config: dict) -> list[str]:
-    """The studies whose tables the claims are tested on."""
-    return sorted({study for claim in config_claims(config) for study in claim.studies})
-
-
 def grid_rule_cut(table, rule: dict | None) -> dict[float, str]:
     """The learning rates the paper's grid rule leaves out of a study's curves and claims, with why.
 

@@ -9,15 +9,13 @@ from pathlib import Path
 
 from spurcomp import steps
 from spurcomp.bundle import make_bundle, unbundle
-from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, UnknownName, deep_merge, read_config_file, validate_config
 from spurcomp.fidelity import fidelity_document, write_fidelity
 from spurcomp.plan import plan, plan_markdown, read_step_times
-from spurcomp.figures import figure_inputs, figure_spec
+from spurcomp.figures import claim_studies, claims_param, figure_inputs, figure_spec, figure_tables
 from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
-from spurcomp.tables import figure_tables
 from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, dataset_job, dataset_path,
                             dataset_segmenter, decided_extension_rates, evaluation_path, figure_path, run_evaluation, runtime_options,
                             segmenter_job, segmenter_path, study_runs, table_path, train_job)

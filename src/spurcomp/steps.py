@@ -211,7 +211,7 @@ def figure(layout: str, inputs: list, out_pdf, out_csv, grid_rule: dict | None =
 
 def table(layout: str, inputs: list, out_md, out_tex, grid_rule: dict | None = None) -> None:
     """A figure's numbers as tables: mean ± std per study, learning rate and metric, in Markdown and LaTeX."""
-    from spurcomp.tables import write_tables
+    from spurcomp.figures import write_tables
 
     frame = write_tables(layout, list(inputs), out_md, out_tex, grid_rule)
     logger.info("table (layout %s): %d rows -> %s, %s", layout, len(frame), out_md, out_tex)
@@ -219,7 +219,7 @@ def table(layout: str, inputs: list, out_md, out_tex, grid_rule: dict | None = N
 
 def claims(claims: list[dict], tables: dict[str, str | Path], out_csv, out_md, grid_rule: dict | None = None,
            tests: dict | None = None) -> None:
-    """Test ``claims`` (as :func:`spurcomp.claims.config_claims` lists them) on the study ``tables``; ``tests``: the
+    """Test ``claims`` (as :func:`spurcomp.figures.config_claims` lists them) on the study ``tables``; ``tests``: the
     config's ``claim_tests`` section."""
     from spurcomp.claims import Claim, evaluate_claims
 

@@ -113,23 +113,3 @@ def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
              " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(tex(c) for c in cells) + r" \\" for cells in body]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
-
-
-def figure_tables(layout: str, inputs, grid_rule: dict | None = None, formats=FORMATS) -> tuple[pd.DataFrame, dict]:
-    """The metrics of a figure's layout per study and learning rate: the frame, and its text in each format."""
-    from spurcomp.figures import layout_module
-
-    module = layout_module(layout)
-    frame = results_table(inputs, module.METRICS, grid_rule)
-    title = getattr(module, "TABLE_TITLE", None) or (
-        f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate")
-    return frame, {fmt: render(frame, module.METRICS, title, fmt) for fmt in formats}
-
-
-def write_tables(layout: str, inputs, out_md, out_tex, grid_rule: dict | None = None) -> pd.DataFrame:
-    """``results/tables/FIGURE.md`` and ``.tex`` (:func:`figure_tables`)."""
-    frame, texts = figure_tables(layout, inputs, grid_rule)
-    for out, fmt in ((out_md, "md"), (out_tex, "latex")):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(texts[fmt])
-    return frame

@@ -6,12 +6,13 @@ import re
 import sys
 from pathlib import Path
 
-from spurcomp.claims import claim_studies, claims_param
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
 from spurcomp.fidelity import fidelity_datasets, fidelity_markdown
 from spurcomp.status import rebuild_command, without_summary
 from spurcomp.figures import (
     all_figures,
+    claim_studies,
+    claims_param,
     figure_caption,
     figure_inputs,
     figure_names,

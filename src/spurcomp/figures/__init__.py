@@ -17,12 +17,13 @@ Snakemake builds the DAG, which must stay light. Modules whose name starts with 
 from __future__ import annotations
 
 import importlib
+from dataclasses import asdict
 import pkgutil
 from pathlib import Path
 from types import ModuleType
 
 from spurcomp.config import UnknownName
-from spurcomp.names import dataset_label, dataset_spec_source, model_name
+from spurcomp.names import dataset_label, dataset_spec_source, metric_name, model_name
 from spurcomp.study import RESULTS, dataset_path, figure_path, table_path
 
 LAYOUTS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
@@ -90,3 +91,46 @@ def figure_caption(config: dict, figure: str) -> str:
 
 __all__ = ["LAYOUTS", "all_figures", "figure_caption", "figure_inputs", "figure_names", "figure_spec",
            "layout_module", "results_table_paths", "tabulated_figures"]
+
+
+# The claims and the results tables of the config's figures: each layout module states its claims and metrics, so
+# they live here, above the claims and tables modules they use (which never import the figures).
+def config_claims(config: dict) -> list:
+    """The claims of every figure of the config, as its layout module states them (first figure wins when
+    two figures test the same claim)."""
+    claims = {}
+    for spec in (config.get("figures") or {}).values():
+        for claim in layout_module(spec["layout"]).claims(spec, config):
+            claims.setdefault(claim.claim_id, claim)
+    return list(claims.values())
+
+
+def claims_param(config: dict) -> list[dict]:
+    """:func:`config_claims` as plain dicts: the claims job's param (a changed claim reruns it)."""
+    return [asdict(claim) for claim in config_claims(config)]
+
+
+def claim_studies(config: dict) -> list[str]:
+    """The studies whose tables the claims are tested on."""
+    return sorted({study for claim in config_claims(config) for study in claim.studies})
+
+
+def figure_tables(layout: str, inputs, grid_rule: dict | None = None, formats=None) -> tuple:
+    """The metrics of a figure's layout per study and learning rate: the frame, and its text in each format
+    (default: every format of :mod:`spurcomp.tables`). pandas is imported here, not by the DAG side."""
+    from spurcomp.tables import FORMATS, render, results_table
+
+    module = layout_module(layout)
+    frame = results_table(inputs, module.METRICS, grid_rule)
+    title = getattr(module, "TABLE_TITLE", None) or (
+        f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate")
+    return frame, {fmt: render(frame, module.METRICS, title, fmt) for fmt in formats or FORMATS}
+
+
+def write_tables(layout: str, inputs, out_md, out_tex, grid_rule: dict | None = None):
+    """``results/tables/FIGURE.md`` and ``.tex`` (:func:`figure_tables`)."""
+    frame, texts = figure_tables(layout, inputs, grid_rule)
+    for out, fmt in ((out_md, "md"), (out_tex, "latex")):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(texts[fmt])
+    return frame
