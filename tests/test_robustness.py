@@ -277,3 +277,10 @@ def test_the_cli_shows_training_progress_when_asked_and_not_in_a_log(tmp_path, t
     # not a terminal (a pipe, a job's log): no bar, only the log's lines
     quiet = spurcomp(tmp_path, *run[:-1], "1")
     assert quiet.returncode == 0 and "3/3 [" not in quiet.stderr and "epoch 3/3" in quiet.stderr
+
+
+def test_every_cli_verb_has_its_function():
+    from spurcomp.cli import VERBS, _parser
+
+    subparsers = next(action for action in _parser()._actions if action.dest == "verb")
+    assert set(subparsers.choices) - {"check"} == set(VERBS)

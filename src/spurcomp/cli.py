@@ -16,7 +16,7 @@ from spurcomp.figures import claim_studies, claims_param, figure_inputs, figure_
 from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
-from spurcomp.study import (EVALUATION_FAMILIES, RunKey, background_masks_path, dataset_job, dataset_path,
+from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunKey, background_masks_path, dataset_job, dataset_path,
                             dataset_segmenter, decided_extension_rates, evaluation_path, figure_path, run_evaluation, runtime_options,
                             segmenter_job, segmenter_path, study_runs, table_path, train_job)
 
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("masks", help="results/masks/DATASET.npz: the test images' background masks by the dataset's "
                                      "segmenter")
     p.add_argument("name")
+    p.add_argument("--threads", type=int, default=1, help="also the processes decoding a lazily read dataset")
 
     p = sub.add_parser("train", help="train one run (resumes from its saved state)")
     for arg in ("dataset", "model", "setting"):
@@ -165,74 +166,108 @@ def main(argv=None) -> int:
     return 0
 
 
+def _dataset(args, config):
+    steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
+
+
+def _segmenter(args, config):
+    out = segmenter_path(args.name)
+    steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"], args.threads)
+
+
+def _masks(args, config):
+    segmenter = dataset_segmenter(config, args.name)
+    if not segmenter:
+        raise ConfigError(f"dataset {args.name!r} names no segmenter (datasets.{args.name}.background_masks)")
+    steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter), background_masks_path(args.name),
+                                config["device"], args.threads)
+
+
+def _train(args, config):
+    run = run_key(args, config)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
+                args.run_dir or run.directory, {**runtime_options(config), "progress": progress}, args.threads)
+
+
+def _evaluate(args, config):
+    run = run_key(args, config)
+    families = args.families or EVALUATION_FAMILIES
+    steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
+                   dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
+                   masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset) else None)
+
+
+def _aggregate(args, config):
+    runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
+    steps.aggregate(args.study, config["studies"][args.study], [run.directory / RUN_FILES["summary"] for run in runs],
+                    [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES], table_path(args.study))
+
+
+def _figure(args, config):
+    out = Path(args.out or figure_path(args.name))
+    steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
+                 out.with_suffix(".csv"), config["grid_rule"])
+
+
+def _table(args, config):
+    _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
+                             config["grid_rule"], formats=(args.format,))
+    print(texts[args.format], end="")
+
+
+def _claims(args, config):
+    steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
+                 "results/claims.csv", "results/claims.md", config["grid_rule"], config["claim_tests"])
+
+
+def _fidelity(args, config):
+    if args.out:
+        write_fidelity(config, args.out)
+    else:
+        print(fidelity_document(config), end="")
+
+
+def _plan(args, config):
+    times = read_step_times(args.step_times) if args.step_times else read_step_times()
+    devices = sorted({t.device for t in times})
+    if args.device not in devices:
+        raise ConfigError(f"no step times for device {args.device!r}; the table has {devices}")
+    print(plan_markdown(plan(config, args.device, times), args.device), end="")
+
+
+def _bundle(args, config):
+    manifest = make_bundle(config, args.out, args.doi)
+    print(f"spurcomp: {args.out}: {len(manifest['files'])} files, {Path(args.out).stat().st_size / 1e6:.1f} MB")
+
+
+def _unbundle(args, config):
+    written = unbundle(config, args.file, args.force)
+    print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all` draws the figures")
+
+
+def _runs(args, config):
+    for run in study_runs(config, args.study):
+        print(run.directory)
+
+
+def _status(args, config):
+    for study in args.studies or list(config["studies"]):
+        rows, summary = study_status(config, study)
+        print("\n".join([summary, *("  " + line for line in format_status(rows))]))
+
+
+# each verb of the parser and the function that runs it (the same step functions as the workflow's rules)
+VERBS = {"dataset": _dataset, "segmenter": _segmenter, "masks": _masks, "train": _train, "evaluate": _evaluate,
+         "aggregate": _aggregate, "figure": _figure, "table": _table, "claims": _claims, "fidelity": _fidelity,
+         "plan": _plan, "bundle": _bundle, "unbundle": _unbundle, "runs": _runs, "status": _status}
+
+
 def _dispatch(args, config: dict) -> None:
     for study in [getattr(args, "study", None), *(getattr(args, "studies", None) or [])]:
         if study is not None and study not in config["studies"]:
             raise UnknownName(f"unknown study {study!r}; defined studies: {sorted(config['studies'])}")
-    if args.verb == "dataset":
-        steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
-    elif args.verb == "segmenter":
-        out = segmenter_path(args.name)
-        steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"],
-                             args.threads)
-    elif args.verb == "masks":
-        segmenter = dataset_segmenter(config, args.name)
-        if not segmenter:
-            raise ConfigError(f"dataset {args.name!r} names no segmenter (datasets.{args.name}.background_masks)")
-        steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter),
-                                    background_masks_path(args.name), config["device"])
-    elif args.verb == "train":
-        run = run_key(args, config)
-        progress = sys.stderr.isatty() if args.progress is None else args.progress
-        steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
-                    args.run_dir or run.directory, {**runtime_options(config), "progress": progress}, args.threads)
-    elif args.verb == "evaluate":
-        run = run_key(args, config)
-        families = args.families or EVALUATION_FAMILIES
-        steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
-                       dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
-                       masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset)
-                       else None)
-    elif args.verb == "aggregate":
-        runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
-        steps.aggregate(args.study, config["studies"][args.study], [run.directory / "run.json" for run in runs],
-                        [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES],
-                        table_path(args.study))
-    elif args.verb == "figure":
-        out = Path(args.out or figure_path(args.name))
-        steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
-                     out.with_suffix(".csv"), config["grid_rule"])
-    elif args.verb == "table":
-        _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
-                                 config["grid_rule"], formats=(args.format,))
-        print(texts[args.format], end="")
-    elif args.verb == "claims":
-        steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
-                     "results/claims.csv", "results/claims.md", config["grid_rule"], config["claim_tests"])
-    elif args.verb == "fidelity":
-        if args.out:
-            write_fidelity(config, args.out)
-        else:
-            print(fidelity_document(config), end="")
-    elif args.verb == "plan":
-        times = read_step_times(args.step_times) if args.step_times else read_step_times()
-        devices = sorted({t.device for t in times})
-        if args.device not in devices:
-            raise ConfigError(f"no step times for device {args.device!r}; the table has {devices}")
-        print(plan_markdown(plan(config, args.device, times), args.device), end="")
-    elif args.verb == "bundle":
-        manifest = make_bundle(config, args.out, args.doi)
-        print(f"spurcomp: {args.out}: {len(manifest['files'])} files, {Path(args.out).stat().st_size / 1e6:.1f} MB")
-    elif args.verb == "unbundle":
-        written = unbundle(config, args.file, args.force)
-        print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all` draws the figures")
-    elif args.verb == "runs":
-        for run in study_runs(config, args.study):
-            print(run.directory)
-    elif args.verb == "status":
-        for study in args.studies or list(config["studies"]):
-            rows, summary = study_status(config, study)
-            print("\n".join([summary, *("  " + line for line in format_status(rows))]))
+    VERBS[args.verb](args, config)
 
 
 if __name__ == "__main__":
