@@ -74,7 +74,7 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key studies.fig3.plot: a study no longer draws its own figure; declare it in the `figures` section "
      "instead: figures: {fig3: {layout: fig3, studies: [fig3]}}"),
     (lambda c: c.update(figures={"fig9": {"layout": "fig99", "studies": ["fig3"]}}),
-     "config key figures.fig9.layout: 'fig99' is not one of ['fig2', 'fig3', 'fig4', 'fig5', 'figS_pruning', 'fig12', 'prop1', 'fig9', 'figS_optimizers', 'fig6', 'fig13', 'fig10', 'fig11', 'fig8', 'fig7', 'fig1']"),
+     "config key figures.fig9.layout: 'fig99' is not one of ['fig1', 'fig10', 'fig11', 'fig12', 'fig13', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'fig8', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1']"),
     (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
      "config key figures.fig2: 'datasets' is a required property"),
     (lambda c: c["datasets"].update(c10={"generator": "cifar10", "background_masks": "dlv3"}),
@@ -124,12 +124,22 @@ def test_study_runs_are_the_grid_times_seeds(tiny_config):
     assert study_runs(config, "fig3")[0].setting == "lr=0.05,bs=20"
 
 
-def test_the_schema_offers_exactly_the_layout_modules():
-    from spurcomp.figures import LAYOUTS
+def test_the_layouts_are_the_figure_modules_and_config_readme_lists_them():
+    """A layout is its module: the config accepts the modules of spurcomp.figures (read from their sources), each
+    module's INPUTS says what it is drawn from, and config/README.md names the same list."""
+    import re
 
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    layouts = schema["properties"]["figures"]["additionalProperties"]["properties"]["layout"]["enum"]
-    assert sorted(layouts) == sorted(LAYOUTS)
+    from spurcomp.config import layout_inputs, load_schema
+    from spurcomp.figures import LAYOUTS, layout_module
+
+    layouts = layout_inputs()
+    assert tuple(layouts) == LAYOUTS and {"fig2", "fig3", "fig4", "prop1", "figS_pruning"} <= set(layouts)
+    assert all(layout_module(name).INPUTS == inputs for name, inputs in layouts.items())
+    assert load_schema()["properties"]["figures"]["additionalProperties"]["properties"]["layout"]["enum"] == list(layouts)
+    row = next(line for line in (REPO / "config" / "README.md").read_text().splitlines() if line.startswith("| `layout` |"))
+    listed = re.search(r"one of (.*?) \(drawn from `datasets`: (.*?);", row)
+    assert re.findall(r"`(\w+)`", listed[1]) == list(layouts)
+    assert re.findall(r"`(\w+)`", listed[2]) == [name for name, inputs in layouts.items() if inputs == "datasets"]
 
 
 def test_params_are_canonical_so_key_order_never_reruns_a_job(tiny_config):

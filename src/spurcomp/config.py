@@ -5,6 +5,8 @@ and checks what a schema cannot (a study naming an unknown dataset). It runs bef
 """
 from __future__ import annotations
 
+import ast
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -29,8 +31,32 @@ class UnknownName(ConfigError, KeyError):
         return str(self.args[0])
 
 
+@functools.lru_cache(maxsize=1)
+def layout_inputs() -> dict[str, str]:
+    """Each layout (a module of ``spurcomp.figures`` that draws a figure) and what it is drawn from (its
+    ``INPUTS``: "studies" or "datasets"), read from the modules' sources: a new module is a new layout, and the config
+    is checked before any figure module, or the libraries they need, is imported."""
+    found = {}
+    for path in sorted((Path(__file__).parent / "figures").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "INPUTS" for t in node.targets):
+                found[path.stem] = ast.literal_eval(node.value)
+    return found
+
+
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The schema, with the layouts of the figures package as the allowed values of a figure's ``layout`` and
+    ``datasets`` required where a layout is drawn from datasets."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    figure = schema["properties"]["figures"]["additionalProperties"]
+    layouts = layout_inputs()
+    figure["properties"]["layout"]["enum"] = sorted(layouts)
+    from_datasets = sorted(name for name, inputs in layouts.items() if inputs == "datasets")
+    figure["allOf"] = [{"if": {"properties": {"layout": {"enum": from_datasets}}}, "then": {"required": ["datasets"]},
+                        "else": {"required": ["studies"]}}]
+    return schema
 
 
 def _with_defaults(validator_class):

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict
-import pkgutil
 from pathlib import Path
 from types import ModuleType
 
-from spurcomp.config import UnknownName
+from spurcomp.config import UnknownName, layout_inputs
 from spurcomp.names import dataset_label, dataset_spec_source, metric_name, model_name
 from spurcomp.study import RESULTS, dataset_path, figure_path, table_path
 
-LAYOUTS = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+LAYOUTS = tuple(layout_inputs())  # the modules of this package (spurcomp.config reads them from their sources)
 
 
 def layout_module(layout: str) -> ModuleType:
