@@ -143,3 +143,20 @@ def test_fidelity_cli_prints_the_manifest(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.startswith("# Fidelity to the paper") and "## fig4 (Fig. 4)" in out
     assert "| models | full-width" in out
+
+
+def test_the_paper_configs_masks_and_segmenter_jobs_ask_for_a_gpu(tmp_path):
+    """ImageNet's validation masks by DeepLabV3-ResNet50 take hours on one CPU thread: at the paper's scale the
+    segmenter and background-mask jobs ask for a GPU and threads (resources.segmenter, resources.background_masks)."""
+    import re
+    import subprocess
+    import sys
+
+    plan = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n",
+                           "results/masks/imagenet.npz", "--directory", str(tmp_path), "--configfile",
+                           str(REPO / "config" / "config.yaml"), str(REPO / "config" / "paper.yaml")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    for rule, runtime, memory in (("segmenter", 60, 16000), ("background_masks", 120, 32000)):
+        block = re.search(rf"rule {rule}:\n(?:    .*\n)*?    resources: (.*)", plan.stdout)
+        assert block and f"runtime={runtime}" in block[1] and "gpu=1" in block[1] and f"mem_mb={memory}" in block[1]

@@ -55,10 +55,11 @@ rule background_masks:
         "logs/masks/{dataset}.log",
     wildcard_constraints:
         dataset=one_of([name for name in config["datasets"] if dataset_segmenter(config, name)]),
-    threads: 1
+    threads: resource("background_masks", "threads", 1)
     resources:
-        mem_mb=resource("segmenter", "mem_mb", 4000),
-        runtime=resource("segmenter", "runtime", 60),
+        mem_mb=resource("background_masks", "mem_mb", 4000),
+        runtime=resource("background_masks", "runtime", 60),
+        gpu=resource("background_masks", "gpu", 0),
     conda:
         "../../envs/spurcomp.yaml"
     script:
