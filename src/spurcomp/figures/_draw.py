@@ -70,13 +70,16 @@ def save(fig: plt.Figure, out_pdf, values: pd.DataFrame, out_csv) -> pd.DataFram
     """The figure as PDF and, beside it, as PNG (what the report shows inline), and its values as CSV. Where
     some of its data were degraded (``data_degraded``: :func:`spurcomp.tables.table_names`), a red footnote
     says what was replaced."""
+    extra = {}
     if "data_degraded" in values:
         notes = sorted(set(values["data_degraded"].dropna()))
-        fig.text(0.01, 0.0, textwrap.fill("DEGRADED DATA: " + " | ".join(notes), 180), color="red", fontsize=6,
-                 va="bottom")
+        # below the figure, wrapped to its width; the saved page grows to hold it
+        fig.text(0.01, -0.01, textwrap.fill("DEGRADED DATA: " + " | ".join(notes), int(fig.get_figwidth() * 16)),
+                 color="red", fontsize=6, va="top")
+        extra = {"bbox_inches": "tight"}
     Path(out_pdf).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_pdf)
-    fig.savefig(Path(out_pdf).with_suffix(".png"), dpi=110)
+    fig.savefig(out_pdf, **extra)
+    fig.savefig(Path(out_pdf).with_suffix(".png"), dpi=110, **extra)
     plt.close(fig)
     if out_csv:
         values.to_csv(out_csv, index=False)
