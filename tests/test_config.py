@@ -124,11 +124,10 @@ def test_study_runs_are_the_grid_times_seeds(tiny_config):
     assert study_runs(config, "fig3")[0].setting == "lr=0.05,bs=20"
 
 
-def test_the_layouts_are_the_figure_modules_and_config_readme_lists_them():
-    """A layout is its module: the config accepts the modules of spurcomp.figures (read from their sources), each
-    module's INPUTS says what it is drawn from, and config/README.md names the same list."""
-    import re
-
+def test_the_layouts_are_the_figure_modules(tmp_path, monkeypatch, tiny_config):
+    """A layout is its module: the config accepts the modules of spurcomp.figures (read from their sources, so that
+    adding a figure is a module and a config entry), and each module's INPUTS says what it is drawn from."""
+    from spurcomp import config as config_module
     from spurcomp.config import layout_inputs, load_schema
     from spurcomp.figures import LAYOUTS, layout_module
 
@@ -136,10 +135,21 @@ def test_the_layouts_are_the_figure_modules_and_config_readme_lists_them():
     assert tuple(layouts) == LAYOUTS and {"fig2", "fig3", "fig4", "prop1", "figS_pruning"} <= set(layouts)
     assert all(layout_module(name).INPUTS == inputs for name, inputs in layouts.items())
     assert load_schema()["properties"]["figures"]["additionalProperties"]["properties"]["layout"]["enum"] == list(layouts)
-    row = next(line for line in (REPO / "config" / "README.md").read_text().splitlines() if line.startswith("| `layout` |"))
-    listed = re.search(r"one of (.*?) \(drawn from `datasets`: (.*?);", row)
-    assert re.findall(r"`(\w+)`", listed[1]) == list(layouts)
-    assert re.findall(r"`(\w+)`", listed[2]) == [name for name, inputs in layouts.items() if inputs == "datasets"]
+    # a new module is a new layout, drawn from what its INPUTS says
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "figS_new.py").write_text('INPUTS = "datasets"\n')
+    monkeypatch.setattr(config_module, "__file__", str(tmp_path / "config.py"))
+    layout_inputs.cache_clear()
+    try:
+        tiny_config["figures"]["new"] = {"layout": "figS_new", "datasets": ["parity"]}
+        del tiny_config["figures"]["fig3"]
+        validate_config(tiny_config)
+        tiny_config["figures"]["new"] = {"layout": "figS_new", "studies": ["fig3"]}
+        with pytest.raises(ConfigError, match="'datasets' is a required property"):
+            validate_config(tiny_config)
+    finally:
+        layout_inputs.cache_clear()
 
 
 def test_params_are_canonical_so_key_order_never_reruns_a_job(tiny_config):
