@@ -92,3 +92,13 @@ def test_the_cli_says_its_version():
 
     result = subprocess.run([sys.executable, "-m", "spurcomp.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"spurcomp {metadata.version('spurcomp')}"
+
+
+def test_the_lock_file_resolves(tmp_path):
+    """Every pinned version of requirements.lock exists in the package index (pip's dry run; skipped, with the
+    reason, where no index can be reached)."""
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet", "--target",
+                             str(tmp_path / "t"), "-r", str(REPO / "requirements.lock")], capture_output=True, text=True)
+    if result.returncode and re.search(r"Could not fetch|connection|Network is unreachable|timed out", result.stderr, re.I):
+        pytest.skip(f"no package index here: {result.stderr.strip()[-300:]}")
+    assert result.returncode == 0, result.stderr[-3000:]
