@@ -1,0 +1,58 @@
+"""Where a finished build's time went, per rule family, from Snakemake's own benchmark files (``logs/**/*.benchmark.tsv``,
+one per job): jobs, wall seconds, CPU seconds, CPU / wall, and peak memory. Evaluation against training is the
+ratio the build time depends on most.
+
+    python benchmarks/build_profile.py [--logs logs]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+# a benchmark file's place names its rule family (workflow/rules/*.smk)
+FAMILIES = (("chunks/train_", "train"), ("chunks/evaluate_", "evaluate"), ("data/", "dataset"),
+            ("segmenters/", "segmenter"), ("masks/", "background masks"), ("tables/", "table"),
+            ("figures/", "figure"), ("claims", "claims"), ("fidelity", "fidelity"))
+
+
+def family(path: Path, logs: Path) -> str:
+    relative = str(path.relative_to(logs))
+    if relative.startswith("tables/"):
+        return "results table" if relative.endswith(".table.benchmark.tsv") else "aggregate"
+    return next((name for prefix, name in FAMILIES if relative.startswith(prefix)), "other")
+
+
+def profile(logs: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(logs.rglob("*.benchmark.tsv")):
+        last = pd.read_csv(path, sep="\t").iloc[-1]  # a rerun job appends: its last line is the latest
+        rows.append({"family": family(path, logs), "wall_s": float(last["s"]), "cpu_s": float(last["cpu_time"]),
+                     "max_rss_mb": float(last["max_rss"])})
+    frame = pd.DataFrame(rows)
+    table = frame.groupby("family").agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"),
+                                        max_rss_mb=("max_rss_mb", "max"))
+    table["cpu_per_wall"] = table.cpu_s / table.wall_s
+    return table.sort_values("cpu_s", ascending=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", default="logs", help="the workflow's logs folder (default: %(default)s)")
+    logs = Path(parser.parse_args().logs)
+    table = profile(logs)
+    print("| rule family | jobs | wall s (sum over jobs) | CPU s | CPU / wall | peak memory MB |")
+    print("|---|---|---|---|---|---|")
+    for name, row in table.iterrows():
+        print(f"| {name} | {int(row.jobs)} | {row.wall_s:,.0f} | {row.cpu_s:,.0f} | {row.cpu_per_wall:.2f} | "
+              f"{row.max_rss_mb:,.0f} |")
+    total = table.sum(numeric_only=True)
+    print(f"| all | {int(total.jobs)} | {total.wall_s:,.0f} | {total.cpu_s:,.0f} | "
+          f"{total.cpu_s / total.wall_s:.2f} | |")
+    if {"train", "evaluate"} <= set(table.index):
+        print(f"\nevaluation / training CPU time: {table.cpu_s['evaluate'] / table.cpu_s['train']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
