@@ -10,7 +10,7 @@ from spurcomp.data import build_dataset
 from spurcomp.runtime import setup_torch
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import STEP_COLUMNS
-from spurcomp.train.engine import TrainOptions, _step_table, train_run
+from spurcomp.train.engine import TrainOptions, step_table, train_run
 
 PARITY = {"generator": "parity", "core_bits": 3, "spurious_bits": 1, "noise_bits": 4, "n_train": 400,
           "n_test": 400, "rho_train": 0.1, "rho_test": 0.5}
@@ -50,14 +50,14 @@ def test_bc_loss_ratio_and_group_accuracies_come_from_the_step_itself():
     bc = torch.tensor([0.0, 1.0, 0.0, 1.0])
     correct = torch.tensor([1.0, 1.0, 0.0, 1.0])
     stats = np.array([[losses.mean(), (losses * bc).sum(), 7.0, 9.0, correct.sum(), (correct * bc).sum()]])
-    row = _step_table(stats, np.array([4]), np.array([2.0]), epoch=1, first_step=0)[0]
+    row = step_table(stats, np.array([4]), np.array([2.0]), epoch=1, first_step=0)[0]
     epoch, step, loss, loss_ba, loss_bc, ratio, param_norm, logit_norm, acc_ba, acc_bc = row
     assert (epoch, step, loss, param_norm, logit_norm) == (1, 1, 2.5, 7.0, 9.0)
     assert loss_ba == pytest.approx(2.0) and loss_bc == pytest.approx(3.0) and ratio == pytest.approx(6 / 10)
     assert acc_ba == pytest.approx(0.5) and acc_bc == pytest.approx(1.0)
     # a batch without conflicting samples has no BC loss or accuracy (NaN), and a ratio of 0
     stats[0, 1] = stats[0, 5] = 0
-    row = _step_table(stats, np.array([4]), np.array([0.0]), 1, 0)[0]
+    row = step_table(stats, np.array([4]), np.array([0.0]), 1, 0)[0]
     assert math.isnan(row[4]) and row[5] == 0 and row[3] == pytest.approx(2.5)
     assert math.isnan(row[9]) and row[8] == pytest.approx(0.75)
 
@@ -284,15 +284,15 @@ def test_a_collapsed_run_is_a_failure_with_its_reason(dataset, tmp_path):
 
 def test_a_representation_with_every_unit_dead_is_collapsed(dataset):
     from spurcomp.models import build_model
-    from spurcomp.train.engine import _collapse_reason, _Data
+    from spurcomp.train.engine import collapse_reason, RunData
 
     model = build_model(FCN, dataset.input_shape, 2)
-    data = _Data.on(dataset, torch.device("cpu"))
-    assert _collapse_reason(model, data, 0.9, 0.02) == ""
+    data = RunData.on(dataset, torch.device("cpu"))
+    assert collapse_reason(model, data, 0.9, 0.02) == ""
     with torch.no_grad():
         model[-3].bias.fill_(-1e6)  # the last hidden layer's pre-activations: never positive
-    assert "every unit of the representation is dead" in _collapse_reason(model, data, 0.9, 0.02)
-    assert "within 0.02 of chance" in _collapse_reason(model, data, 0.51, 0.02)
+    assert "every unit of the representation is dead" in collapse_reason(model, data, 0.9, 0.02)
+    assert "within 0.02 of chance" in collapse_reason(model, data, 0.51, 0.02)
 
 
 def test_a_full_disk_names_the_file_and_what_to_do(dataset, tmp_path, monkeypatch):

@@ -48,3 +48,15 @@ def test_no_import_climbs_back_up():
     assert not cycles, cycles
     # the two that used to climb: the claims and the tables never import the figures
     assert "figures" not in graph["claims"] and "figures" not in graph["tables"]
+
+
+def test_no_module_imports_a_private_name_of_another():
+    """A name starting with _ belongs to its module: the vectorised engine, say, uses the one-run engine's public
+    per-run bookkeeping, not its internals."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("spurcomp"):
+                found += [f"{path.relative_to(PACKAGE)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_")]
+    assert not found, found

@@ -165,7 +165,7 @@ def test_a_run_with_the_knobs_resumes_bit_for_bit(tmp_path, monkeypatch, knobs):
     straight = train_run(dataset, fcn, setting, 0, tmp_path / "straight", options=TrainOptions())
     assert straight["setting"] == setting.as_dict() and straight["epochs"] == 5
 
-    saved, real = [], engine._save_state
+    saved, real = [], engine.save_state
 
     def crash_after_two(*args):
         if len(saved) == 2:
@@ -173,10 +173,10 @@ def test_a_run_with_the_knobs_resumes_bit_for_bit(tmp_path, monkeypatch, knobs):
         saved.append(args[0])
         real(*args)
 
-    monkeypatch.setattr(engine, "_save_state", crash_after_two)
+    monkeypatch.setattr(engine, "save_state", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         train_run(dataset, fcn, setting, 0, tmp_path / "killed", options=TrainOptions())
-    monkeypatch.setattr(engine, "_save_state", real)
+    monkeypatch.setattr(engine, "save_state", real)
     train_run(dataset, fcn, setting, 0, tmp_path / "killed", options=TrainOptions())
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "killed" / "history.parquet"),
                                   pd.read_parquet(tmp_path / "straight" / "history.parquet"))

@@ -87,7 +87,7 @@ def test_an_interrupted_stack_resumes_to_the_uninterrupted_numbers(parity, tmp_p
     settings = [TrainingSetting(lr=lr, batch_size=50, max_epochs=6, momentum=0.9) for lr in (0.05, 0.2)]
     straight, _ = vectorised_runs(parity, settings, [0, 1], tmp_path / "straight")
 
-    saved, real_save = [], vectorised._save_state
+    saved, real_save = [], vectorised.save_state
 
     def crash_after_five_states(path, *args):
         if len(saved) == 5:  # member 0's epoch-3 state written, member 1's not: the members resume apart
@@ -95,10 +95,10 @@ def test_an_interrupted_stack_resumes_to_the_uninterrupted_numbers(parity, tmp_p
         saved.append(path)
         real_save(path, *args)
 
-    monkeypatch.setattr(vectorised, "_save_state", crash_after_five_states)
+    monkeypatch.setattr(vectorised, "save_state", crash_after_five_states)
     with pytest.raises(KeyboardInterrupt):
         vectorised_runs(parity, settings, [0, 1], tmp_path / "killed")
-    monkeypatch.setattr(vectorised, "_save_state", real_save)
+    monkeypatch.setattr(vectorised, "save_state", real_save)
     epochs = [torch.load(tmp_path / "killed" / f"member{i}" / "resume" / "state.pt", weights_only=False)["epoch"]
               for i in (0, 1)]
     assert epochs == [3, 2]

@@ -7,6 +7,10 @@ from their files for each batch, ahead of the step that needs them: :mod:`spurco
 order comes from a generator seeded by (run seed, epoch), so a run resumed from its saved state at an epoch
 boundary replays exactly the batches of an uninterrupted run. Per-step statistics are written into a preallocated tensor and
 read back once per epoch, so the hot loop never synchronises with Python.
+
+The per-run bookkeeping (identity, resumable state, checkpoints, the end of an epoch, statuses, the files a run
+writes: the public functions below) is shared with the vectorised engine (:mod:`spurcomp.train.vectorised`), so a
+change to a run's files or rules is made once.
 """
 from __future__ import annotations
 
@@ -58,14 +62,14 @@ class Progress:
     epoch: int = 0
     status: str | None = None
     epoch_rows: list[dict] = field(default_factory=list)
-    step_blocks: list[np.ndarray] = field(default_factory=list)  # one _step_table per epoch
+    step_blocks: list[np.ndarray] = field(default_factory=list)  # one step_table per epoch
     elapsed_s: float = 0.0
     checkpoints: list[str] = field(default_factory=list)  # file names saved so far, checked on resume
     status_reason: str = ""
 
 
 @dataclass
-class _Data:
+class RunData:
     """The dataset on the device: labels as tensors, inputs as tensors or, for a lazily read dataset, as
     :class:`~spurcomp.data.tensors.DeviceImages` (read from their files when indexed); batches are taken by index."""
 
@@ -78,7 +82,7 @@ class _Data:
     conflicting_train: torch.Tensor  # 1.0 where a training sample is bias-conflicting (y != b)
 
     @classmethod
-    def on(cls, dataset: Dataset, device: torch.device, channels_last: bool = False) -> "_Data":
+    def on(cls, dataset: Dataset, device: torch.device, channels_last: bool = False) -> "RunData":
         def labels(a):
             return torch.as_tensor(a, dtype=torch.long, device=device)
 
@@ -88,12 +92,12 @@ class _Data:
                    labels(test.y), labels(test.b), (y != b).float())
 
 
-def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+def epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     generator = torch.Generator().manual_seed(derived_seed("batch-order", seed, epoch))
     return torch.randperm(n, generator=generator).to(device)
 
 
-def _split_metrics(logits: torch.Tensor, y, b) -> dict:
+def split_metrics(logits: torch.Tensor, y, b) -> dict:
     """An epoch row's numbers for one split from its float32 logits: loss, accuracy and unbiased accuracy."""
     correct = logits.argmax(dim=1) == y
     return {"loss": nn.functional.cross_entropy(logits, y).item(), "acc": correct.float().mean().item(),
@@ -104,10 +108,10 @@ def _split_metrics(logits: torch.Tensor, y, b) -> dict:
 def _evaluate_split(model: nn.Module, x, y, b, precision: str) -> dict:
     with precision_context(x.device, precision):
         logits = predict_logits(model, x).float()
-    return _split_metrics(logits, y, b)
+    return split_metrics(logits, y, b)
 
 
-def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int, precision: str) -> dict:
+def _record_epoch(model: nn.Module, data: RunData, progress: Progress, step: int, precision: str) -> dict:
     """Append the epoch row (loss, accuracy and unbiased accuracy on both splits) for ``progress.epoch``, with the
     forward passes in the run's ``precision``."""
     row = {"scope": "epoch", "epoch": progress.epoch, "step": step}
@@ -118,7 +122,7 @@ def _record_epoch(model: nn.Module, data: _Data, progress: Progress, step: int, 
     return row
 
 
-def _identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Dataset, options: TrainOptions,
+def run_identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Dataset, options: TrainOptions,
               device: torch.device) -> dict:
     """Everything that changes what a run writes (run.json, history, checkpoints): a resumable state saved
     under another identity is never resumed."""
@@ -127,7 +131,7 @@ def _identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Da
             "collapse_margin": options.collapse_margin, "device": device.type}
 
 
-def _recipe_hash(identity: dict) -> str:
+def recipe_hash(identity: dict) -> str:
     """The identity's hash without the device: a run finished on a GPU is the same run on a laptop."""
     return config_hash({k: v for k, v in identity.items() if k != "device"})
 
@@ -141,7 +145,7 @@ def finished_run(run_dir: Path, identity: dict) -> dict | None:
         summary = json.loads((run_dir / RUN_FILES["summary"]).read_text())
     except (OSError, ValueError):
         return None
-    if summary.get("recipe_hash") != _recipe_hash(identity):
+    if summary.get("recipe_hash") != recipe_hash(identity):
         return None
     if not all((run_dir / "checkpoints" / name).exists() for name in summary.get("checkpoints", [])):
         return None
@@ -160,7 +164,7 @@ def _set_aside(state_path: Path, why: str) -> None:
                    corrupt)
 
 
-def _resume(state_path: Path, identity: dict, checkpoint_dir: Path, model: nn.Module, optimizer, device) -> Progress:
+def resume(state_path: Path, identity: dict, checkpoint_dir: Path, model: nn.Module, optimizer, device) -> Progress:
     """The progress saved in ``state_path`` (model and optimiser loaded in place), or a fresh start when there is
     none, when it cannot be read (it is set aside), when it belongs to another identity, or when checkpoints it
     saved are gone."""
@@ -194,13 +198,13 @@ def _resume(state_path: Path, identity: dict, checkpoint_dir: Path, model: nn.Mo
     return progress
 
 
-def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSetting, seed: int,
+def _train_epoch(model: nn.Module, optimizer, data: RunData, setting: TrainingSetting, seed: int,
                  progress: Progress) -> bool:
     """One epoch of SGD steps in the epoch's seeded order; appends its per-step block to ``progress`` and
     returns whether every step's loss was finite."""
     n = len(data.x_train)
     steps_per_epoch = math.ceil(n / setting.batch_size)
-    order = _epoch_order(n, seed, progress.epoch, data.x_train.device)
+    order = epoch_order(n, seed, progress.epoch, data.x_train.device)
     conflicting = data.conflicting_train
     forward_precision = precision_context(data.x_train.device, setting.precision)  # reusable, one per epoch
     total_steps = setting.max_epochs * steps_per_epoch  # the schedule's horizon
@@ -215,24 +219,24 @@ def _train_epoch(model: nn.Module, optimizer, data: _Data, setting: TrainingSett
         correct = (logits.argmax(dim=1) == data.y_train[idx]).float()
         stats.append(torch.stack([losses.mean(), losses @ conflicting[idx], param_norm, logits.norm(dim=1).mean(),
                                   correct.sum(), correct @ conflicting[idx]]))
-    raw = torch.stack(stats).cpu().numpy()  # per step: see _step_table
-    return _end_epoch(progress, raw, conflicting[order].cpu().numpy(), setting.batch_size)
+    raw = torch.stack(stats).cpu().numpy()  # per step: see step_table
+    return end_epoch(progress, raw, conflicting[order].cpu().numpy(), setting.batch_size)
 
 
-def _end_epoch(progress: Progress, raw: np.ndarray, conflicting_in_order: np.ndarray, batch_size: int) -> bool:
-    """Count the epoch and append its per-step block from the raw per-step numbers (:func:`_step_table`) and the epoch's bias-conflicting flags in batch order; returns whether every step's loss
+def end_epoch(progress: Progress, raw: np.ndarray, conflicting_in_order: np.ndarray, batch_size: int) -> bool:
+    """Count the epoch and append its per-step block from the raw per-step numbers (:func:`step_table`) and the epoch's bias-conflicting flags in batch order; returns whether every step's loss
     was finite."""
     n = len(conflicting_in_order)
     bounds = np.minimum(np.arange(len(raw) + 1) * batch_size, n)
     cumulative = np.concatenate([[0.0], np.cumsum(conflicting_in_order)])
     progress.epoch += 1
-    progress.step_blocks.append(_step_table(raw, np.diff(bounds), np.diff(cumulative[bounds]), progress.epoch,
+    progress.step_blocks.append(step_table(raw, np.diff(bounds), np.diff(cumulative[bounds]), progress.epoch,
                                             (progress.epoch - 1) * len(raw)))
     # loss_ba / loss_bc are NaN by definition for a batch without such samples: only the loss itself counts
     return bool(np.isfinite(raw[:, 0]).all())
 
 
-def _save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, progress: Progress, max_epochs: int,
+def save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, progress: Progress, max_epochs: int,
                 row: dict) -> None:
     """The resumable state after an epoch, and a few numbers beside it for `spurcomp status` (reading the state
     itself needs torch)."""
@@ -243,7 +247,7 @@ def _save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, p
          "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
 
 
-def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tuple[str | None, str]:
+def epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tuple[str | None, str]:
     """The status an epoch ends a run with (None: training goes on), and why."""
     if not (steps_finite and math.isfinite(row["train_loss"])):
         return RunStatus.DIVERGED.value, f"the training loss became NaN or infinite in epoch {row['epoch']}"
@@ -255,26 +259,26 @@ def _epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tupl
     return None, ""
 
 
-def _save_checkpoint(model: nn.Module, checkpoint_dir: Path, progress: Progress, epoch: int) -> None:
+def save_checkpoint(model: nn.Module, checkpoint_dir: Path, progress: Progress, epoch: int) -> None:
     name = f"epoch={epoch:05d}.pt"
     atomic_torch_save(model.state_dict(), checkpoint_dir / name)
     if name not in progress.checkpoints:
         progress.checkpoints.append(name)
 
 
-def _conclude(progress: Progress, model: nn.Module, data: _Data, max_epochs: int, collapse_margin: float) -> None:
+def conclude(progress: Progress, model: nn.Module, data: RunData, max_epochs: int, collapse_margin: float) -> None:
     """A run's final status once training stopped: not converged if no epoch ended it, collapsed if it did not
-    diverge but ended at chance (:func:`_collapse_reason`)."""
+    diverge but ended at chance (:func:`collapse_reason`)."""
     if progress.status is None:
         progress.status = RunStatus.NOT_CONVERGED.value
         progress.status_reason = f"max_epochs ({max_epochs}) reached before 100% training accuracy"
     if progress.status != RunStatus.DIVERGED.value:
-        collapse = _collapse_reason(model, data, progress.epoch_rows[-1]["train_acc"], collapse_margin)
+        collapse = collapse_reason(model, data, progress.epoch_rows[-1]["train_acc"], collapse_margin)
         if collapse:
             progress.status, progress.status_reason = RunStatus.COLLAPSED.value, collapse
 
 
-def _collapse_reason(model: nn.Module, data: _Data, final_train_acc: float, margin: float) -> str:
+def collapse_reason(model: nn.Module, data: RunData, final_train_acc: float, margin: float) -> str:
     """Why a run that did not diverge has collapsed ('' if it has not): its training accuracy is within
     ``margin`` of chance (the majority class's share), or no unit of its representation is ever active."""
     chance = torch.bincount(data.y_train).max().item() / len(data.y_train)
@@ -321,7 +325,7 @@ def train_run(
     checkpoint_dir = run_dir / "checkpoints"
     for folder in (run_dir, state_path.parent, checkpoint_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    identity = _identity(model_spec, setting, seed, dataset, options, device)
+    identity = run_identity(model_spec, setting, seed, dataset, options, device)
     finished = finished_run(run_dir, identity)
     if finished:
         # a job that trains several runs is rerun when one of them is missing: the others are left as they are
@@ -330,7 +334,7 @@ def train_run(
 
     # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
     channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
-    data = _Data.on(dataset, device, channels_last)
+    data = RunData.on(dataset, device, channels_last)
     steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
     torch.manual_seed(derived_seed("init", seed))
     model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
@@ -338,14 +342,14 @@ def train_run(
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), setting)
 
-    progress = _resume(state_path, identity, checkpoint_dir, model, optimizer, device)
+    progress = resume(state_path, identity, checkpoint_dir, model, optimizer, device)
     if progress.epoch == 0 and not progress.epoch_rows:
         # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
         for stale in checkpoint_dir.glob("epoch=*.pt"):
             stale.unlink()
         _record_epoch(model, data, progress, 0, setting.precision)
         if 0 in options.checkpoint_epochs:
-            _save_checkpoint(model, checkpoint_dir, progress, 0)
+            save_checkpoint(model, checkpoint_dir, progress, 0)
 
     elapsed_before, started, loop_seconds = progress.elapsed_s, time.perf_counter(), 0.0
     divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
@@ -358,22 +362,22 @@ def train_run(
         loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
         epoch = progress.epoch
         row = _record_epoch(model, data, progress, epoch * steps_per_epoch, setting.precision)
-        progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
+        progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
-            _save_checkpoint(model, checkpoint_dir, progress, epoch)
+            save_checkpoint(model, checkpoint_dir, progress, epoch)
         logger.info("epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs", epoch,
                     setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
                     row["test_unbiased_acc"], progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
-            _save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
+            save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
         bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", unbiased=f"{row['test_unbiased_acc']:.3f}")
         bar.update()
     bar.close()
-    _conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
+    conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
     progress.elapsed_s = elapsed_before + time.perf_counter() - started
-    return _write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
-                          {"spec_hash": config_hash(identity), "recipe_hash": _recipe_hash(identity),
+    return write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
+                          {"spec_hash": config_hash(identity), "recipe_hash": recipe_hash(identity),
                            "step_loop_seconds": round(loop_seconds, 3),
                            "steps": progress.epoch * steps_per_epoch})
 
@@ -403,7 +407,7 @@ def rebuild_run(dataset: Dataset, run_dir: str | os.PathLike, device: torch.devi
                      options=options, device=device, keys=keys)
 
 
-def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec: dict, setting: TrainingSetting,
+def write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec: dict, setting: TrainingSetting,
                    seed: int, progress: Progress, keys: dict, device, extra: dict) -> dict:
     """``history.parquet``, ``weights.pt`` and, last (Snakemake's sign of a finished run), ``run.json``."""
     history = run_dir / "history.parquet"
@@ -445,7 +449,7 @@ def _write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec
     return summary
 
 
-def _step_table(stats: np.ndarray, batch_sizes: np.ndarray, n_bc: np.ndarray, epoch: int,
+def step_table(stats: np.ndarray, batch_sizes: np.ndarray, n_bc: np.ndarray, epoch: int,
                 first_step: int) -> np.ndarray:
     """Per-step rows [epoch, step, *STEP_COLUMNS] from the raw per-step [mean loss, BC loss sum, parameter norm,
     logit norm, correct count, BC correct count], the batch sizes and their BC counts."""

@@ -26,22 +26,22 @@ from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, derived_seed, logger, precision_context
 from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
 from spurcomp.study import RunStatus
-from spurcomp.train.engine import (
+from spurcomp.train.engine import (  # the one-run engine's per-run bookkeeping, shared: the same files and rules
     Progress,
+    RunData,
     TrainOptions,
-    _conclude,
-    _Data,
-    _end_epoch,
-    _epoch_order,
-    _epoch_status,
-    _identity,
-    _recipe_hash,
-    _resume,
-    _save_checkpoint,
-    _save_state,
-    _split_metrics,
-    _write_outputs,
+    conclude,
+    end_epoch,
+    epoch_order,
+    epoch_status,
     finished_run,
+    recipe_hash,
+    resume,
+    run_identity,
+    save_checkpoint,
+    save_state,
+    split_metrics,
+    write_outputs,
 )
 
 VECTORISABLE = ("fcn",)  # models without batch norm or dropout: a member's forward pass is a pure function
@@ -111,7 +111,7 @@ def train_runs_vectorised(
         for folder in (run_dir, state_path.parent, run_dir / "checkpoints"):
             folder.mkdir(parents=True, exist_ok=True)
         # the engine's identity, marked: a one-run state is never resumed here, nor the other way round
-        identity = {**_identity(spec, setting, seed, dataset, options_, device), "engine": "vectorised"}
+        identity = {**run_identity(spec, setting, seed, dataset, options_, device), "engine": "vectorised"}
         finished = finished_run(run_dir, identity)
         if finished:
             logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
@@ -121,17 +121,17 @@ def train_runs_vectorised(
         model = build_model(spec, dataset.input_shape, dataset.num_classes).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
                                     weight_decay=setting.weight_decay)
-        progress = _resume(state_path, identity, run_dir / "checkpoints", model, optimizer, device)
+        progress = resume(state_path, identity, run_dir / "checkpoints", model, optimizer, device)
         members.append(_Member(index, seed, setting, run_dir, state_path, identity, model, optimizer, progress,
                                 run_keys, elapsed_before=progress.elapsed_s))
     if members:
-        data = _Data.on(dataset, device)
+        data = RunData.on(dataset, device)
         for member, summary in zip(members, _train_stack(members, data, dataset, options_)):
             summaries[member.index] = summary
     return [summaries[i] for i in range(len(seeds))]
 
 
-def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options: TrainOptions) -> list[dict]:
+def _train_stack(members: list[_Member], data: RunData, dataset: Dataset, options: TrainOptions) -> list[dict]:
     setting = members[0].setting  # all but lr are shared
     n = len(data.x_train)
     steps_per_epoch = math.ceil(n / setting.batch_size)
@@ -143,7 +143,7 @@ def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options:
                 stale.unlink()
             _record_epochs([member], template, _stack(members=[member])[0], data, setting.precision, [0])
             if 0 in options.checkpoint_epochs:
-                _save_checkpoint(member.model, member.run_dir / "checkpoints", member.progress, 0)
+                save_checkpoint(member.model, member.run_dir / "checkpoints", member.progress, 0)
     results: dict[int, dict] = {}
     active = [m for m in members if m.progress.status is None and m.progress.epoch < setting.max_epochs]
     for member in members:
@@ -164,15 +164,15 @@ def _train_stack(members: list[_Member], data: _Data, dataset: Dataset, options:
         for member, row, steps_finite in zip(active, rows, finite):
             progress = member.progress
             member.loop_seconds += loop_seconds / len(active)  # this member's share of the stacked loop
-            progress.status, progress.status_reason = _epoch_status(row, steps_finite, divergence_loss)
+            progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss)
             progress.elapsed_s = member.elapsed_before + time.perf_counter() - started
             if progress.epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
-                _save_checkpoint(member.model, member.run_dir / "checkpoints", progress, progress.epoch)
+                save_checkpoint(member.model, member.run_dir / "checkpoints", progress, progress.epoch)
             logger.info("%s epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs",
                         member.run_dir, progress.epoch, setting.max_epochs, row["train_loss"], row["train_acc"],
                         row["test_acc"], row["test_unbiased_acc"], progress.elapsed_s)
             if progress.epoch % options.state_every_epochs == 0 or progress.status:
-                _save_state(member.state_path, member.identity, member.model, member.optimizer, progress,
+                save_state(member.state_path, member.identity, member.model, member.optimizer, progress,
                             setting.max_epochs, row)
             if progress.status is None and progress.epoch < setting.max_epochs:
                 still.append(member)
@@ -207,7 +207,7 @@ def _unstack(members: list[_Member], params: dict, momenta: dict) -> None:
 
 
 def _train_epoch(members: list[_Member], template: nn.Module, params: dict, momenta: dict, lrs: torch.Tensor,
-                 data: _Data, setting: TrainingSetting) -> list[bool]:
+                 data: RunData, setting: TrainingSetting) -> list[bool]:
     """One epoch of SGD steps for every member (each in its own seeded order, from its own epoch), updating
     ``params`` and ``momenta`` in place; appends each member's per-step block and returns, per member, whether
     every step's loss was finite."""
@@ -215,7 +215,7 @@ def _train_epoch(members: list[_Member], template: nn.Module, params: dict, mome
     batch = setting.batch_size
     steps_per_epoch = math.ceil(n / batch)
     device = data.x_train.device
-    orders = torch.stack([_epoch_order(n, m.seed, m.progress.epoch, device) for m in members])  # (M, n)
+    orders = torch.stack([epoch_order(n, m.seed, m.progress.epoch, device) for m in members])  # (M, n)
     conflicting = data.conflicting_train
 
     # vmap of the module's own forward over the stacked parameters: batched matrix products; the backward pass is
@@ -243,7 +243,7 @@ def _train_epoch(members: list[_Member], template: nn.Module, params: dict, mome
         p.requires_grad_(False)
     raw = torch.stack(stats, dim=1).cpu().numpy()  # (M, steps, 6)
     in_order = conflicting[orders].cpu().numpy()  # (M, n): each member's BC flags in its batch order
-    return [_end_epoch(member.progress, raw[i], in_order[i], batch) for i, member in enumerate(members)]
+    return [end_epoch(member.progress, raw[i], in_order[i], batch) for i, member in enumerate(members)]
 
 
 def _sgd_step(params: dict, grads: dict, momenta: dict, lrs: torch.Tensor, setting: TrainingSetting) -> None:
@@ -263,7 +263,7 @@ def _sgd_step(params: dict, grads: dict, momenta: dict, lrs: torch.Tensor, setti
 
 
 @torch.no_grad()
-def _record_epochs(members: list[_Member], template: nn.Module, params: dict, data: _Data, precision: str,
+def _record_epochs(members: list[_Member], template: nn.Module, params: dict, data: RunData, precision: str,
                    steps: list[int]) -> list[dict]:
     """Each member's epoch row (the engine's columns), from one stacked forward pass per split."""
     rows = [{"scope": "epoch", "epoch": m.progress.epoch, "step": step} for m, step in zip(members, steps)]
@@ -273,20 +273,20 @@ def _record_epochs(members: list[_Member], template: nn.Module, params: dict, da
         with precision_context(x.device, precision):
             logits = torch.cat([forward(params, x[i:i + 2048]) for i in range(0, len(x), 2048)], dim=1).float()
         for row, member_logits in zip(rows, logits):
-            row.update({f"{split}_{k}": v for k, v in _split_metrics(member_logits, y, b).items()})
+            row.update({f"{split}_{k}": v for k, v in split_metrics(member_logits, y, b).items()})
     for member, row in zip(members, rows):
         member.progress.epoch_rows.append(row)
     return rows
 
 
-def _finish(member: _Member, data: _Data, dataset: Dataset, options: TrainOptions, steps_per_epoch: int,
+def _finish(member: _Member, data: RunData, dataset: Dataset, options: TrainOptions, steps_per_epoch: int,
             stacked: int) -> dict:
     """The engine's ending for one member: not converged at max_epochs, the collapse check, the outputs."""
     progress = member.progress
-    _conclude(progress, member.model, data, member.setting.max_epochs, options.collapse_margin)
-    return _write_outputs(member.run_dir, member.model, dataset, member.identity["model"],
+    conclude(progress, member.model, data, member.setting.max_epochs, options.collapse_margin)
+    return write_outputs(member.run_dir, member.model, dataset, member.identity["model"],
                           member.setting, member.seed, progress, member.keys,
                           torch.device(member.identity["device"]),
-                          {"spec_hash": config_hash(member.identity), "recipe_hash": _recipe_hash(member.identity),
+                          {"spec_hash": config_hash(member.identity), "recipe_hash": recipe_hash(member.identity),
                            "step_loop_seconds": round(member.loop_seconds, 3),
                            "steps": progress.epoch * steps_per_epoch, "vectorised": stacked})
