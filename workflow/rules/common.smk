@@ -31,6 +31,7 @@ from spurcomp.study import (
     decided_extension_rates,
     evaluation_path,
     extension_rates,
+    figure_path,
     run_chunks,
     run_evaluations,
     run_logs,
@@ -66,6 +67,12 @@ def all_targets(config):
     """Every figure of the config, its results tables, the claims table and the fidelity manifest: what `all`
     makes."""
     return [*all_figures(config), *results_table_paths(config), Path("results/claims.md"), Path("results/fidelity.md")]
+
+
+def from_tables_targets(config):
+    """The targets of `from_tables`: every figure drawn from study tables, the results tables and the claims."""
+    figures = [figure_path(name) for name in figure_names(config) if figure_inputs(config, name)[0].suffix == ".parquet"]
+    return [*figures, *results_table_paths(config), Path("results/claims.md")]
 
 
 def resource(family, key, default):
