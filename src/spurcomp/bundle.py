@@ -6,8 +6,9 @@ weight or a checkpoint.
 expects them, after checking that the bundle was made under the same config (the sections that decide what the
 tables hold), with a table format this version reads, and that every file's checksum holds. Snakemake then sees
 the tables up to date and their runs not needed (it does not remake a missing intermediate file while what was
-made from it exists), so ``snakemake --cores all`` draws every figure and tests the claims without training or
-evaluating anything.
+made from it exists), so ``snakemake --cores all from_tables`` draws every figure made from study tables and tests
+the claims without training or evaluating anything (the figures read from dataset files are not there: building a
+dataset reruns everything downstream of it).
 
 The zip stores the Parquet tables as they are (they are compressed already); ``bundle.json`` inside says what it
 holds: its format, the config sections, each file's size and SHA-256, and provenance (package versions, the

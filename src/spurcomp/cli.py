@@ -101,8 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--doi", help="the DOI of the record the bundle is published under (kept in its bundle.json)")
 
     p = sub.add_parser("unbundle", help="put a bundle's tables where the workflow expects them (after checking its "
-                                        "config, version and checksums): `snakemake --cores all` then draws every "
-                                        "figure without training")
+                                        "config, version and checksums): `snakemake --cores all from_tables` then "
+                                        "draws the figures made from tables, their tables and the claims, without "
+                                        "training")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--force", action="store_true", help="replace this checkout's own tables where they differ")
 
@@ -243,7 +244,8 @@ def _bundle(args, config):
 
 def _unbundle(args, config):
     written = unbundle(config, args.file, args.force)
-    print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all` draws the figures")
+    print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all from_tables` draws the "
+          f"figures made from study tables, their tables and the claims")
 
 
 def _runs(args, config):
