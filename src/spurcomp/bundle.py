@@ -16,7 +16,6 @@ source revision where the checkout is a git repository, the machine, when).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -29,7 +28,8 @@ from spurcomp.aggregate import TABLE_VERSION
 from spurcomp.config import ConfigError, canonical
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
-from spurcomp.study import RESULTS, decided_extension_rates, extension_path, extension_rates
+from spurcomp.study import (RESULTS, data_digest, decided_extension_rates, extension_path, extension_rates,
+                            file_digest)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -62,10 +62,6 @@ def bundled_paths(config: dict) -> list[Path]:
     return sorted(studies) + decisions
 
 
-def _digest(data: bytes) -> dict:
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
 def _revision() -> str | None:
     try:
         found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
@@ -88,7 +84,7 @@ def make_bundle(config: dict, out: str | Path, doi: str | None = None) -> dict:
         "format": BUNDLE_FORMAT,
         "table_version": TABLE_VERSION,
         "config": result_config(config),
-        "files": {name: _digest(data) for name, data in contents.items()},
+        "files": {name: data_digest(data) for name, data in contents.items()},
         "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": package_versions(),
                        "revision": _revision(), "machine": f"{platform.machine()} {platform.system()}",
                        "python": platform.python_version()},
@@ -143,18 +139,18 @@ def unbundle(config: dict, path: str | Path, force: bool = False) -> list[Path]:
                 data = archive.read(name)
             except (KeyError, zipfile.BadZipFile) as err:
                 raise BundleRefused(f"{path}: {name} cannot be read ({err}); the bundle is damaged") from None
-            if _digest(data) != recorded:
+            if data_digest(data) != recorded:
                 raise BundleRefused(f"{path}: {name} does not match its checksum in bundle.json; the bundle is "
                                     f"damaged: get it again")
             contents[name] = data
     clashes = [name for name, data in contents.items()
-               if Path(name).is_file() and _digest(Path(name).read_bytes()) != manifest["files"][name]]
+               if Path(name).is_file() and file_digest(name) != manifest["files"][name]]
     if clashes and not force:
         raise BundleRefused(f"{len(clashes)} file(s) exist here with other contents, e.g. {clashes[:3]}: this "
                             f"checkout's own results; move them away, or use --force to replace them")
     for name, data in contents.items():
         target = Path(name)
-        if target.is_file() and _digest(target.read_bytes()) == manifest["files"][name]:
+        if target.is_file() and file_digest(target) == manifest["files"][name]:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_sibling(target)

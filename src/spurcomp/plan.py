@@ -16,14 +16,15 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from spurcomp.fidelity import FULL_SPLITS
 from spurcomp.figures import figure_names, figure_spec, layout_module
 from spurcomp.settings import parse_setting_key
 from spurcomp.study import study_runs
 
 STEP_TIMES = Path(__file__).with_name("step_times.csv")  # package data: installed with spurcomp
-# the full training splits where a config reads a whole release (n_train: null)
-FULL_TRAIN = {"imagenet": 1_281_167, "celeba": 162_770, "waterbirds": 4_795, "cifar10": 50_000, "cifar100": 50_000,
-              "colored_mnist": 60_000, "double_mnist": 60_000, "corrupted_cifar10": 50_000, "mnist_cifar": 50_000}
+# the training images of the releases a config can read whole (n_train: null); the official splits of the other
+# datasets are the fidelity manifest's
+RELEASE_TRAIN = {"imagenet": 1_281_167, "celeba": 162_770, "waterbirds": 4_795}
 IMAGE_SHAPES = {"colored_mnist": (3, 28, 28), "double_mnist": (1, 28, 56), "corrupted_cifar10": (3, 32, 32),
                 "mnist_cifar": (3, 64, 32), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
 
@@ -43,7 +44,9 @@ def input_shape(spec: dict) -> tuple[int, ...]:
 
 def train_images(spec: dict) -> int:
     n = spec.get("n_train")
-    return FULL_TRAIN[spec["generator"]] if n is None else int(n)
+    if n is not None:
+        return int(n)
+    return RELEASE_TRAIN.get(spec["generator"]) or FULL_SPLITS[spec["generator"]][0]
 
 
 def model_key(spec: dict) -> str:

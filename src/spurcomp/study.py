@@ -63,6 +63,11 @@ RUN_REMEDY = ("run the same Snakemake command again: the run's files are rebuilt
               "(resume/state.pt), or it is trained again if that is gone")
 
 
+def data_digest(data: bytes) -> dict:
+    """Bytes' size and SHA-256, as :func:`file_digest` gives a file's (a results bundle's members)."""
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def file_digest(path: str | Path) -> dict:
     """A file's size and SHA-256: what a finished run records of its weights and history."""
     digest = hashlib.sha256()
