@@ -12,13 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 # a benchmark file's place names its rule family (workflow/rules/*.smk)
-FAMILIES = (("chunks/train_", "train"), ("chunks/evaluate_", "evaluate"), ("data/", "dataset"),
+FAMILIES = (("data/", "dataset"),
             ("segmenters/", "segmenter"), ("masks/", "background masks"), ("tables/", "table"),
             ("figures/", "figure"), ("claims", "claims"), ("fidelity", "fidelity"))
 
 
 def family(path: Path, logs: Path) -> str:
     relative = str(path.relative_to(logs))
+    if relative.startswith("runs/"):  # a train or evaluate job's: runs/DATASET/MODEL/SETTING/seeds=0_1.STEP.benchmark.tsv
+        return path.name.split(".")[-3]
     if relative.startswith("tables/"):
         return "results table" if relative.endswith(".table.benchmark.tsv") else "aggregate"
     return next((name for prefix, name in FAMILIES if relative.startswith(prefix)), "other")

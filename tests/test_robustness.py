@@ -22,8 +22,14 @@ def snakemake(workdir, *args):
 
 
 def executed(result) -> list[str]:
-    """The rules of the jobs a real Snakemake run executed (from its log lines ``rule NAME:``)."""
-    return sorted(re.findall(r"^(?:local)?rule (\w+):$", result.stdout + result.stderr, re.M))
+    """The jobs a real Snakemake run executed, from its log lines ``rule NAME:``: the rule's name, and for a train or
+    evaluate job the chunk it names (``train lr=0.05/seeds=0_1_2``, from the record it writes)."""
+    jobs = []
+    for rule, output in re.findall(r"^\s*(?:local)?rule (\w+):\n(?:\s+(?:input|output): (.*)\n)*",
+                                   result.stdout + result.stderr, re.M):
+        record = re.search(r"([^/\s]+/seeds=[\d_]+)\.\w+\.json$", output) if rule in ("train", "evaluate") else None
+        jobs.append(f"{rule} {record.group(1)}" if record else rule)
+    return sorted(jobs)
 
 
 @pytest.mark.workflow
@@ -35,7 +41,7 @@ def test_repacking_runs_or_adding_a_seed_reruns_nothing_finished(tmp_path, tiny_
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     first = snakemake(tmp_path, "--cores", "2", "results/tables/fig3.parquet")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert executed(first).count("evaluate_parity_fcn_lr0p05_seeds_0_1_2") == 1
+    assert executed(first).count("evaluate lr=0.05/seeds=0_1_2") == 1
     record = tmp_path / "results" / "runs" / "parity" / "fcn" / "lr=0.05" / "packing.json"
     assert json.loads(record.read_text()) == {"jobs": [[0, 1, 2]]}
 
@@ -51,8 +57,8 @@ def test_repacking_runs_or_adding_a_seed_reruns_nothing_finished(tmp_path, tiny_
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     added = snakemake(tmp_path, "--cores", "2", "results/tables/fig3.parquet")
     assert added.returncode == 0, added.stderr[-3000:]
-    assert executed(added) == ["aggregate", "evaluate_parity_fcn_lr0p05_seeds_3", "evaluate_parity_fcn_lr0p5_seeds_3",
-                               "train_parity_fcn_lr0p05_seeds_3", "train_parity_fcn_lr0p5_seeds_3"]
+    assert executed(added) == ["aggregate", "evaluate lr=0.05/seeds=3", "evaluate lr=0.5/seeds=3",
+                               "train lr=0.05/seeds=3", "train lr=0.5/seeds=3"]
     assert json.loads(record.read_text()) == {"jobs": [[0, 1, 2], [3]]}
     again = snakemake(tmp_path, "-n", "results/tables/fig3.parquet")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -137,35 +143,52 @@ def test_damaged_outputs_name_themselves_and_are_rebuilt_without_losing_their_si
     intact = weights.read_bytes()
     sibling = {path: path.read_bytes() for path in (setting / "seed=0" / "eval").glob("*.parquet")}
 
-    # a truncated weights file: named and set aside by the job that reads it, which writes the run's files again
-    # from its saved state (no epoch trained again) and goes on; the siblings' evaluations are the same
+    # a truncated weights file: the plan names it and the command that rebuilds it, and keeps the figure (drawn
+    # from the file while intact); the train job writes the run's files again from its saved state (no epoch
+    # trained again), and the siblings' evaluations are the same
     weights.write_bytes(intact[: len(intact) // 2])
-    repaired = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf")
+    record = "results/runs/parity/fcn/lr=0.5/seeds=0_1.train.json"
+    command = f"snakemake --cores all --forcerun '{record}'"
+    plan = snakemake(tmp_path, "-n", "figures/fig3.pdf")
+    assert f"seed=1/weights.pt has {len(intact) // 2} bytes where {len(intact)} were written" in plan.stderr
+    assert command in plan.stderr and "Nothing to be done" in plan.stdout
+    repaired = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf", "--forcerun", record)
     assert repaired.returncode == 0, repaired.stderr[-3000:]
-    log = (tmp_path / "logs" / "chunks" / "evaluate_parity_fcn_lr0p5_seeds_0_1.log").read_text()
+    assert executed(repaired) == ["aggregate", "evaluate lr=0.5/seeds=0_1", "figure", "train lr=0.5/seeds=0_1"]
+    log = (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=1" / "train.log").read_text()
+    assert f"weights.pt {len(intact) // 2} bytes where {len(intact)} were written" in log
+    assert "at epoch 4" in log.split("resuming from")[1] and "epoch 1/" not in log.split("resuming from")[1]
+    assert weights.read_bytes() == intact
+    assert {path: path.read_bytes() for path in sibling} == sibling
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "figures/fig3.pdf").stdout
+
+    # a weights file damaged while its record is intact, found by the job that reads it: set aside and rebuilt
+    # from the saved state by that job, which goes on
+    weights.write_bytes(intact[: len(intact) // 2])
+    reread = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf", "--forcerun", record.replace("train", "evaluate"))
+    assert reread.returncode == 0, reread.stderr[-3000:]
+    log = (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seeds=0_1.evaluate.log").read_text()
     assert f"weights.pt is unreadable ({len(intact) // 2} bytes where {len(intact)} were written)" in log
     assert "rebuilding its files from its saved state" in log
     assert weights.read_bytes() == intact and (setting / "seed=1" / "weights.pt.damaged").exists()
-    assert {path: path.read_bytes() for path in sibling} == sibling
-    assert "at epoch 4" in log.split("resuming from")[1] and "epoch 1/" not in log.split("resuming from")[1]
 
     # ... and where no saved state can rebuild it, the job fails naming the file and the remedy, keeps the
     # siblings' evaluations, and the run is trained again by the command the workflow names
     (setting / "seed=1" / "resume" / "state.pt").unlink()
     weights.write_bytes(intact[:100])
-    failed = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf")
+    failed = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf", "--forcerun", record.replace("train", "evaluate"))
     assert failed.returncode != 0
-    log = (tmp_path / "logs" / "chunks" / "evaluate_parity_fcn_lr0p5_seeds_0_1.log").read_text()
+    log = (tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seeds=0_1.evaluate.log").read_text()
     assert "no saved state rebuilds it: the run is trained again" in log and "Traceback" not in log.split("\n")[-2]
     assert {path: path.read_bytes() for path in sibling} == sibling
     plan = snakemake(tmp_path, "-n", "figures/fig3.pdf")
-    command = "snakemake --cores all 'results/runs/parity/fcn/lr=0.5/seed=1/run.json'"
-    assert "1 run(s) have no run.json" in plan.stderr and command in plan.stderr
+    assert "seed=1 has no run.json" in plan.stderr and command in plan.stderr
     assert f"damaged (no run.json: `{command}` rebuilds the run)" in spurcomp(tmp_path, "status").stdout
-    retrained = snakemake(tmp_path, "--cores", "1", "results/runs/parity/fcn/lr=0.5/seed=1/run.json")
+    retrained = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf", "--forcerun", record)
     assert retrained.returncode == 0, retrained.stderr[-3000:]
-    assert snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf").returncode == 0
+    assert executed(retrained) == ["aggregate", "evaluate lr=0.5/seeds=0_1", "figure", "train lr=0.5/seeds=0_1"]
     assert weights.read_bytes() == intact  # trained again: the same seed gives the same weights
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "figures/fig3.pdf").stdout
 
     # a truncated study table: the figure names it; the next run makes it again from the runs' files
     table = tmp_path / "results" / "tables" / "fig3.parquet"
@@ -180,8 +203,8 @@ def test_damaged_outputs_name_themselves_and_are_rebuilt_without_losing_their_si
     # a deleted run.json: Snakemake keeps what was made from it, and the workflow says so with the command
     (setting / "seed=0" / "run.json").unlink()
     plan = snakemake(tmp_path, "-n", "figures/fig3.pdf")
-    assert "'results/runs/parity/fcn/lr=0.5/seed=0/run.json'" in plan.stderr
-    again = snakemake(tmp_path, "--cores", "1", "results/runs/parity/fcn/lr=0.5/seed=0/run.json")
+    assert "seed=0/run.json is missing" in plan.stderr and command in plan.stderr
+    again = snakemake(tmp_path, "--cores", "1", "figures/fig3.pdf", "--forcerun", record)
     assert again.returncode == 0 and (setting / "seed=0" / "run.json").exists()
 
 

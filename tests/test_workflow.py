@@ -25,9 +25,13 @@ def snakemake(workdir, *args, config="config.yaml", command=SNAKEMAKE):
                           capture_output=True, text=True, timeout=900, cwd=REPO)
 
 
+def chunk_jobs(plan: str, step: str = "train") -> list[str]:
+    """The train (or evaluate) jobs of a plan, by the record each writes (``.../SETTING/seeds=0_1_2.train.json``)."""
+    return sorted(set(re.findall(rf"output: (results/runs/\S+/seeds=[\d_]+\.{step}\.json)", plan)))
+
+
 def train_jobs(plan: str) -> list[str]:
-    """The train jobs in a plan's job table (one rule per job, each named after its runs)."""
-    return sorted(set(re.findall(r"^train_\w+\s+1$", plan, re.M)))  # Snakemake prints the table twice
+    return chunk_jobs(plan, "train")
 
 
 def test_default_config_plans_every_figure_from_the_root():
@@ -45,9 +49,38 @@ def test_default_config_plans_every_figure_from_the_root():
     # 2 datasets; their defaults are fig4's runs), fig13's 4 x 2; fig10/11's 3 settings on each of 3 standard
     # datasets, fig7's 4 on each of CelebA and Waterbirds, fig8's 2 MNIST-CIFAR and fig1's 2 Double MNIST settings
     jobs = 14 + 16 + 16 + 16 + 24 + 4 + 9 + 8 + 2 + 2
-    assert len(train_jobs(out)) == jobs and len(set(re.findall(r"^evaluate_\w+\s+1$", out, re.M))) == jobs
+    assert len(train_jobs(out)) == jobs and len(chunk_jobs(out, "evaluate")) == jobs
+    assert re.search(rf"^train\s+{jobs}$", out, re.M) and re.search(rf"^evaluate\s+{jobs}$", out, re.M)
     assert re.search(r"figure\s+18", out) and re.search(r"table\s+16", out)
     assert re.search(r"^segmenter\s+1$", out, re.M) and re.search(r"^background_masks\s+3$", out, re.M)
+
+
+def job_blocks(plan: str, rule: str) -> list[str]:
+    """The lines Snakemake prints for each job of ``rule`` in a plan."""
+    return re.findall(rf"^\s*rule {rule}:\n((?:\s+\w+: .*\n)+)", plan, re.M)
+
+
+def test_per_rule_overrides_reach_every_train_and_evaluate_job(tmp_path):
+    # README and config/README.md: `--set-resources train:...`, `--set-threads`, a profile's `set-resources`
+    profile = tmp_path / "mine"
+    profile.mkdir()
+    (profile / "config.yaml").write_text("set-resources:\n  - evaluate:mem_mb=7777\nset-threads:\n  - train=2\n")
+    result = subprocess.run([*FROM_ROOT, "-n", "--cores", "4", "--profile", str(profile)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    train, evaluate = job_blocks(result.stdout, "train"), job_blocks(result.stdout, "evaluate")
+    assert len(train) == len(evaluate) == len(train_jobs(result.stdout)) > 100
+    assert all("threads: 2" in job for job in train) and all("mem_mb=7777" in job for job in evaluate)
+    result = subprocess.run([*FROM_ROOT, "-n", "--set-resources", "train:mem_mb=12345", "evaluate:gpu=1"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    train, evaluate = job_blocks(result.stdout, "train"), job_blocks(result.stdout, "evaluate")
+    assert len(train) > 100 and all("mem_mb=12345" in job for job in train)
+    assert all("gpu=1" in job and "mem_mb=2000" in job for job in evaluate)
+    # one rule per step: the rule list and the rule graph stay readable
+    rules = subprocess.run([*FROM_ROOT, "--list-rules"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert rules == ["aggregate", "all", "background_masks", "claims", "dataset", "default", "evaluate", "fidelity",
+                     "figure", "from_tables", "lr_extension", "segmenter", "table", "train"]
 
 
 def test_nested_command_line_overrides_are_typed():
@@ -124,7 +157,7 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     run_logs = tmp_path / "logs" / "runs" / "parity" / "fcn" / "lr=0.5" / "seed=0"
     assert (run_logs / "train.log").read_text().count("epoch") > 1
     # Snakemake's own record of each job's time and memory: one train job holds both seeds of a setting
-    benchmark = pd.read_csv(tmp_path / "logs" / "chunks" / "train_parity_fcn_lr0p5_seeds_0_1.benchmark.tsv", sep="\t")
+    benchmark = pd.read_csv(run_logs.parent / "seeds=0_1.train.benchmark.tsv", sep="\t")
     assert {"s", "max_rss"} <= set(benchmark.columns) and benchmark.s.iloc[0] > 0
 
     report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
@@ -163,15 +196,17 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     assert result.returncode == 0
     assert "rule train" not in result.stdout + result.stderr and pdf.exists()
 
-    # one run of a two-run train job lost: the job reruns, the lost run comes back from its saved state, and its
-    # finished sibling is not trained again (Snakemake touches its files, their bytes stay)
+    # one run of a two-run train job lost: the plan names it with the command that reruns its job; the lost run
+    # comes back from its saved state, and its finished sibling is not trained again (its bytes stay)
     runs = tmp_path / "results" / "runs" / "parity" / "fcn" / "lr=0.5"
     before = json.loads((runs / "seed=1" / "run.json").read_text())
     (runs / "seed=1" / "run.json").unlink()
     sibling = {name: (runs / "seed=0" / name).read_bytes() for name in ("weights.pt", "history.parquet", "run.json")}
-    result = snakemake(tmp_path, "--cores", "1", "results/runs/parity/fcn/lr=0.5/seed=1/run.json")
+    plan = snakemake(tmp_path, "-n")
+    assert "--forcerun 'results/runs/parity/fcn/lr=0.5/seeds=0_1.train.json'" in plan.stderr
+    result = snakemake(tmp_path, "--cores", "1", "--forcerun", "results/runs/parity/fcn/lr=0.5/seeds=0_1.train.json")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "rule train_parity_fcn_lr0p5_seeds_0_1" in result.stdout + result.stderr
+    assert train_jobs(result.stdout + result.stderr) == ["results/runs/parity/fcn/lr=0.5/seeds=0_1.train.json"]
     assert sibling == {name: (runs / "seed=0" / name).read_bytes() for name in sibling}
     assert "already finished" in (run_logs / "train.log").read_text()
     after = json.loads((runs / "seed=1" / "run.json").read_text())
@@ -312,7 +347,7 @@ STANDARD_CONFIG = {
     },
     "segmenters": {"dl": {"n_train": 16, "n_test": 8, "epochs": 1, "batch_size": 8, "decoder_channels": 16}},
     "models": {"r": {"arch": "resnet", "depth": "resnet18", "width": 0.0625}, "swin": {"arch": "swin"}},
-    "training": {"lr": 0.1, "batch_size": 10, "max_epochs": 4, "checkpoint_epochs": [0, 4]},
+    "training": {"lr": 0.1, "batch_size": 10, "max_epochs": 12, "checkpoint_epochs": [0, 4]},
     "evaluation": {"kappas": [0.5], "pruning": {"score_samples": 20, "variants": []},
                    "ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 2, "baseline": "zero", "maps": 3,
                           "map_pool": "any"}},

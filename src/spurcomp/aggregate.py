@@ -9,9 +9,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spurcomp.runtime import config_hash, package_versions, set_aside
+from spurcomp.runtime import DamagedFile, config_hash, package_versions, set_aside
 from spurcomp.settings import SHORT_NAMES, setting_from_dict
-from spurcomp.study import EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, set_aside_run_file
+from spurcomp.study import (EVALUATION_FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, forget_chunk_records,
+                            set_aside_run_file)
 
 PROVENANCE_KEY = b"spurcomp"
 # the layout of a study table (its columns and what they mean): a results bundle of another version is refused
@@ -27,7 +28,15 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
                     out_path: str | Path | None) -> pd.DataFrame:
     """One row per (run, metric) from each run's ``run.json`` (``summaries``) and its evaluation files
     (``evaluations``: ``RUN/eval/FAMILY.parquet``, the families wanted of every run), written to ``out_path``
-    (None: only returned)."""
+    (None: only returned). A missing file (deleted by hand) is named, and its chunk's records are removed so that
+    the next command rebuilds it."""
+    missing = [Path(path) for path in [*summaries, *evaluations] if not Path(path).exists()]
+    if missing:
+        runs = sorted({path.parent if path.name.endswith(".json") else path.parent.parent for path in missing})
+        for run_dir in runs:
+            forget_chunk_records(run_dir)
+        raise DamagedFile(f"{len(missing)} file(s) of study {study}'s runs are missing, e.g. {missing[0]}; "
+                          f"{RUN_REMEDY}")
     by_run: dict[Path, dict[str, Path]] = {}
     for path in map(Path, evaluations):
         by_run.setdefault(path.parent.parent, {})[path.stem] = path
@@ -36,6 +45,7 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
         try:
             summary = json.loads(summary_path.read_text())
         except ValueError as err:
+            forget_chunk_records(summary_path.parent)
             raise set_aside(summary_path, f"not JSON: {err}", RUN_REMEDY + " (spurcomp status names the command)") from None
         run = summary["run"]
         keys = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, decided_extension_rates, evaluation_path, extension_path,
-                            extension_rates, study_runs)
+from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, chunk_record_path, decided_extension_rates, evaluation_path,
+                            extension_path, extension_rates, rebuild_command, run_chunks, study_runs)
 
 
 def without_summary(runs) -> list:
@@ -18,12 +18,10 @@ def without_summary(runs) -> list:
             and ((run.directory / RUN_FILES["weights"]).exists() or (run.directory / "eval").is_dir())]
 
 
-def rebuild_command(runs) -> str:
-    return "snakemake --cores all " + " ".join(f"'{run.directory / RUN_FILES['summary']}'" for run in runs)
-
-
-def run_status(run) -> dict:
-    """One run's state, epochs, final unbiased test accuracy and training time (what its files say)."""
+def run_status(run, train_record=None) -> dict:
+    """One run's state, epochs, final unbiased test accuracy and training time (what its files say);
+    ``train_record``: the record of the train job that holds it (named in the command that rebuilds a damaged
+    run)."""
     row = {"run": str(run.directory), "setting": run.setting, "seed": run.seed, "state": "not started", "epochs": None,
            "unbiased_acc": None, "seconds": None, "evaluated": False}
     summary = run.directory / "run.json"
@@ -34,7 +32,7 @@ def run_status(run) -> dict:
                    seconds=done["train_seconds"],
                    evaluated=all(evaluation_path(run, family).is_file() for family in EVALUATION_FAMILIES))
     elif without_summary([run]):
-        row.update(state="damaged (no run.json: `" + rebuild_command([run]) + "` rebuilds the run)")
+        row.update(state="damaged (no run.json: `" + rebuild_command([train_record]) + "` rebuilds the run)")
     elif progress.is_file():
         saved = json.loads(progress.read_text())
         row.update(state=f"incomplete (state at epoch {saved['epoch']}/{saved['max_epochs']})",
@@ -48,7 +46,8 @@ def study_status(config: dict, study: str) -> tuple[list[dict], str]:
     """Every run's row (the extended learning rates' too, as far as decided), and a one-line summary of the
     study, with where its lr_until_failure extension stands."""
     extra = decided_extension_rates(config, study)
-    rows = [run_status(run) for run in study_runs(config, study, extra_lrs=extra)]
+    records = {run: chunk_record_path(chunk, "train") for chunk in run_chunks(config) for run in chunk.runs}
+    rows = [run_status(run, records.get(run)) for run in study_runs(config, study, extra_lrs=extra)]
     counts = Counter(row["state"].split(" (")[0] for row in rows)
     evaluated = sum(row["evaluated"] for row in rows)
     summary = (f"{study}: {len(rows)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))

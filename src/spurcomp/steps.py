@@ -172,8 +172,8 @@ def _evaluate_locked(settings, outputs, dataset, run_dirs, device, background, l
     from spurcomp.study import check_run_files, unrebuildable
 
     # every run's files checked before any is evaluated: a damaged one is rebuilt from the run's saved state, or,
-    # where it cannot be, set aside and named, and nothing of its siblings is lost (their evaluation files are
-    # update() outputs: restored when the job fails)
+    # where it cannot be, set aside and named, and nothing of its siblings is lost (the job's output is its
+    # record, the only file Snakemake removes when it fails)
     damaged = []
     for run_dir in run_dirs:
         try:

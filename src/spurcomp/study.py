@@ -100,6 +100,7 @@ def set_aside_run_file(run_dir: str | Path, name: str, why: str, remedy: str = R
     but it does rerun what reads a changed run.json, and so rebuilds the file. Returns the error to raise."""
     run_dir = Path(run_dir)
     error = set_aside(run_dir / name, why, remedy)
+    forget_chunk_records(run_dir)
     summary_path = run_dir / RUN_FILES["summary"]
     try:
         summary = json.loads(summary_path.read_text())
@@ -117,6 +118,7 @@ def unrebuildable(run_dir: str | Path) -> str:
     if summary.exists():
         set_aside(summary, "its run's weights or history are damaged and its saved state cannot rebuild them",
                   RUN_REMEDY)
+    forget_chunk_records(run_dir)
     return " (no saved state rebuilds it: the run is trained again)"
 
 
@@ -129,12 +131,14 @@ def check_run_files(run_dir: str | Path) -> dict:
     try:
         summary = json.loads(summary_path.read_text())
     except ValueError as err:
+        forget_chunk_records(run_dir)
         raise set_aside(summary_path, f"not JSON: {err}", RUN_REMEDY) from None
     damaged = damaged_run_files(run_dir, summary)
     for name, why in damaged.items():
         if why != "missing":
             set_aside_run_file(run_dir, name, why)
     if damaged:
+        forget_chunk_records(run_dir)
         raise DamagedFile(f"run {run_dir} is damaged: " + "; ".join(
             f"{name} {why}" + ("" if why == "missing" else f" (moved to {name}.damaged)") for name, why in damaged.items())
             + f"; {RUN_REMEDY}")
@@ -145,7 +149,7 @@ STEP_COLUMNS = ("loss", "loss_ba", "loss_bc", "bc_loss_ratio", "param_norm", "lo
 
 
 def run_logs(run: RunKey) -> Path:
-    """The folder of a run's own train and evaluate logs (a job's log and benchmark are in logs/chunks/)."""
+    """The folder of a run's own train and evaluate logs (a job's log and benchmark are beside them)."""
     return Path("logs") / "runs" / run.dataset / run.model / run.setting / f"seed={run.seed}"
 
 
@@ -233,10 +237,121 @@ class RunChunk:
 
     @property
     def name(self) -> str:
-        """A rule-name-safe label: dataset, model, setting and seeds (``parity_fcn_lr0p1_seeds_0_1_2``)."""
+        """A label: dataset, model, setting and seeds (``parity_fcn_lr0p1_seeds_0_1_2``)."""
         first = self.runs[0]
-        label = f"{first.dataset}_{first.model}_{first.setting}_seeds_{'_'.join(str(r.seed) for r in self.runs)}"
+        label = f"{first.dataset}_{first.model}_{first.setting}_seeds_{self.seeds}"
         return re.sub(r"\W", "_", label.replace("=", "").replace(".", "p"))
+
+    @property
+    def seeds(self) -> str:
+        """The ``seeds`` wildcard of the chunk's records (``0_1_2``)."""
+        return "_".join(str(run.seed) for run in self.runs)
+
+    @property
+    def wildcards(self) -> dict:
+        """The train and evaluate rules' wildcards that name this chunk."""
+        first = self.runs[0]
+        return {"dataset": first.dataset, "model": first.model, "setting": first.setting, "seeds": self.seeds}
+
+    def files(self, step: str) -> list[Path]:
+        """What the chunk's ``step`` job writes for its runs: each run's files, or its evaluation files."""
+        if step == "train":
+            return [run.directory / name for run in self.runs for name in RUN_FILES.values()]
+        return [evaluation_path(run, family) for run in self.runs for family in EVALUATION_FAMILIES]
+
+
+# A chunk's train and evaluate jobs each end by writing a record beside its runs (the rules' declared output, so
+# that one `train` and one `evaluate` rule serve every chunk); the runs' files are the jobs' work, read through
+# the records.
+CHUNK_STEPS = ("train", "evaluate")
+CHUNK_RECORD = "seeds={seeds}.{step}.json"
+
+
+def chunk_record_path(chunk: RunChunk, step: str) -> Path:
+    """The record that the chunk's ``step`` job (train or evaluate) has finished: the rules' output."""
+    return chunk.runs[0].directory.parent / CHUNK_RECORD.format(seeds=chunk.seeds, step=step)
+
+
+def write_chunk_record(chunk: RunChunk, step: str) -> Path:
+    """Write the record of the chunk's finished ``step`` job: its runs and the size of each file the job made for
+    them (what :func:`stale_chunks` compares)."""
+    path = chunk_record_path(chunk, step)
+    files = {str(file): file.stat().st_size for file in chunk.files(step)}
+    atomic_write_text(path, json.dumps({"step": step, "runs": [str(run.directory) for run in chunk.runs],
+                                        "files": files}, indent=1) + "\n")
+    return path
+
+
+def refresh_chunk_record(chunk: RunChunk, step: str) -> None:
+    """Write the chunk's ``step`` record again where a later job repaired its runs' files (an evaluate job that
+    rebuilt a damaged run from its saved state): missing or stale while every file is there."""
+    if all(path.exists() for path in chunk.files(step)) and (
+            not chunk_record_path(chunk, step).exists() or stale_chunks([chunk], [step])):
+        write_chunk_record(chunk, step)
+
+
+def chunk_of(runs: list[RunKey]) -> RunChunk:
+    """The chunk that a job's ``runs`` (seeds of one setting, in order) are."""
+    if len({(run.dataset, run.model, run.setting) for run in runs}) != 1:
+        raise ValueError(f"a chunk holds seeds of one setting, not {[str(run.directory) for run in runs]}")
+    return RunChunk(tuple(runs))
+
+
+def stale_chunks(chunks, steps=CHUNK_STEPS) -> list[tuple[RunChunk, str, str]]:
+    """The chunks whose record says a step is done while a file it made is gone, has another size than it was
+    written with, or is newer than the record (deleted, changed or damaged since): (chunk, step, what is wrong
+    with the first such file). Snakemake sees the records, not the runs' files, so the workflow has these jobs
+    run again, as Snakemake reruns a job whose declared input changed."""
+    stale = []
+    for chunk in chunks:
+        for step in steps:
+            record = chunk_record_path(chunk, step)
+            try:
+                written = record.stat().st_mtime
+                sizes = json.loads(record.read_text())["files"]
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                stale.append((chunk, step, f"its record {record} is unreadable"))
+                continue
+            for file in chunk.files(step):
+                why = _changed(file, sizes.get(str(file)), written)
+                if why:
+                    stale.append((chunk, step, f"{file} {why}"))
+                    break
+    return stale
+
+
+def _changed(path: Path, size: int | None, recorded_at: float) -> str | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "is missing"
+    if size is not None and info.st_size != size:
+        return f"has {info.st_size} bytes where {size} were written"
+    if info.st_mtime > recorded_at:
+        return "changed after its job finished"
+    return None
+
+
+def forget_chunk_records(run_dir: str | Path) -> None:
+    """Remove the train and evaluate records of the chunk that holds the run in ``run_dir`` (a damaged or missing
+    file of it was found), so that the next Snakemake command reruns the chunk: its trainer rebuilds what is gone
+    (from the run's saved state where it is intact) and leaves its other runs as they are."""
+    run_dir = Path(run_dir)
+    found = re.fullmatch(r"seed=(\d+)", run_dir.name)
+    if not found:
+        return  # a run outside the workflow's layout has no chunk
+    for record in run_dir.parent.glob(CHUNK_RECORD.format(seeds="*", step="*")):
+        seeds = record.name.split(".")[0].removeprefix("seeds=").split("_")
+        if found.group(1) in seeds:
+            record.unlink(missing_ok=True)
+            logger.warning("%s removed: a file of run %s is damaged or missing, and the job reruns", record, run_dir)
+
+
+def rebuild_command(records) -> str:
+    """The command that reruns the jobs whose records are ``records`` (and what was made from them)."""
+    return "snakemake --cores all --forcerun " + " ".join(f"'{record}'" for record in records)
 
 
 def run_chunks(config: dict) -> list[RunChunk]:

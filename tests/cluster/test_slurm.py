@@ -47,9 +47,14 @@ def snakemake_command(workdir, *args):
 
 def test_tiny_workflow_runs_through_slurm_in_grouped_jobs(cluster, tmp_path, tiny_config):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
-    result = cluster.run(*snakemake_command(tmp_path, "figures/fig3.pdf"), check=False, timeout=900)
+    # per-rule overrides (README's cluster section) reach the submitted jobs: --verbose prints each sbatch call
+    overrides = ["--set-resources", "train:mem_mb=1100", "evaluate:mem_mb=900", "--verbose"]
+    result = cluster.run(*snakemake_command(tmp_path, *overrides, "figures/fig3.pdf"), check=False, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    # the group job runs its two chunks side by side: two train jobs (2 x 1100 MB), then two evaluate jobs
+    calls = [line for line in output.splitlines() if "sbatch call:" in line]
+    assert sum("--mem 2200" in call for call in calls) == 1, calls
     assert (tmp_path / "figures" / "fig3.pdf").read_bytes()[:4] == b"%PDF"
     table, _ = read_table(tmp_path / "results" / "tables" / "fig3.parquet")
     assert table.groupby(["setting", "seed"]).ngroups == 4

@@ -10,6 +10,7 @@ rule aggregate:
     params:
         # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
         spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
+        files=study_run_files,
     threads: 1
     resources:
         mem_mb=2000,
@@ -33,6 +34,7 @@ checkpoint lr_extension:
     params:
         spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
         grid_rule=canonical(config["grid_rule"]),
+        files=extension_run_files,
     wildcard_constraints:
         study=one_of([name for name, spec in config["studies"].items() if extension_rates(spec)]),
         step=r"\d+",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
 from spurcomp.fidelity import fidelity_datasets, fidelity_markdown
-from spurcomp.status import rebuild_command, without_summary
+from spurcomp.status import without_summary
 from spurcomp.figures import (
     all_figures,
     claim_studies,
@@ -21,9 +21,11 @@ from spurcomp.figures import (
     tabulated_figures,
 )
 from spurcomp.study import (
+    CHUNK_STEPS,
     EVALUATION_FAMILIES,
     RUN_FILES,
     background_masks_path,
+    chunk_record_path,
     config_runs,
     dataset_job,
     dataset_path,
@@ -32,11 +34,13 @@ from spurcomp.study import (
     evaluation_path,
     extension_rates,
     figure_path,
+    rebuild_command,
     run_chunks,
     run_evaluations,
     run_logs,
     segmenter_job,
     segmenter_path,
+    stale_chunks,
     study_runs,
     table_path,
     train_job,
@@ -50,12 +54,48 @@ except ConfigError as err:
     # stop before any job, naming every bad key and what is allowed
     sys.exit(f"spurcomp: {err}")
 
-BROKEN = without_summary(config_runs(config))
-if BROKEN:
-    print(f"spurcomp: {len(BROKEN)} run(s) have no run.json (deleted, set aside as damaged, or a write cut short) "
-          f"but weights or evaluations, e.g. {BROKEN[0].directory}; what was made from them is kept until they are "
-          f"rebuilt (from their saved state where it is intact): {rebuild_command(BROKEN[:20])}"
-          f"{' ...' if len(BROKEN) > 20 else ''}", file=sys.stderr)
+# The chunks of runs that one train job and one evaluate job handle (spurcomp.study.run_chunks), by the rules'
+# wildcards: (dataset, model, setting, seeds).
+CHUNKS = {tuple(c.wildcards.values()): c for c in run_chunks(config)}
+CHUNK_WILDCARDS = {"model": r"[A-Za-z0-9_-]+", "setting": r"[^/]+", "seeds": r"\d+(?:_\d+)*"}
+CHUNK_OUTPUT = {step: f"results/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.json" for step in CHUNK_STEPS}
+CHUNK_LOG = {step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.log" for step in CHUNK_STEPS}
+CHUNK_BENCHMARK = {step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.benchmark.tsv"
+                   for step in CHUNK_STEPS}
+
+
+def chunk(wildcards):
+    """The chunk of runs that a train or evaluate job's wildcards name."""
+    key = (wildcards.dataset, wildcards.model, wildcards.setting, wildcards.seeds)
+    if key not in CHUNKS:
+        raise ValueError(f"no chunk of runs of this config is {key}: the config's chunks are the "
+                         f"results/runs/.../seeds=....train.json files `snakemake -n` lists")
+    return CHUNKS[key]
+
+
+def chunk_records(runs, step):
+    """The records of the chunks that hold ``runs``, for ``step`` (train or evaluate): what a reader of the runs'
+    files waits for."""
+    held = set(runs)
+    return sorted({str(chunk_record_path(c, step)) for c in CHUNKS.values() if held.intersection(c.runs)})
+
+
+def report_stale(config):
+    """Name the train or evaluate jobs whose runs' files were deleted, changed or damaged since their records were
+    written, and the runs left without a run.json, with the command that reruns them. Snakemake sees the records,
+    not the runs' files, and keeps what was made from them (the tables hold what the files said when intact);
+    the jobs that read a run check its files first and never use a damaged one."""
+    stale = [(chunk_record_path(c, step), why) for c, step, why in stale_chunks(CHUNKS.values())]
+    broken = without_summary(config_runs(config))
+    stale += [(record, f"run {broken[0].directory} has no run.json") for record in chunk_records(broken, "train")]
+    if stale:
+        print(f"spurcomp: {len(stale)} train or evaluate job(s) made files that were deleted, changed or damaged "
+              f"since (e.g. {stale[0][1]}); what was made from them is kept until they are rebuilt (from the runs' "
+              f"saved state where it is intact): {rebuild_command(sorted({str(r) for r, _ in stale})[:20])}"
+              f"{' ...' if len(stale) > 20 else ''}", file=sys.stderr)
+
+
+report_stale(config)
 
 
 wildcard_constraints:
@@ -97,13 +137,18 @@ def extended_rates(study, steps=None):
 
 
 def study_files(wildcards):
-    """A study table's inputs: every run's run.json and evaluation files (with the extended learning rates, once
-    their decisions are made)."""
+    """A study table's inputs: the train and evaluate records of its runs' chunks (with the extended learning
+    rates, once their decisions are made)."""
     rates = extended_rates(wildcards.study)
     if extension_rates(config["studies"][wildcards.study]):
         # the last decision (the largest trained rate failed, or max_steps reached) belongs to the table too
         checkpoints.lr_extension.get(study=wildcards.study, step=len(rates))
-    runs = study_runs(config, wildcards.study, extra_lrs=rates)
+    return {step: chunk_records(study_runs(config, wildcards.study, extra_lrs=rates), step) for step in CHUNK_STEPS}
+
+
+def study_run_files(wildcards):
+    """What a study table reads: every run's run.json and evaluation files (its inputs are their records)."""
+    runs = study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study))
     return {
         "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
         "evaluations": [str(evaluation_path(run, family)) for run in runs for family in EVALUATION_FAMILIES],
@@ -121,9 +166,18 @@ localrules:
 
 
 def extension_inputs(wildcards):
-    """What a study's decision after ``step`` extra rates reads: the run summaries and accuracies of its grid and
-    of the extra rates decided before."""
-    runs = study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study, int(wildcards.step)))
+    """What a study's decision after ``step`` extra rates waits for: the records of its grid's runs and of the
+    extra rates decided before."""
+    return {step: chunk_records(extension_runs(wildcards), step) for step in CHUNK_STEPS}
+
+
+def extension_runs(wildcards):
+    return study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study, int(wildcards.step)))
+
+
+def extension_run_files(wildcards):
+    """What a study's decision reads: the run summaries and accuracies of the runs its inputs record."""
+    runs = extension_runs(wildcards)
     return {
         "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
         "accuracies": [str(evaluation_path(run, "accuracy")) for run in runs],
