@@ -83,6 +83,10 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key segmenters.dlv3.arch: 'deeplabv4' is not one of ['deeplabv3', 'deeplabv3_resnet50']"),
     (lambda c: c["studies"]["fig3"].update(evaluation={"ig": {"n_steps": 1}}),
      "config key studies.fig3.evaluation.ig.n_steps: 1 is less than the minimum of 2"),
+    (lambda c: c.update(execution={"side_by_side": {"vgg": 2}}),
+     "config key execution.side_by_side: 'vgg' is not a model of `models`; defined: ['fcn']"),
+    (lambda c: c.update(execution={"side_by_side": {"fcn": 0}}),
+     "config key execution.side_by_side.fcn: 0 is less than the minimum of 1"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(tiny_config, mutate, expected):
     mutate(tiny_config)
@@ -102,7 +106,7 @@ def test_jobs_hold_the_seeds_of_one_setting_up_to_runs_per_job(tiny_config):
 
     tiny_config["studies"]["fig3"]["seeds"] = [0, 1, 2, 3]
     config = validate_config(copy.deepcopy(tiny_config))
-    assert config["execution"] == {"runs_per_job": 3, "vectorise": False, "read_cache_gb": 8}  # the schema's defaults
+    assert config["execution"] == {"runs_per_job": 3, "side_by_side": {}, "vectorise": False, "read_cache_gb": 8}  # the schema's defaults
     chunks = run_chunks(config)
     assert [[(r.setting, r.seed) for r in c.runs] for c in chunks] == [
         [("lr=0.05", 0), ("lr=0.05", 1), ("lr=0.05", 2)], [("lr=0.05", 3)],

@@ -144,3 +144,27 @@ def test_a_train_job_of_fcn_runs_trains_them_at_once_when_asked(parity, tmp_path
     assert [s["vectorised"] for s in one_by_one] == [None, None]
     for a, b in zip(dirs, [tmp_path / "o0", tmp_path / "o1"]):
         assert_same_run(a, b)
+
+
+def test_a_train_job_trains_runs_side_by_side_with_the_numbers_of_one_after_another(parity, tmp_path):
+    data = tmp_path / "parity.npz"
+    save_dataset(data, parity)
+    job = {"model": FCN, "setting": {"lr": 0.1, "batch_size": 50, "max_epochs": 3}, "checkpoint_epochs": [0],
+           "divergence_factor": 1000.0, "collapse_margin": 0.02}
+    runs = [{"dataset": "parity", "model": "fcn", "setting": "lr=0.1", "seed": seed} for seed in (0, 1, 2)]
+    runtime = {"device": "cpu", "state_every_epochs": 1, "vectorise": False, "side_by_side": {"fcn": 2}}
+    dirs = [tmp_path / f"s{seed}" for seed in (0, 1, 2)]
+    logs = [tmp_path / f"s{seed}.log" for seed in (0, 1, 2)]
+    summaries = steps.train_runs([job] * 3, runs, data, dirs, runtime, threads=2, logs=logs)
+    assert [s["run"]["seed"] for s in summaries] == [0, 1, 2]
+    assert all("run finished" in log.read_text() for log in logs)  # each process logs to its run's log
+    one_by_one = [tmp_path / f"o{seed}" for seed in (0, 1, 2)]
+    steps.train_runs([job] * 3, runs, data, one_by_one, {**runtime, "side_by_side": {}}, threads=1)
+    for a, b in zip(dirs, one_by_one):  # one thread each, as one after another: bit for bit
+        pd.testing.assert_frame_equal(history(a), history(b))
+        assert (a / "weights.pt").read_bytes() == (b / "weights.pt").read_bytes()
+    # a run that fails fails the job, after the others are done
+    bad = {**job, "model": {"arch": "fcn", "hidden": [-1]}}
+    with pytest.raises(Exception):
+        steps.train_runs([job, bad], runs[:2], data, [tmp_path / "f0", tmp_path / "f1"], runtime, threads=2)
+    assert (tmp_path / "f0" / "run.json").exists()

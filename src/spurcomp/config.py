@@ -156,6 +156,11 @@ def _cross_reference_problems(config: dict) -> list[str]:
         if isinstance(study, dict) and study.get("lr_until_failure") and "lr" not in (study.get("grid") or {}):
             problems.append(f"config key studies.{name}.lr_until_failure: extends the study's learning rates, but its "
                             f"grid has no `lr`; add grid.lr or remove lr_until_failure")
+    models = config.get("models") or {}
+    for model in ((config.get("execution") or {}).get("side_by_side") or {}):
+        if model not in models:
+            problems.append(f"config key execution.side_by_side: {model!r} is not a model of `models`; defined: "
+                            f"{sorted(models)}")
     segmenters = config.get("segmenters") or {}
     for name, dataset in datasets.items():
         if isinstance(dataset, dict) and dataset.get("lazy") and dataset.get("source") != "folder":

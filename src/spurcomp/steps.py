@@ -11,7 +11,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from spurcomp.study import record_packing
+from spurcomp.study import record_packing, side_by_side_runs
 
 logger = logging.getLogger("spurcomp")
 
@@ -98,11 +98,61 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
 
     device = resolve_device(runtime["device"])
     setup_torch(threads, device)
+    side_by_side = min(len(runs), side_by_side_runs(runtime, runs[0]["model"]))
     with locked_runs(run_dirs):
         if job_packing:
             record_packing(run_dirs)
+        if side_by_side > 1 and not _vectorised(runtime, jobs):
+            return _train_side_by_side(jobs, runs, data_path, run_dirs, runtime, threads, side_by_side,
+                                       logs or [None] * len(runs))
         dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
         return _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs or [None] * len(runs))
+
+
+def _vectorised(runtime: dict, jobs: list[dict]) -> bool:
+    if not runtime.get("vectorise") or len(jobs) < 2:
+        return False
+    from spurcomp.settings import setting_from_dict
+    from spurcomp.train.vectorised import not_vectorisable
+
+    return not not_vectorisable([job["model"] for job in jobs], [setting_from_dict(job["setting"]) for job in jobs])
+
+
+def _train_side_by_side(jobs, runs, data_path, run_dirs, runtime, threads, workers, logs) -> list[dict]:
+    """Train the runs in ``workers`` processes at once on the job's device (one GPU holds several small models'
+    runs; on a CPU each takes its share of the job's threads). Each process trains exactly what the job would
+    train one run after another: the same run, the same numbers. A failed run fails the job once the others
+    are done."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    share = max(1, threads // workers)
+    logger.info("training %d runs, %d side by side (%d thread(s) each) on %s", len(runs), workers, share,
+                runtime["device"])
+    # spawn: a forked child would inherit the parent's torch threads and CUDA state
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_one, job, keys, str(data_path), str(run_dir), runtime, share,
+                               str(log) if log else None)
+                   for job, keys, run_dir, log in zip(jobs, runs, run_dirs, logs)]
+        errors = [future.exception() for future in futures]
+    failed = [(keys, error) for keys, error in zip(runs, errors) if error is not None]
+    for keys, error in failed:
+        logger.error("run %s failed: %s", keys, error)
+    if failed:
+        raise failed[0][1]
+    return [future.result() for future in futures]
+
+
+def _train_one(job: dict, keys: dict, data_path: str, run_dir: str, runtime: dict, threads: int, log) -> dict:
+    """One run in a worker process of :func:`_train_side_by_side` (the job's process holds the run's lock)."""
+    from spurcomp.data.io import load_dataset
+    from spurcomp.runtime import log_to, resolve_device, setup_torch
+
+    device = resolve_device(runtime["device"])
+    setup_torch(threads, device)
+    with log_to(log):
+        dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
+        return _train_locked([job], [keys], dataset, [run_dir], {**runtime, "vectorise": False}, device, [None])[0]
 
 
 def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[dict]:

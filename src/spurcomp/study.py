@@ -516,9 +516,15 @@ def train_job(config: dict, run: RunKey) -> dict:
     })
 
 
+def side_by_side_runs(runtime: dict, model: str) -> int:
+    """How many runs of ``model`` a train job trains side by side (``execution.side_by_side``; 1 if unnamed)."""
+    return int((runtime.get("side_by_side") or {}).get(model, 1))
+
+
 def runtime_options(config: dict) -> dict:
     """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
     rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
     execution = execution_options(config)
     return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"],
-            "vectorise": execution["vectorise"], "read_cache_gb": execution["read_cache_gb"]}
+            "vectorise": execution["vectorise"], "read_cache_gb": execution["read_cache_gb"],
+            "side_by_side": execution["side_by_side"]}

@@ -38,7 +38,9 @@ from spurcomp.study import (
     run_chunks,
     run_evaluations,
     run_logs,
+    runtime_options,
     segmenter_job,
+    side_by_side_runs,
     segmenter_path,
     stale_chunks,
     study_runs,
@@ -71,6 +73,12 @@ def chunk(wildcards):
         raise ValueError(f"no chunk of runs of this config is {key}: the config's chunks are the "
                          f"results/runs/.../seeds=....train.json files `snakemake -n` lists")
     return CHUNKS[key]
+
+
+def training_rounds(c):
+    """How many runs after one another a chunk's train job trains (its runs, execution.side_by_side at once)."""
+    at_once = min(len(c.runs), side_by_side_runs(runtime_options(config), c.runs[0].model))
+    return -(-len(c.runs) // at_once)
 
 
 def chunk_records(runs, step):

@@ -27,7 +27,8 @@ rule train:
     threads: resource("train", "threads", 1)
     resources:
         mem_mb=resource("train", "mem_mb", 2000),
-        runtime=lambda wildcards: resource("train", "runtime", 60) * len(chunk(wildcards).runs),
+        # per run, times the rounds of runs the job trains (execution.side_by_side at once)
+        runtime=lambda wildcards: resource("train", "runtime", 60) * training_rounds(chunk(wildcards)),
         gpu=resource("train", "gpu", 0),
     conda:
         "../../envs/spurcomp.yaml"
