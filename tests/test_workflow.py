@@ -88,6 +88,26 @@ def test_per_rule_overrides_reach_every_train_and_evaluate_job(tmp_path):
                      "figure", "from_tables", "lr_extension", "segmenter", "table", "train"]
 
 
+def test_every_documented_override_reaches_every_job_of_its_rule():
+    prose = [REPO / "README.md", REPO / "AE.md", REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    examples = {" ".join(span.split()) for path in prose
+                for span in re.findall(r"`(--set-(?:resources|threads) [^`]+)`", path.read_text())}
+    assert len(examples) >= 3, examples
+    for example in sorted(examples):
+        option, *values = example.split()
+        result = subprocess.run([*FROM_ROOT, "-n", "--cores", "16", "figures/fig3.pdf", option, *values], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        for value in values:
+            if option == "--set-resources":
+                rule, expected = value.split(":", 1)
+            else:
+                rule, threads = value.split("=")
+                expected = f"threads: {threads}"
+            jobs = job_blocks(result.stdout, rule)
+            assert jobs and all(expected in job for job in jobs), (example, jobs[:1])
+
+
 def test_nested_command_line_overrides_are_typed():
     result = subprocess.run([*FROM_ROOT, "-n", "figures/fig3.pdf", "--config", "training={max_epochs: 5}",
                              "studies={fig3: {seeds: [0]}}"], cwd=REPO, capture_output=True, text=True)
