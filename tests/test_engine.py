@@ -28,6 +28,24 @@ def train(dataset, tmp_path, name, lr=0.5, max_epochs=15, seed=0, **options):
                      tmp_path / name, options=TrainOptions(**options))
 
 
+def test_post_fit_epochs_train_on_past_the_first_epoch_at_100_percent(dataset, tmp_path):
+    fitted = train(dataset, tmp_path, "fit")
+    assert fitted["status"] == "converged"
+    setting = TrainingSetting(lr=0.5, batch_size=50, max_epochs=40, post_fit_epochs=5)
+    assert setting.as_dict()["post_fit_epochs"] == 5 and "post_fit_epochs" not in TrainingSetting(0.5, 50).as_dict()
+    longer = train_run(dataset, FCN, setting, 0, tmp_path / "longer")
+    assert longer["status"] == "converged" and longer["epochs"] == fitted["epochs"] + 5
+    assert longer["status_reason"] == f"100% training accuracy after epoch {fitted['epochs']}, then 5 epochs more"
+    same = pd.read_parquet(tmp_path / "fit" / "history.parquet").query("scope == 'epoch'")
+    on = pd.read_parquet(tmp_path / "longer" / "history.parquet").query("scope == 'epoch'")
+    pd.testing.assert_frame_equal(on.iloc[:len(same)].reset_index(drop=True), same.reset_index(drop=True),
+                                  check_exact=False, rtol=0, atol=0)  # the same run up to the fit, bit for bit
+    capped = train_run(dataset, FCN, TrainingSetting(lr=0.5, batch_size=50, max_epochs=fitted["epochs"] + 2,
+                                                     post_fit_epochs=5), 0, tmp_path / "capped")
+    assert capped["epochs"] == fitted["epochs"] + 2 and capped["status"] == "converged"
+    assert capped["status_reason"].endswith(f"then trained on to max_epochs ({fitted['epochs'] + 2})")
+
+
 def test_run_writes_its_contract_and_converges(dataset, tmp_path):
     summary = train(dataset, tmp_path, "run", checkpoint_epochs=[0, 2])
     run = tmp_path / "run"

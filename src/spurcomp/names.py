@@ -86,14 +86,14 @@ SCHEDULE_NAMES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd"
 # which method is trained)
 KNOB_NAMES = {"batch_size": "batch size {}", "momentum": "momentum {}", "weight_decay": "weight decay {}",
               "nesterov": "Nesterov", "l1": "L1 {}", "l2": "L2 {}", "focal_gamma": "focal γ = {}", "asam_rho": "ASAM ρ = {}",
-              "optimizer": "{}", "schedule": "{}"}
+              "optimizer": "{}", "schedule": "{}", "post_fit_epochs": "{} epochs past the fit"}
 
 
 # a knob as an axis or a row is labelled (fig6)
 KNOB_AXES = {"lr": "learning rate", "batch_size": "batch size", "momentum": "momentum", "weight_decay": "weight decay",
              "max_epochs": "epochs", "nesterov": "Nesterov", "l1": "L1 penalty", "l2": "L2 penalty",
              "focal_gamma": "focal loss γ", "asam_rho": "ASAM ρ", "optimizer": "optimiser", "schedule": "schedule",
-             "precision": "precision"}
+             "precision": "precision", "post_fit_epochs": "epochs past the fit"}
 
 
 def knob_names(overrides: dict) -> str:

@@ -25,6 +25,7 @@ SHORT_NAMES = {
     "asam_rho": "asam",
     "optimizer": "opt",
     "schedule": "sched",
+    "post_fit_epochs": "post",
 }
 LONG_NAMES = {short: long for long, short in SHORT_NAMES.items()}
 ALWAYS_IN_KEY = ("lr",)
@@ -34,7 +35,7 @@ SCHEDULES = ("constant", "cosine", "wsd")
 # knobs added after runs existed, at the value that reproduces what runs did before them: at that value a knob is
 # left out of a setting's identity (``as_dict``), so earlier runs keep their params and are not retrained
 NEUTRAL_VALUES = {"precision": "fp32", "nesterov": False, "l1": 0.0, "l2": 0.0, "focal_gamma": 0.0, "asam_rho": 0.0,
-                  "optimizer": "sgd", "schedule": "constant"}
+                  "optimizer": "sgd", "schedule": "constant", "post_fit_epochs": 0}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainingSetting:
     asam_rho: float = 0.0  # adaptive sharpness-aware minimisation (Kwon et al. 2021) radius; 0: off
     optimizer: str = "sgd"  # sgd, adam, adamw (torch.optim), psgd (psgd_torch's Kron)
     schedule: str = "constant"  # learning rate over max_epochs: constant, cosine (to 0), wsd (warmup-stable-decay)
+    post_fit_epochs: int = 0  # epochs trained on after the first at 100% training accuracy (0: stop there)
 
     def __post_init__(self):
         problems = []
@@ -71,7 +73,7 @@ class TrainingSetting:
             problems.append(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.nesterov and not (self.momentum > 0 and self.optimizer == "sgd"):
             problems.append("nesterov needs optimizer sgd with momentum > 0")
-        for name in ("l1", "l2", "focal_gamma", "asam_rho"):
+        for name in ("l1", "l2", "focal_gamma", "asam_rho", "post_fit_epochs"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:

@@ -247,15 +247,19 @@ def save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, pr
          "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
 
 
-def epoch_status(row: dict, steps_finite: bool, divergence_loss: float) -> tuple[str | None, str]:
-    """The status an epoch ends a run with (None: training goes on), and why."""
+def epoch_status(row: dict, steps_finite: bool, divergence_loss: float, epoch_rows: list[dict] = (),
+                 post_fit_epochs: int = 0) -> tuple[str | None, str]:
+    """The status an epoch ends a run with (None: training goes on), and why. A run converges at its first epoch
+    at 100% training accuracy (among ``epoch_rows``, this one's included), or ``post_fit_epochs`` after it."""
     if not (steps_finite and math.isfinite(row["train_loss"])):
         return RunStatus.DIVERGED.value, f"the training loss became NaN or infinite in epoch {row['epoch']}"
     if row["train_loss"] > divergence_loss:
         return RunStatus.DIVERGED.value, (f"epoch {row['epoch']}'s training loss {row['train_loss']:.4g} exceeds "
                                           f"{divergence_loss:.4g} (divergence_factor x ln K)")
-    if row["train_acc"] == 1.0:
-        return RunStatus.CONVERGED.value, f"100% training accuracy after epoch {row['epoch']}"
+    fitted = next((r["epoch"] for r in [*epoch_rows, row] if r["train_acc"] == 1.0), None)
+    if fitted is not None and row["epoch"] - fitted >= post_fit_epochs:
+        more = f", then {post_fit_epochs} epochs more" if post_fit_epochs else ""
+        return RunStatus.CONVERGED.value, f"100% training accuracy after epoch {fitted}{more}"
     return None, ""
 
 
@@ -269,7 +273,12 @@ def save_checkpoint(model: nn.Module, checkpoint_dir: Path, progress: Progress, 
 def conclude(progress: Progress, model: nn.Module, data: RunData, max_epochs: int, collapse_margin: float) -> None:
     """A run's final status once training stopped: not converged if no epoch ended it, collapsed if it did not
     diverge but ended at chance (:func:`collapse_reason`)."""
-    if progress.status is None:
+    fitted = next((row["epoch"] for row in progress.epoch_rows if row["train_acc"] == 1.0), None)
+    if progress.status is None and fitted is not None:  # trained on past the fit (post_fit_epochs) up to the cap
+        progress.status = RunStatus.CONVERGED.value
+        progress.status_reason = (f"100% training accuracy after epoch {fitted}, then trained on to max_epochs "
+                                  f"({max_epochs})")
+    elif progress.status is None:
         progress.status = RunStatus.NOT_CONVERGED.value
         progress.status_reason = f"max_epochs ({max_epochs}) reached before 100% training accuracy"
     if progress.status != RunStatus.DIVERGED.value:
@@ -362,7 +371,8 @@ def train_run(
         loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
         epoch = progress.epoch
         row = _record_epoch(model, data, progress, epoch * steps_per_epoch, setting.precision)
-        progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss)
+        progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss,
+                                                               progress.epoch_rows, setting.post_fit_epochs)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
             save_checkpoint(model, checkpoint_dir, progress, epoch)
