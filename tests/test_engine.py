@@ -244,7 +244,11 @@ def test_pruning_evaluation_writes_every_variant_and_names_an_impossible_criteri
     # when listed with its budget spelled out; bn_scale skipped (no batch norm); the unit budget as a variant
     assert set(summed.index) == {f"{m}{v}" for m in ("prunability", "prunability_chance")
                                  for v in ("", "[mean_activation/global]", "[random/layer]",
-                                           "[mean_activation/global/units]", "[unstructured]")}
+                                           "[mean_activation/global/units]", "[unstructured]")} | {"unit_dead_fraction"}
+    # ranked by mean activation, the units pruned first are the dead ones: as many as there are, before any other
+    dead = frame[frame.metric == "pruned_dead_fraction"].set_index("kappa").value
+    assert list(dead.index) == sorted(dead.index) and 0 <= summed["unit_dead_fraction"] <= 1
+    assert dead.dropna().is_monotonic_decreasing or summed["unit_dead_fraction"] == 0
     assert summed["prunability"] == summed["prunability[mean_activation/global]"]
     per_kappa = frame[frame.metric == "pruned_parameter_fraction[unstructured]"]
     assert per_kappa.set_index("kappa").value.to_dict() == {0.2: 0.2, 0.6: 0.6}

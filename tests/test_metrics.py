@@ -395,3 +395,13 @@ def test_zero_baseline_integrated_gradients_is_input_times_weight():
     torch.testing.assert_close(maps[0], torch.tensor([[2.0, -2.0, -2.0]]))
     with pytest.raises(ValueError, match="allowed"):
         integrated_gradients(model, x, torch.tensor([0]), (-1.0, 1.0), baseline="blurred")
+
+
+def test_pruned_dead_share_counts_the_dead_among_the_pruned_units():
+    from spurcomp.metrics.pruning import dead_fraction, pruned_dead_share
+
+    activity = [torch.tensor([0.0, 0.5, 0.0, 2.0]), torch.tensor([0.0, 1.0])]  # 3 of 6 units never active
+    masks = [torch.tensor([False, False, True, True]), torch.tensor([False, True])]  # prunes 3: 2 of them dead
+    assert dead_fraction(activity) == 0.5
+    assert pruned_dead_share(masks, activity) == 2 / 3
+    assert math.isnan(pruned_dead_share([torch.ones(4, dtype=torch.bool), torch.ones(2, dtype=torch.bool)], activity))

@@ -24,12 +24,13 @@ from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
                                           attribution_shares, background_attribution_percentage,
                                           integrated_gradients, mean_over_baselines)
-from spurcomp.metrics.pruning import has_batch_norm, kappa_prunability, prunable_weights, unit_scores
+from spurcomp.metrics.pruning import (dead_fraction, has_batch_norm, kappa_prunability, prunable_weights,
+                                      pruned_dead_share, structured_masks, unit_scores)
 from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, default_variant, evaluated_variants,
                                               variant_metric, variant_parts)
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
-from spurcomp.models import build_model
+from spurcomp.models import build_model, unit_layers
 from spurcomp.runtime import derived_seed, logger, precision_context
 from spurcomp.study import (EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, STEP_COLUMNS,
                             set_aside_run_file)
@@ -122,7 +123,20 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
             rows += [{"metric": named(metric), "kappa": point["kappa"], "value": point[metric]}
                      for point in per_kappa for metric in PER_KAPPA]
             rows += [{"metric": named(metric), "value": summed[metric]} for metric in SUMMED]
-    return rows
+    return rows + _dead_unit_rows(model, pruning, kappas, scores_by_criterion, scoring)
+
+
+def _dead_unit_rows(model, pruning: dict, kappas, scores_by_criterion: dict, scoring) -> list[dict]:
+    """Whether pruning removes dead units: the share of every unit layer's units never active on the scoring
+    samples (``unit_dead_fraction``) and, per κ, the share of the units the configured criterion prunes that are
+    dead (``pruned_dead_fraction``: pruning a dead unit changes no output)."""
+    activity = scores_by_criterion.get("mean_activation") or unit_scores(model, "mean_activation", scoring)
+    criterion, scope, budget = variant_parts(default_variant(pruning), pruning)
+    scores, layers = scores_by_criterion[criterion], unit_layers(model)
+    return [{"metric": "unit_dead_fraction", "value": dead_fraction(activity)}] + [
+        {"metric": "pruned_dead_fraction", "kappa": float(kappa),
+         "value": pruned_dead_share(structured_masks(scores, kappa, scope, budget, layers), activity)}
+        for kappa in kappas]
 
 
 def evaluate_representation(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:

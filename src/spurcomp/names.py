@@ -66,6 +66,8 @@ METRICS = {
     "csi_all": "Class selectivity over all units (CSI, dead units 0)",
     "bsi_all": "Bias selectivity over all units (BSI, dead units 0)",
     "dead_unit_fraction": "Dead-unit fraction",
+    "unit_dead_fraction": "Dead units (every layer)",
+    "pruned_dead_fraction": "Dead share of the pruned units",
     "attribution_share": "Attribution share",
     "attribution_density": "Attribution per feature",
     "attribution_entropy": "Attribution entropy",

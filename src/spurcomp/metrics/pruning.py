@@ -203,6 +203,27 @@ def structured_masks(scores: list[torch.Tensor], kappa: float, scope: str = "lay
     return _smallest_meeting(len(order), lambda n: _global_masks(scores, order, n), fraction_of, kappa)
 
 
+def dead_units(activity: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per unit layer, which units are dead: never active (mean post-activation 0, :func:`activation_scores`) on
+    the samples ``activity`` was measured on."""
+    return [a <= 0 for a in activity]
+
+
+def dead_fraction(activity: list[torch.Tensor]) -> float:
+    """The share of all units (every unit layer) that are dead."""
+    dead = torch.cat(dead_units(activity))
+    return float(dead.float().mean())
+
+
+def pruned_dead_share(masks: list[torch.Tensor], activity: list[torch.Tensor]) -> float:
+    """The share of the units pruned by keep-``masks`` that are dead (pruning them changes no output); NaN when
+    the masks prune nothing."""
+    pruned = torch.cat([~mask.bool().cpu() for mask in masks])
+    dead = torch.cat(dead_units(activity)).cpu()
+    count = int(pruned.sum())
+    return float((pruned & dead).sum()) / count if count else float("nan")
+
+
 @contextlib.contextmanager
 def masked_units(model: nn.Module, masks: list[torch.Tensor]):
     """Within the block, the units with a False mask output zero (neurons, or channels of a feature map)."""
