@@ -454,3 +454,45 @@ def test_fig1_draws_its_three_studies_in_their_roles(tmp_path):
         *[("dm", metric, 1) for metric in fig1.CURVES], ("c10", "test_acc", 1), ("c10", "background_attribution_pct", -1)]
     with pytest.raises(ValueError, match="fig1 takes three studies"):
         fig1.claims({"studies": ["dm", "c10"]}, config)
+
+
+def prunability_table(path, study, unpruned, spec, n_train=2000):
+    """A study table with the prunability diagnosis's metrics: per learning rate the unpruned accuracy (two seeds
+    alike), pruned accuracy Acc(f) * (1 - slope * κ) per κ, and a dead-unit share of lr itself."""
+    rows = []
+    for lr, (accuracy, slope) in unpruned.items():
+        for seed in (0, 1):
+            key = {"dataset": "cm", "model": "cnn", "lr": lr, "seed": seed, "status": "converged"}
+            rows += [{**key, "metric": "unbiased_test_acc", "value": accuracy},
+                     {**key, "metric": "unit_dead_fraction", "value": lr},
+                     {**key, "metric": "prunability", "value": sum(1 - slope * k / 10 for k in range(1, 10))}]
+            for k in range(1, 10):
+                kappa = k / 10
+                rows += [{**key, "metric": "kappa_prunability", "kappa": kappa, "value": 1 - slope * kappa},
+                         {**key, "metric": "pruned_unbiased_test_acc", "kappa": kappa,
+                          "value": accuracy * (1 - slope * kappa)},
+                         {**key, "metric": "pruned_dead_fraction", "kappa": kappa, "value": 0.5}]
+    datasets = {"cm": {"generator": "colored_mnist", "source": "embedded", "version": 2,
+                       "parameters": {"n_train": n_train}}}
+    write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": study, "study_spec": spec, "datasets": datasets})
+    return path
+
+
+def test_prunability_diagnosis_shows_the_ratio_its_parts_and_every_study(tmp_path):
+    module = layout_module("figS_prunability")
+    spec = {"dataset": "cm", "model": "cnn", "overrides": {"max_epochs": 30}}
+    reference = prunability_table(tmp_path / "ref.parquet", "ref", {0.01: (0.5, 0.2), 0.3: (0.8, 0.8)}, spec)
+    past = prunability_table(tmp_path / "past.parquet", "past", {0.01: (0.5, 0.1), 0.3: (0.8, 0.4)},
+                             {**spec, "overrides": {"max_epochs": 40, "post_fit_epochs": 10}}, n_train=500)
+    values = module.plot([reference, past], tmp_path / "d.pdf", tmp_path / "d.csv", RULE)
+    assert (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
+    kappa_p = values[(values.metric == "kappa_prunability") & (values.lr == 0.3) & (values.kappa == 0.5)]
+    assert kappa_p["mean"].item() == pytest.approx(0.6)  # 1 - 0.8 * 0.5
+    pruned = values[(values.metric == "pruned_unbiased_test_acc") & (values.lr == 0.3) & (values.kappa == 0.5)]
+    assert pruned["mean"].item() == pytest.approx(0.48)  # 0.8 * 0.6: the numerator; the denominator is 0.8
+    dead = values[values.metric == "unit_dead_fraction"].set_index("lr")["mean"]
+    assert dead.to_dict() == {0.01: 0.01, 0.3: 0.3}
+    studies = set(values[values.metric == "prunability"].study)
+    assert studies == {"VGG11 (width ×1/8), 2,000 training images",
+                       "VGG11 (width ×1/8), 500 training images, 10 epochs past 100% training accuracy"}
+    assert set(pd.read_csv(tmp_path / "d.csv").metric_name) >= {"κP", "Dead units (every layer)"}

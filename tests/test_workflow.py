@@ -108,6 +108,15 @@ def test_every_documented_override_reaches_every_job_of_its_rule():
             assert jobs and all(expected in job for job in jobs), (example, jobs[:1])
 
 
+def test_the_rules_pass_snakemake_lint_and_snakefmt():
+    lint = subprocess.run([*FROM_ROOT, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, (lint.stdout + lint.stderr)[-3000:]
+    snakefmt = Path(sys.executable).parent / "snakefmt"  # the test extra's; line length from pyproject.toml
+    check = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                           text=True, timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+
+
 def test_nested_command_line_overrides_are_typed():
     result = subprocess.run([*FROM_ROOT, "-n", "figures/fig3.pdf", "--config", "training={max_epochs: 5}",
                              "studies={fig3: {seeds: [0]}}"], cwd=REPO, capture_output=True, text=True)
@@ -329,6 +338,27 @@ def test_tiny_fig4_fig5_fig2_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     assert "fig4.png" in html and "fig5.md" not in html
+
+
+def test_prunability_configs_plan_their_figure_alone_on_a_cpu_and_on_a_gpu():
+    result = subprocess.run([*FROM_ROOT, "-n", "--configfile=config/prunability.yaml"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    # the diagnosis, its table, the claims and the fidelity manifest; none of the default figures
+    assert "figures/figS_prunability.pdf" in out and not re.search(r"figures/fig\d", out)
+    # the reference (Fig. 4's Colored MNIST CNN: 4 rates x 3 seeds, 3 to a job) and four studies of one change each
+    jobs = train_jobs(out)
+    assert len(jobs) == 4 + 3 + 3 + 3 + 3
+    assert {job.split("/")[3] for job in jobs} == {"cnn", "cnn_w16", "cnn_w4"}
+    assert sum("post=10" in job for job in jobs) == 3 and sum("colored_mnist_small/cnn/" in job for job in jobs) == 3
+    # full-width VGG11 on the real MNIST, three runs of a job at once on its GPU: planned, never run here
+    gpu = subprocess.run([*FROM_ROOT, "-n", "--configfile", "config/prunability.yaml", "config/prunability_gpu.yaml",
+                          "--config", "device=cuda"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert gpu.returncode == 0, gpu.stderr[-3000:]
+    jobs = train_jobs(gpu.stdout)
+    assert len(jobs) == 4 * 4 and all("/cnn_full/" in job or "/cnn_half/" in job for job in jobs)
+    assert all("gpu=1" in job for job in job_blocks(gpu.stdout, "train"))
 
 
 def test_paper_config_plans_the_full_grid():

@@ -7,19 +7,18 @@ rule aggregate:
         "logs/tables/{study}.log",
     benchmark:
         "logs/tables/{study}.benchmark.tsv"
-    params:
-        # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
-        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
-        files=study_run_files,
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
+        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
+        files=study_run_files,
     script:
         "../scripts/aggregate.py"
-
 
 
 # lr_until_failure (a study's learning rates extended until one fails, sec. 4): one decision per step, a
@@ -31,18 +30,18 @@ checkpoint lr_extension:
         "results/extensions/{study}/step={step}.json",
     log:
         "logs/extensions/{study}/step={step}.log",
-    params:
-        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
-        grid_rule=canonical(config["grid_rule"]),
-        files=extension_run_files,
     wildcard_constraints:
         study=one_of([name for name, spec in config["studies"].items() if extension_rates(spec)]),
         step=r"\d+",
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
+        grid_rule=canonical(config["grid_rule"]),
+        files=extension_run_files,
     script:
         "../scripts/lr_extension.py"

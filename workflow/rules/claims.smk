@@ -9,6 +9,12 @@ rule claims:
         "logs/claims.log",
     benchmark:
         "logs/claims.benchmark.tsv"
+    conda:
+        "../../envs/spurcomp.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         # the claims themselves (ids, texts, directions): a changed claim is tested again
         claims=claims_param(config),
@@ -16,12 +22,6 @@ rule claims:
         grid_rule=canonical(config["grid_rule"]),
         # α, the p-value adjustment, the permutations
         tests=canonical(config["claim_tests"]),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/spurcomp.yaml"
     script:
         "../scripts/claims.py"
 
@@ -35,14 +35,14 @@ rule fidelity:
         report("results/fidelity.md", caption="../report/fidelity.rst", category="Fidelity"),
     log:
         "logs/fidelity.log",
-    params:
-        # the manifest is the config's: a changed setting or reason rewrites it
-        manifest=fidelity_markdown(config),
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # the manifest is the config's: a changed setting or reason rewrites it
+        manifest=fidelity_markdown(config),
     script:
         "../scripts/fidelity.py"

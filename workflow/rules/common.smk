@@ -60,18 +60,23 @@ except ConfigError as err:
 # wildcards: (dataset, model, setting, seeds).
 CHUNKS = {tuple(c.wildcards.values()): c for c in run_chunks(config)}
 CHUNK_WILDCARDS = {"model": r"[A-Za-z0-9_-]+", "setting": r"[^/]+", "seeds": r"\d+(?:_\d+)*"}
-CHUNK_OUTPUT = {step: f"results/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.json" for step in CHUNK_STEPS}
+CHUNK_OUTPUT = {
+    step: f"results/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.json" for step in CHUNK_STEPS
+}
 CHUNK_LOG = {step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.log" for step in CHUNK_STEPS}
-CHUNK_BENCHMARK = {step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.benchmark.tsv"
-                   for step in CHUNK_STEPS}
+CHUNK_BENCHMARK = {
+    step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.benchmark.tsv" for step in CHUNK_STEPS
+}
 
 
 def chunk(wildcards):
     """The chunk of runs that a train or evaluate job's wildcards name."""
     key = (wildcards.dataset, wildcards.model, wildcards.setting, wildcards.seeds)
     if key not in CHUNKS:
-        raise ValueError(f"no chunk of runs of this config is {key}: the config's chunks are the "
-                         f"results/runs/.../seeds=....train.json files `snakemake -n` lists")
+        raise ValueError(
+            f"no chunk of runs of this config is {key}: the config's chunks are the "
+            f"results/runs/.../seeds=....train.json files `snakemake -n` lists"
+        )
     return CHUNKS[key]
 
 
@@ -97,10 +102,13 @@ def report_stale(config):
     broken = without_summary(config_runs(config))
     stale += [(record, f"run {broken[0].directory} has no run.json") for record in chunk_records(broken, "train")]
     if stale:
-        print(f"spurcomp: {len(stale)} train or evaluate job(s) made files that were deleted, changed or damaged "
-              f"since (e.g. {stale[0][1]}); what was made from them is kept until they are rebuilt (from the runs' "
-              f"saved state where it is intact): {rebuild_command(sorted({str(r) for r, _ in stale})[:20])}"
-              f"{' ...' if len(stale) > 20 else ''}", file=sys.stderr)
+        print(
+            f"spurcomp: {len(stale)} train or evaluate job(s) made files that were deleted, changed or damaged "
+            f"since (e.g. {stale[0][1]}); what was made from them is kept until they are rebuilt (from the runs' "
+            f"saved state where it is intact): {rebuild_command(sorted({str(r) for r, _ in stale})[:20])}"
+            f"{' ...' if len(stale) > 20 else ''}",
+            file=sys.stderr,
+        )
 
 
 report_stale(config)
@@ -119,7 +127,9 @@ def all_targets(config):
 
 def from_tables_targets(config):
     """The targets of `from_tables`: every figure drawn from study tables, the results tables and the claims."""
-    figures = [figure_path(name) for name in figure_names(config) if figure_inputs(config, name)[0].suffix == ".parquet"]
+    figures = [
+        figure_path(name) for name in figure_names(config) if figure_inputs(config, name)[0].suffix == ".parquet"
+    ]
     return [*figures, *results_table_paths(config), Path("results/claims.md")]
 
 

@@ -5,15 +5,15 @@ rule dataset:
         "logs/data/{dataset}.log",
     benchmark:
         "logs/data/{dataset}.benchmark.tsv"
-    params:
-        # the dataset's config section and seed: any change rebuilds it (and so retrains its runs)
-        spec=lambda wildcards: dataset_job(config, wildcards.dataset),
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: 1
     resources:
         mem_mb=resource("dataset", "mem_mb", 2000),
         runtime=resource("dataset", "runtime", 30),
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # the dataset's config section and seed: any change rebuilds it (and so retrains its runs)
+        spec=lambda wildcards: dataset_job(config, wildcards.dataset),
     script:
         "../scripts/dataset.py"
 
@@ -23,23 +23,26 @@ rule dataset:
 rule segmenter:
     output:
         weights="results/segmenters/{segmenter}.pt",
-        report=report("results/segmenters/{segmenter}.json", category="Segmenters",
-                      labels={"segmenter": "{segmenter}", "file": "mIoU"}),
+        report=report(
+            "results/segmenters/{segmenter}.json",
+            category="Segmenters",
+            labels={"segmenter": "{segmenter}", "file": "mIoU"},
+        ),
     log:
         "logs/segmenters/{segmenter}.log",
     benchmark:
         "logs/segmenters/{segmenter}.benchmark.tsv"
-    params:
-        spec=lambda wildcards: segmenter_job(config, wildcards.segmenter),
     wildcard_constraints:
         segmenter=one_of(config.get("segmenters") or {}),
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: resource("segmenter", "threads", 1)
     resources:
         mem_mb=resource("segmenter", "mem_mb", 4000),
         runtime=resource("segmenter", "runtime", 60),
         gpu=resource("segmenter", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        spec=lambda wildcards: segmenter_job(config, wildcards.segmenter),
     script:
         "../scripts/segmenter.py"
 
@@ -55,12 +58,12 @@ rule background_masks:
         "logs/masks/{dataset}.log",
     wildcard_constraints:
         dataset=one_of([name for name in config["datasets"] if dataset_segmenter(config, name)]),
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: resource("background_masks", "threads", 1)
     resources:
         mem_mb=resource("background_masks", "mem_mb", 4000),
         runtime=resource("background_masks", "runtime", 60),
         gpu=resource("background_masks", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
     script:
         "../scripts/background_masks.py"

@@ -7,9 +7,9 @@ rule evaluate:
     input:
         data=lambda wildcards: str(dataset_path(wildcards.dataset)),
         # the background attribution percentage's masks, where the dataset names a segmenter
-        masks=lambda wildcards: [str(background_masks_path(wildcards.dataset))]
-        if dataset_segmenter(config, wildcards.dataset)
-        else [],
+        masks=lambda wildcards: (
+            [str(background_masks_path(wildcards.dataset))] if dataset_segmenter(config, wildcards.dataset) else []
+        ),
         trained=CHUNK_OUTPUT["train"],
     output:
         CHUNK_OUTPUT["evaluate"],
@@ -18,20 +18,20 @@ rule evaluate:
         CHUNK_LOG["evaluate"],
     benchmark:
         CHUNK_BENCHMARK["evaluate"]
-    params:
-        # per run, its evaluation settings (global, with its studies' overrides): a change re-evaluates
-        evaluations=lambda wildcards: [EVALUATIONS[run] for run in chunk(wildcards).runs],
-        runs=lambda wildcards: [run.as_dict() for run in chunk(wildcards).runs],
     wildcard_constraints:
         **CHUNK_WILDCARDS,
     group:
         "runs"
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: resource("evaluate", "threads", 1)
     resources:
         mem_mb=resource("evaluate", "mem_mb", 2000),
         runtime=lambda wildcards: resource("evaluate", "runtime", 30) * len(chunk(wildcards).runs),
         gpu=resource("evaluate", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # per run, its evaluation settings (global, with its studies' overrides): a change re-evaluates
+        evaluations=lambda wildcards: [EVALUATIONS[run] for run in chunk(wildcards).runs],
+        runs=lambda wildcards: [run.as_dict() for run in chunk(wildcards).runs],
     script:
         "../scripts/evaluate.py"

@@ -22,6 +22,14 @@ rule figure:
         "logs/figures/{figure}.log",
     benchmark:
         "logs/figures/{figure}.benchmark.tsv"
+    wildcard_constraints:
+        figure=one_of(figure_names(config)),
+    conda:
+        "../../envs/spurcomp.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         # the layout draws the figure; the caption (the layout's text and what the figure is drawn from)
         # goes to the report, and is a param so that the report never shows a caption of another layout
@@ -29,14 +37,6 @@ rule figure:
         caption=lambda wildcards: figure_caption(config, wildcards.figure),
         # which learning rates the curves keep (the paper's rule: up to the first failure or drastic loss)
         grid_rule=canonical(config["grid_rule"]),
-    wildcard_constraints:
-        figure=one_of(figure_names(config)),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/spurcomp.yaml"
     script:
         "../scripts/figure.py"
 
@@ -52,17 +52,17 @@ rule table:
         "logs/tables/{figure}.table.log",
     benchmark:
         "logs/tables/{figure}.table.benchmark.tsv"
-    params:
-        # the layout says which metrics; the grid rule which learning rates are marked as left out
-        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
-        grid_rule=canonical(config["grid_rule"]),
     wildcard_constraints:
         figure=one_of(tabulated_figures(config)),
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # the layout says which metrics; the grid rule which learning rates are marked as left out
+        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
+        grid_rule=canonical(config["grid_rule"]),
     script:
         "../scripts/table.py"

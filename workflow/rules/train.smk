@@ -14,23 +14,23 @@ rule train:
         CHUNK_LOG["train"],
     benchmark:
         CHUNK_BENCHMARK["train"]
-    params:
-        # per run: model, full training setting, checkpoint epochs, divergence rule: a change retrains the
-        # runs. Device and state interval are read from the config instead (spurcomp.study.runtime_options):
-        # they never change what a run means, and moving runs between machines must not retrain them.
-        jobs=lambda wildcards: [train_job(config, run) for run in chunk(wildcards).runs],
-        runs=lambda wildcards: [run.as_dict() for run in chunk(wildcards).runs],
     wildcard_constraints:
         **CHUNK_WILDCARDS,
     group:
         "runs"  # cluster execution packs chunks into jobs (profiles/slurm: group-components); local ignores it
+    conda:
+        "../../envs/spurcomp.yaml"
     threads: resource("train", "threads", 1)
     resources:
         mem_mb=resource("train", "mem_mb", 2000),
         # per run, times the rounds of runs the job trains (execution.side_by_side at once)
         runtime=lambda wildcards: resource("train", "runtime", 60) * training_rounds(chunk(wildcards)),
         gpu=resource("train", "gpu", 0),
-    conda:
-        "../../envs/spurcomp.yaml"
+    params:
+        # per run: model, full training setting, checkpoint epochs, divergence rule: a change retrains the
+        # runs. Device and state interval are read from the config instead (spurcomp.study.runtime_options):
+        # they never change what a run means, and moving runs between machines must not retrain them.
+        jobs=lambda wildcards: [train_job(config, run) for run in chunk(wildcards).runs],
+        runs=lambda wildcards: [run.as_dict() for run in chunk(wildcards).runs],
     script:
         "../scripts/train.py"
