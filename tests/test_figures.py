@@ -472,8 +472,7 @@ def prunability_table(path, study, unpruned, spec, n_train=2000):
                          {**key, "metric": "pruned_unbiased_test_acc", "kappa": kappa,
                           "value": accuracy * (1 - slope * kappa)},
                          {**key, "metric": "pruned_dead_fraction", "kappa": kappa, "value": 0.5}]
-    datasets = {"cm": {"generator": "colored_mnist", "source": "embedded", "version": 2,
-                       "parameters": {"n_train": n_train}}}
+    datasets = {"cm": {"generator": "colored_mnist", "source": "embedded", "version": 2, "n_train": n_train}}
     write_table(pd.DataFrame(rows), path, {**PROVENANCE, "study": study, "study_spec": spec, "datasets": datasets})
     return path
 

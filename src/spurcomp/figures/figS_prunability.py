@@ -50,10 +50,11 @@ def study_label(table, provenance: dict) -> str:
 
     names = table_names(table, provenance)
     data = next(iter((provenance.get("datasets") or {}).values()), {})
-    n_train = (data.get("parameters") or {}).get("n_train")
+    n_train = data.get("n_train")  # runs trained before run.json recorded it: the dataset's name instead
     spec = provenance.get("study_spec") or {}
     overrides = {k: v for k, v in (spec.get("overrides") or {}).items() if k != "max_epochs"}
-    parts = [names["model_name"], f"{n_train:,} training images" if n_train else "", knob_names(overrides)]
+    parts = [names["model_name"], f"{n_train:,} training images" if n_train else f"data {table.dataset.iloc[0]}",
+             knob_names(overrides)]
     post = overrides.get("post_fit_epochs")
     if post:
         parts[-1] = f"{post} epochs past 100% training accuracy"

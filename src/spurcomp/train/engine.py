@@ -443,8 +443,9 @@ def write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec:
         "step_loop_seconds": extra["step_loop_seconds"],  # this session's share, when resumed
         "vectorised": extra.get("vectorised"),  # how many runs trained at once (None: the one-run engine)
         "checkpoints": sorted(progress.checkpoints),
-        "data": {k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test", "seed",
-                                                      "degraded")},  # degraded: what a fallback replaced, if any
+        "data": {**{k: dataset.metadata.get(k) for k in ("generator", "version", "source", "rho_train", "rho_test",
+                                                         "seed", "degraded")},  # degraded: what a fallback replaced
+                 "n_train": len(dataset.train.x)},
         "spec_hash": extra["spec_hash"],
         "recipe_hash": extra["recipe_hash"],  # the spec without the device: a finished run is kept across machines
         "versions": package_versions(),
