@@ -32,7 +32,14 @@ def _parser() -> argparse.ArgumentParser:
                              "is (default: %(default)s; 'none': only the --config files)")
     parser.add_argument("--log", default=None, help="append the log here instead of stderr")
     sub = parser.add_subparsers(dest="verb", required=True)
+    _step_verbs(sub)
+    _result_verbs(sub)
+    _inspection_verbs(sub)
+    return parser
 
+
+def _step_verbs(sub) -> None:
+    """The workflow's per-run steps: dataset, segmenter, masks, train, evaluate."""
     p = sub.add_parser("dataset", help="build results/data/NAME.npz")
     p.add_argument("name")
     p.add_argument("--out")
@@ -64,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
 
+
+def _result_verbs(sub) -> None:
+    """What is made from the runs: a study's table, a figure, the claims, a figure's table."""
     p = sub.add_parser("aggregate", help="a study's table")
     p.add_argument("study")
 
@@ -77,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--format", choices=("md", "latex"), default="md", help="printed to stdout (default: %(default)s)")
 
+
+def _inspection_verbs(sub) -> None:
+    """Looking at a config and its results: runs, status, fidelity, plan, bundles, config checks."""
     p = sub.add_parser("runs", help="list a study's run folders")
     p.add_argument("study")
 
@@ -110,7 +123,6 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check config files: YAML (with the line of an error) and every key, merged "
                                      "in order over the base as `snakemake --configfile FILE...` merges them")
     p.add_argument("files", nargs="*", metavar="FILE")
-    return parser
 
 
 def merged_config(base: str, files: list[str]) -> tuple[dict, list[str]]:

@@ -56,11 +56,9 @@ def claims(spec: dict, config: dict):
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
-    import numpy as np
     import pandas as pd
 
-    from spurcomp.figures._draw import display_scaled, image_array, ordered, read_tables, save, source_label
-    from spurcomp.study import FAILED_STATUSES
+    from spurcomp.figures._draw import ordered, read_tables, save, source_label
     from spurcomp.tables import table_names
 
     tables = read_tables(inputs)
@@ -78,73 +76,94 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
             ig.get("baseline"), "IG baseline not recorded")
         block.suptitle(f"{names['dataset_name']}, {names['model_name']}: learning rate {low_high[0]:g} vs "
                        f"{low_high[1]:g} (maps: {baseline})\n{source_label(provenance)}", fontsize=9)
-        # left: the samples and their maps through training (the lowest seed of each learning rate)
-        images = table[table.metric.isin(["input_image", "attribution_map"])]
-        if "image" not in table or images.empty:
-            ax = left.subplots()
-            ax.axis("off")
-            ax.text(0.5, 0.5, "no attribution maps in this study's table:\nset evaluation.ig.maps for its runs",
-                    ha="center", va="center", fontsize=8)
-        else:
-            seeds = {lr: table[table.lr == lr].seed.min() for lr in low_high}
-            shown = images[[lr in seeds and seed == seeds[lr] for lr, seed in zip(images.lr, images.seed)]]
-            samples = list(dict.fromkeys(shown[shown.metric == "input_image"].group))[:2]
-            epochs = sorted(int(e) for e in shown[shown.metric == "attribution_map"].epoch.dropna().unique())
-            if len(epochs) > MAX_CHECKPOINTS:  # the first, the last, and evenly between
-                epochs = [epochs[i] for i in np.linspace(0, len(epochs) - 1, MAX_CHECKPOINTS).round().astype(int)]
-            axes = left.subplots(len(samples) * 2, 1 + len(epochs), squeeze=False)
-            for s, sample in enumerate(samples):
-                for k, lr in enumerate(low_high):
-                    row = axes[2 * s + k]
-                    mine = shown[(shown.lr == lr) & (shown.group == sample)]
-                    source = mine[mine.metric == "input_image"]
-                    if len(source):
-                        row[0].imshow(display_scaled(image_array(source.image.iloc[0])),
-                                      cmap="gray" if image_array(source.image.iloc[0]).shape[-1] == 1 else None)
-                    label = sample.split(",", 1)[1].replace(",", " ")
-                    row[0].set_ylabel(f"lr {lr:g}\n{label}", fontsize=6)
-                    for e, epoch in enumerate(epochs):
-                        at = mine[(mine.metric == "attribution_map") & (mine.epoch == epoch)]
-                        if len(at):
-                            row[1 + e].imshow(display_scaled(image_array(at.image.iloc[0])), cmap="inferno")
-                            values.append({"study": study, "kind": "map", "lr": lr, "seed": seeds[lr],
-                                           "sample": sample, "epoch": epoch, "value": float(at.value.iloc[0])})
-                        if s == 0 and k == 0:
-                            row[1 + e].set_title(f"epoch {epoch}", fontsize=7)
-                    for ax in row:
-                        ax.set_xticks([])
-                        ax.set_yticks([])
-            axes[0, 0].set_title("sample", fontsize=7)
-        # right: per-step series, each seed a line, low learning rate blue, high red
-        axes = right.subplots(len(STEP_PANELS), 1, sharex=False, squeeze=False)[:, 0]
-        steps = table[table.metric.str.startswith("step_")]
-        if steps.empty:
-            axes[0].text(0.5, 0.5, "no per-step series in this study's table:\nset evaluation.dynamics.per_step",
-                         ha="center", va="center", fontsize=8, transform=axes[0].transAxes)
-        for ax, (metric, title) in zip(axes, STEP_PANELS):
-            drawn = [metric, "step_acc_bc"] if metric == "step_acc_ba" else [metric]
-            for lr, colour in zip(low_high, ("C0", "C3")):
-                for seed, runs in steps[steps.lr == lr].groupby("seed"):
-                    failed = runs.status.iloc[0] in FAILED_STATUSES
-                    for name, style in zip(drawn, ("-", "--")):
-                        series = runs[runs.metric == name].sort_values("step")
-                        if series.empty:
-                            continue
-                        window = max(1, int(series.groupby("epoch").size().median()))
-                        smooth = series.value.rolling(window, min_periods=1).mean()
-                        ax.plot(series.step, smooth, style, color=colour, lw=0.8, alpha=0.5 if failed else 0.9,
-                                label=f"lr {lr:g}" if (seed == runs.seed.min() and name == metric
-                                                       and seed == steps[steps.lr == lr].seed.min()) else None)
-                        values += [{"study": study, "kind": name, "lr": lr, "seed": int(seed), "step": int(n),
-                                    "epoch": int(e), "value": float(v), "status": runs.status.iloc[0]}
-                                   for n, e, v in zip(series.step, series.epoch, smooth)]
-            ax.set_title(title, fontsize=7)
-            ax.tick_params(labelsize=6)
-        axes[-1].set_xlabel("training step", fontsize=7)
-        axes[0].legend(fontsize=6)
+        values += _map_block(left, table, low_high, study)
+        values += _step_block(right, table, low_high, study)
     values = pd.DataFrame(values, columns=["study", "kind", "lr", "seed", "sample", "epoch", "step", "value",
                                            "status"])
     named = {provenance.get("study", ""): table_names(table, provenance) for table, provenance in tables}
     values["dataset_name"] = [named[study]["dataset_name"] for study in values.study]
     values["model_name"] = [named[study]["model_name"] for study in values.study]
     return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name", "kind", "lr", "seed"]), out_csv)
+
+
+def _map_block(left, table, low_high: list, study: str) -> list[dict]:
+    """The samples and their maps through training (the lowest seed of each learning rate); the drawn values."""
+    import numpy as np
+
+    from spurcomp.figures._draw import display_scaled, image_array
+
+    images = table[table.metric.isin(["input_image", "attribution_map"])]
+    if "image" not in table or images.empty:
+        ax = left.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no attribution maps in this study's table:\nset evaluation.ig.maps for its runs",
+                ha="center", va="center", fontsize=8)
+        return []
+    seeds = {lr: table[table.lr == lr].seed.min() for lr in low_high}
+    shown = images[[lr in seeds and seed == seeds[lr] for lr, seed in zip(images.lr, images.seed)]]
+    samples = list(dict.fromkeys(shown[shown.metric == "input_image"].group))[:2]
+    epochs = sorted(int(e) for e in shown[shown.metric == "attribution_map"].epoch.dropna().unique())
+    if len(epochs) > MAX_CHECKPOINTS:  # the first, the last, and evenly between
+        epochs = [epochs[i] for i in np.linspace(0, len(epochs) - 1, MAX_CHECKPOINTS).round().astype(int)]
+    axes = left.subplots(len(samples) * 2, 1 + len(epochs), squeeze=False)
+    values = []
+    for s, sample in enumerate(samples):
+        for k, lr in enumerate(low_high):
+            row = axes[2 * s + k]
+            mine = shown[(shown.lr == lr) & (shown.group == sample)]
+            source = mine[mine.metric == "input_image"]
+            if len(source):
+                image = image_array(source.image.iloc[0])
+                row[0].imshow(display_scaled(image), cmap="gray" if image.shape[-1] == 1 else None)
+            row[0].set_ylabel(f"lr {lr:g}\n{sample.split(',', 1)[1].replace(',', ' ')}", fontsize=6)
+            for e, epoch in enumerate(epochs):
+                at = mine[(mine.metric == "attribution_map") & (mine.epoch == epoch)]
+                if len(at):
+                    row[1 + e].imshow(display_scaled(image_array(at.image.iloc[0])), cmap="inferno")
+                    values.append({"study": study, "kind": "map", "lr": lr, "seed": seeds[lr], "sample": sample,
+                                   "epoch": epoch, "value": float(at.value.iloc[0])})
+                if s == 0 and k == 0:
+                    row[1 + e].set_title(f"epoch {epoch}", fontsize=7)
+            for ax in row:
+                ax.set_xticks([])
+                ax.set_yticks([])
+    axes[0, 0].set_title("sample", fontsize=7)
+    return values
+
+
+def _step_block(right, table, low_high: list, study: str) -> list[dict]:
+    """Per-step series, each seed a line, low learning rate blue, high red; the drawn (smoothed) values."""
+    axes = right.subplots(len(STEP_PANELS), 1, sharex=False, squeeze=False)[:, 0]
+    steps = table[table.metric.str.startswith("step_")]
+    if steps.empty:
+        axes[0].text(0.5, 0.5, "no per-step series in this study's table:\nset evaluation.dynamics.per_step",
+                     ha="center", va="center", fontsize=8, transform=axes[0].transAxes)
+    values = []
+    for ax, (metric, title) in zip(axes, STEP_PANELS):
+        drawn = [metric, "step_acc_bc"] if metric == "step_acc_ba" else [metric]
+        for lr, colour in zip(low_high, ("C0", "C3")):
+            first_seed = steps[steps.lr == lr].seed.min()
+            for seed, runs in steps[steps.lr == lr].groupby("seed"):
+                for name, style in zip(drawn, ("-", "--")):
+                    series = runs[runs.metric == name].sort_values("step")
+                    if not series.empty:
+                        values += _step_series(ax, series, runs.status.iloc[0], style, colour,
+                                               f"lr {lr:g}" if (seed == first_seed and name == metric) else None,
+                                               {"study": study, "kind": name, "lr": lr, "seed": int(seed)})
+        ax.set_title(title, fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[-1].set_xlabel("training step", fontsize=7)
+    axes[0].legend(fontsize=6)
+    return values
+
+
+def _step_series(ax, series, status: str, style: str, colour: str, label, keys: dict) -> list[dict]:
+    """One run's series smoothed over an epoch's steps (faint where the run failed); its drawn values."""
+    from spurcomp.study import FAILED_STATUSES
+
+    window = max(1, int(series.groupby("epoch").size().median()))
+    smooth = series.value.rolling(window, min_periods=1).mean()
+    ax.plot(series.step, smooth, style, color=colour, lw=0.8, alpha=0.5 if status in FAILED_STATUSES else 0.9,
+            label=label)
+    return [{**keys, "step": int(n), "epoch": int(e), "value": float(v), "status": status}
+            for n, e, v in zip(series.step, series.epoch, smooth)]
