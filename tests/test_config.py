@@ -74,7 +74,7 @@ def test_every_schema_key_is_described_in_config_readme():
      "config key studies.fig3.plot: a study no longer draws its own figure; declare it in the `figures` section "
      "instead: figures: {fig3: {layout: fig3, studies: [fig3]}}"),
     (lambda c: c.update(figures={"fig9": {"layout": "fig99", "studies": ["fig3"]}}),
-     "config key figures.fig9.layout: 'fig99' is not one of ['fig1', 'fig10', 'fig11', 'fig12', 'fig13', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'fig8', 'fig9', 'figS_optimizers', 'figS_pruning', 'prop1']"),
+     "config key figures.fig9.layout: 'fig99' is not one of ['fig1', 'fig10', 'fig11', 'fig12', 'fig13', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig7', 'fig8', 'fig9', 'figS_optimizers', 'figS_prunability', 'figS_pruning', 'prop1']"),
     (lambda c: c.update(figures={"fig2": {"layout": "fig2", "studies": ["fig3"]}}),
      "config key figures.fig2: 'datasets' is a required property"),
     (lambda c: c["datasets"].update(c10={"generator": "cifar10", "background_masks": "dlv3"}),

@@ -495,3 +495,26 @@ def test_prunability_diagnosis_shows_the_ratio_its_parts_and_every_study(tmp_pat
     assert studies == {"VGG11 (width ×1/8), 2,000 training images",
                        "VGG11 (width ×1/8), 500 training images, 10 epochs past 100% training accuracy"}
     assert set(pd.read_csv(tmp_path / "d.csv").metric_name) >= {"κP", "Dead units (every layer)"}
+
+
+def test_pruning_variants_figure_draws_each_variant_beside_the_unpruned_accuracy(tmp_path):
+    module = layout_module("figS_pruning")
+    rows = []
+    for lr, accuracy in ((0.01, 0.3), (0.1, 0.6)):
+        for seed, shift in ((0, 0.0), (1, 0.2)):
+            key = {"dataset": "cm", "model": "cnn", "lr": lr, "seed": seed, "status": "converged"}
+            rows += [{**key, "metric": "unbiased_test_acc", "value": accuracy},
+                     {**key, "metric": "prunability", "value": 4 + shift},
+                     {**key, "metric": "prunability[l1_weight/layer]", "value": 4 + shift},
+                     {**key, "metric": "prunability[random/layer]", "value": 3 + shift},
+                     {**key, "metric": "prunability[unstructured]", "value": 7 + lr},
+                     {**key, "metric": "prunability_chance", "value": 1 + lr}]
+    evaluation = {"pruning": {"criterion": "l1_weight", "scope": "layer", "budget": "parameters"}}
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame(rows), path, {**PROVENANCE, "evaluation": evaluation})
+    values = module.plot([path], tmp_path / "p.pdf", tmp_path / "p.csv", RULE).set_index(["metric", "lr"])
+    assert values.loc[("prunability[random/layer]", 0.1), "mean"] == pytest.approx(3.1)
+    assert values.loc[("prunability[unstructured]", 0.1), "mean"] == pytest.approx(7.1)
+    assert values.loc[("unbiased_test_acc", 0.01), "mean"] == pytest.approx(0.3)
+    default = values[values.default_variant.astype(bool)]
+    assert set(default.variant) == {"l1_weight/layer"}

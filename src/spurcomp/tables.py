@@ -45,9 +45,11 @@ def table_names(table: pd.DataFrame, provenance: dict) -> dict:
     return {**names, **degraded_column(data)}
 
 
-def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFrame:
+def results_table(inputs, metrics, grid_rule: dict | None = None, study_label=None) -> pd.DataFrame:
     """One row per study and learning rate, one column per metric (a number's mean, std and count in columns
-    ``METRIC``, ``METRIC_std``, ``METRIC_n``), and the grid rule's reason where a learning rate is left out."""
+    ``METRIC``, ``METRIC_std``, ``METRIC_n``), and the grid rule's reason where a learning rate is left out.
+    ``study_label(table, provenance)``: what the model column says (default: the model's name), for a layout
+    whose studies share a dataset and a model."""
     from spurcomp.aggregate import read_table
 
     rows = []
@@ -55,7 +57,7 @@ def results_table(inputs, metrics, grid_rule: dict | None = None) -> pd.DataFram
         table, provenance = read_table(path)
         named = table_names(table, provenance)
         names = {"study": provenance.get("study", Path(path).stem), "dataset": named["dataset_name"],
-                 "model": named["model_name"]}
+                 "model": study_label(table, provenance) if study_label else named["model_name"]}
         excluded = grid_rule_cut(table, grid_rule)
         by = ["lr", *grid_knobs(provenance)]
         summaries = {metric: per_lr_summary(table, metric, excluded, by).set_index(by)

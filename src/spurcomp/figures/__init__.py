@@ -120,7 +120,7 @@ def figure_tables(layout: str, inputs, grid_rule: dict | None = None, formats=No
     from spurcomp.tables import FORMATS, render, results_table
 
     module = layout_module(layout)
-    frame = results_table(inputs, module.METRICS, grid_rule)
+    frame = results_table(inputs, module.METRICS, grid_rule, getattr(module, "study_label", None))
     title = getattr(module, "TABLE_TITLE", None) or (
         f"{module.PAPER_FIGURE}: {', '.join(metric_name(m) for m in module.METRICS)} against learning rate")
     return frame, {fmt: render(frame, module.METRICS, title, fmt) for fmt in formats or FORMATS}

@@ -62,64 +62,80 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from spurcomp.claims import grid_rule_cut
-    from spurcomp.figures._draw import lr_ticks, ordered, read_tables, save, source_label, table_names, with_names
-    from spurcomp.tables import per_lr_summary
+    from spurcomp.figures._draw import ordered, read_tables, save, source_label
 
     tables = read_tables(inputs)
     fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.6 * len(tables) + 1.2), layout="constrained",
                              squeeze=False)
-    plotted, sources = [], []
-    for row, (table, provenance) in enumerate(tables):
-        names = table_names(table, provenance)
-        excluded = grid_rule_cut(table, grid_rule)
-        kept = table[~table.lr.isin(list(excluded))]
-        present = set(kept.metric)
-        default = _default_of(provenance)
-        accuracy_ax, sum_ax, chance_ax = axes[row]
-        values = []
-        summary = per_lr_summary(kept, "unbiased_test_acc")
-        accuracy_ax.errorbar(summary.lr, summary["mean"], summary["std"].fillna(0), fmt="o-", color="tab:purple",
-                             ms=4, capsize=2)
-        values.append(summary.assign(variant="", default_variant=False))
-        for ax, base in ((sum_ax, "prunability"), (chance_ax, "prunability_chance")):
-            band = per_lr_summary(kept, variant_metric(base, "random/layer"))
-            if len(band) and band["mean"].notna().any():
-                ax.fill_between(band.lr, band["mean"] - band["std"].fillna(0), band["mean"] + band["std"].fillna(0),
-                                color="0.85", label="random per layer (± std)", zorder=0)
-            for variant in VARIANTS:
-                metric = variant_metric(base, variant)
-                if metric not in present:
-                    continue
-                summary = per_lr_summary(kept, metric)
-                criterion, _, scope = variant.partition("/")
-                is_default = variant == default
-                style = ":" if variant == UNSTRUCTURED else "-." if variant in BUDGET_VARIANTS else SCOPE_STYLES[scope]
-                ax.plot(summary.lr, summary["mean"], marker="o", ms=3, linestyle=style,
-                        color=CRITERION_COLOURS[criterion], lw=2.6 if is_default else 1.2,
-                        label=variant + (" (default)" if is_default else ""))
-                values.append(summary.assign(variant=variant, default_variant=is_default))
-        for ax, label in ((accuracy_ax, "unbiased test accuracy (unpruned)"), (sum_ax, "Σκ κP"),
-                          (chance_ax, "Σκ κP above chance")):
-            ax.set_xscale("log")
-            lr_ticks(ax, table.lr.unique())
-            ax.set_xlabel("learning rate")
-            ax.set_ylabel(label, fontsize=8)
-        accuracy_ax.set_title(textwrap.fill(f"{names['dataset_name']} — {names['model_name']}", 55), fontsize=8)
-        sum_ax.set_title("κ-prunability under each variant", fontsize=9)
-        chance_ax.set_title("κ-prunability above chance", fontsize=9)
-        if row == 0:
-            sum_ax.legend(fontsize=6, ncol=2, loc="best")
-        if excluded:
-            accuracy_ax.text(0.02, 0.02, f"left out by the grid rule: lr ≥ {min(excluded):g}", fontsize=6,
-                             transform=accuracy_ax.transAxes)
-        frame = pd.concat(values, ignore_index=True)
-        plotted.append(with_names(frame, names).assign(study=provenance.get("study", ""),
-                                                      dataset=table.dataset.iloc[0], model=table.model.iloc[0]))
-        sources.append(source_label(provenance))
+    plotted = [_study_row(axes[row], table, provenance, grid_rule, legend=row == 0)
+               for row, (table, provenance) in enumerate(tables)]
+    sources = [source_label(provenance) for _, provenance in tables]
     fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
                  + textwrap.fill("; ".join(sorted(set(sources))), 170), fontsize=8)
     values = ordered(pd.concat(plotted, ignore_index=True),
                      ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "variant",
                       "default_variant", "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged"])
     return save(fig, out_pdf, values, out_csv)
+
+
+def _study_row(axes, table, provenance: dict, grid_rule, legend: bool):
+    """One study's row: the unpruned accuracy, Σκ κP and Σκ κP above chance under each variant; the drawn
+    values."""
+    import textwrap
+
+    import pandas as pd
+
+    from spurcomp.claims import grid_rule_cut
+    from spurcomp.figures._draw import lr_ticks, with_names
+    from spurcomp.tables import per_lr_summary, table_names
+
+    names = table_names(table, provenance)
+    excluded = grid_rule_cut(table, grid_rule)
+    kept = table[~table.lr.isin(list(excluded))]
+    accuracy_ax, sum_ax, chance_ax = axes
+    summary = per_lr_summary(kept, "unbiased_test_acc")
+    accuracy_ax.errorbar(summary.lr, summary["mean"], summary["std"].fillna(0), fmt="o-", color="tab:purple", ms=4,
+                         capsize=2)
+    values = [summary.assign(variant="", default_variant=False)]
+    for ax, base in ((sum_ax, "prunability"), (chance_ax, "prunability_chance")):
+        values += _variant_curves(ax, kept, base, _default_of(provenance))
+    for ax, label in ((accuracy_ax, "unbiased test accuracy (unpruned)"), (sum_ax, "Σκ κP"),
+                      (chance_ax, "Σκ κP above chance")):
+        ax.set_xscale("log")
+        lr_ticks(ax, table.lr.unique())
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(label, fontsize=8)
+    accuracy_ax.set_title(textwrap.fill(f"{names['dataset_name']} — {names['model_name']}", 55), fontsize=8)
+    sum_ax.set_title("κ-prunability under each variant", fontsize=9)
+    chance_ax.set_title("κ-prunability above chance", fontsize=9)
+    if legend:
+        sum_ax.legend(fontsize=6, ncol=2, loc="best")
+    if excluded:
+        accuracy_ax.text(0.02, 0.02, f"left out by the grid rule: lr ≥ {min(excluded):g}", fontsize=6,
+                         transform=accuracy_ax.transAxes)
+    frame = pd.concat(values, ignore_index=True)
+    return with_names(frame, names).assign(study=provenance.get("study", ""), dataset=table.dataset.iloc[0],
+                                           model=table.model.iloc[0])
+
+
+def _variant_curves(ax, kept, base: str, default: str | None) -> list:
+    """Σκ of ``base`` under each variant against learning rate, random per-layer pruning as a grey band."""
+    from spurcomp.tables import per_lr_summary
+
+    band = per_lr_summary(kept, variant_metric(base, "random/layer"))
+    if len(band) and band["mean"].notna().any():
+        ax.fill_between(band.lr, band["mean"] - band["std"].fillna(0), band["mean"] + band["std"].fillna(0),
+                        color="0.85", label="random per layer (± std)", zorder=0)
+    present, values = set(kept.metric), []
+    for variant in VARIANTS:
+        metric = variant_metric(base, variant)
+        if metric not in present:
+            continue
+        summary = per_lr_summary(kept, metric)
+        criterion, _, scope = variant.partition("/")
+        is_default = variant == default
+        style = ":" if variant == UNSTRUCTURED else "-." if variant in BUDGET_VARIANTS else SCOPE_STYLES[scope]
+        ax.plot(summary.lr, summary["mean"], marker="o", ms=3, linestyle=style, color=CRITERION_COLOURS[criterion],
+                lw=2.6 if is_default else 1.2, label=variant + (" (default)" if is_default else ""))
+        values.append(summary.assign(variant=variant, default_variant=is_default))
+    return values
