@@ -60,3 +60,14 @@ def test_no_module_imports_a_private_name_of_another():
                 found += [f"{path.relative_to(PACKAGE)}: {node.module}.{a.name}" for a in node.names
                           if a.name.startswith("_")]
     assert not found, found
+
+
+def test_no_function_runs_over_sixty_lines():
+    """Long functions hide several steps in one: each step gets a name of its own (docstring included)."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
+                            f"({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long

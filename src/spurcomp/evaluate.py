@@ -178,31 +178,12 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     input_range = tuple(dataset.metadata["input_range"])
     map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device,
                                                   ig.get("map_pool", "bias_conflicting"))
+    samples = (x, target, masks, map_x, map_target, groups)
     for name in run.summary["checkpoints"]:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
-        if not _finite(checkpoint):
-            # a diverged checkpoint: NaN shares, and no map (its absence is fig. 13's blank)
-            nan = {kind: float("nan") for kind in FEATURE_KINDS}
-            shares, density, entropy = nan, nan, float("nan")
-        else:
-            maps = integrated_gradients(checkpoint, x, target, input_range, n_baselines=ig["n_baselines"],
-                                        n_steps=ig["n_steps"], seed=seed, baseline=ig["baseline"])
-            shares = mean_over_baselines(maps, attribution_shares, masks)
-            density = mean_over_baselines(maps, attribution_density, masks)
-            entropy = mean_over_baselines(maps, attribution_entropy)
-            if groups:
-                # |IG| summed over channels, (samples, H, W, 1): nested as deep as the images
-                shown = integrated_gradients(checkpoint, map_x, map_target, input_range,
-                                             n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed,
-                                             baseline=ig["baseline"]).mean(0).abs().sum(1, keepdim=True).movedim(1, -1)
-                rows += [{"metric": "attribution_map", "epoch": epoch, "group": group, "value": float(shown[k].sum()),
-                          "image": shown[k].cpu().tolist()} for k, group in enumerate(groups)]
-        rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v}
-                 for kind, v in shares.items()]
-        rows += [{"metric": "attribution_density", "epoch": epoch, "feature": kind, "value": v}
-                 for kind, v in density.items()]
-        rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
+        found, shares, entropy, maps = _checkpoint_attributions(checkpoint, epoch, samples, ig, seed, input_range)
+        rows += found
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
     if groups:
@@ -220,6 +201,34 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
             mean_over_baselines(maps, background_attribution_percentage, background)
         rows.append({"metric": "background_attribution_pct", "epoch": epoch, "value": percentage})
     return rows
+
+
+def _checkpoint_attributions(checkpoint, epoch: int, samples: tuple, ig: dict, seed: int, input_range) -> tuple:
+    """One checkpoint's IG rows (shares, densities, entropy, and maps where asked for), its shares and entropy,
+    and its attribution maps (None for a diverged checkpoint: NaN shares, no map, fig. 13's blank)."""
+    x, target, masks, map_x, map_target, groups = samples
+    rows = []
+    if not _finite(checkpoint):
+        nan = {kind: float("nan") for kind in FEATURE_KINDS}
+        shares, density, entropy, maps = nan, nan, float("nan"), None
+    else:
+        maps = integrated_gradients(checkpoint, x, target, input_range, n_baselines=ig["n_baselines"],
+                                    n_steps=ig["n_steps"], seed=seed, baseline=ig["baseline"])
+        shares = mean_over_baselines(maps, attribution_shares, masks)
+        density = mean_over_baselines(maps, attribution_density, masks)
+        entropy = mean_over_baselines(maps, attribution_entropy)
+        if groups:
+            # |IG| summed over channels, (samples, H, W, 1): nested as deep as the images
+            shown = integrated_gradients(checkpoint, map_x, map_target, input_range,
+                                         n_baselines=ig["n_baselines"], n_steps=ig["n_steps"], seed=seed,
+                                         baseline=ig["baseline"]).mean(0).abs().sum(1, keepdim=True).movedim(1, -1)
+            rows += [{"metric": "attribution_map", "epoch": epoch, "group": group, "value": float(shown[k].sum()),
+                      "image": shown[k].cpu().tolist()} for k, group in enumerate(groups)]
+    rows += [{"metric": "attribution_share", "epoch": epoch, "feature": kind, "value": v} for kind, v in shares.items()]
+    rows += [{"metric": "attribution_density", "epoch": epoch, "feature": kind, "value": v}
+             for kind, v in density.items()]
+    rows.append({"metric": "attribution_entropy", "epoch": epoch, "value": entropy})
+    return rows, shares, entropy, maps
 
 
 def map_samples(dataset: Dataset, n_maps: int, device, pool: str = "bias_conflicting"

@@ -168,9 +168,11 @@ def _study_rows(config: dict, figure: str, studies: list[str], run_settings: dic
                  all(batch[s] == expected[s] for s in batch)))
     caps = {s: fixed[s]["max_epochs"] if "max_epochs" in fixed[s] else max(specs[s]["grid"]["max_epochs"])
             for s in studies}
+    past = sorted({fixed[s].get("post_fit_epochs", 0) for s in studies} - {0})
     rows.append(("stopping", "until 100% training accuracy (no cap stated)",
-                 f"until 100% training accuracy or {_join(sorted(set(caps.values())))} epochs (then not_converged)",
-                 None if min(caps.values()) >= MIN_EPOCH_CAP else False))
+                 f"until 100% training accuracy" + (f" and {_join(past)} epochs past it" if past else "")
+                 + f" or {_join(sorted(set(caps.values())))} epochs (then not_converged)",
+                 False if past else None if min(caps.values()) >= MIN_EPOCH_CAP else False))
     seeds = {s: len(specs[s]["seeds"]) for s in studies}
     rows.append(("seeds", f"at least {MIN_SEEDS}", _join(sorted(set(seeds.values()))),
                  min(seeds.values()) >= MIN_SEEDS))
@@ -187,11 +189,17 @@ def _study_rows(config: dict, figure: str, studies: list[str], run_settings: dic
                      _join(f"{s}: {specs[s]['grid']['lr']}" for s in pairs),
                      all(specs[s]["grid"]["lr"] == [0.001, 0.1] for s in pairs)
                      if figure_spec(config, figure)["layout"] == "fig13" else None))
+    return rows + _evaluation_rows(config, studies, run_settings)
+
+
+def _evaluation_rows(config: dict, studies: list[str], run_settings: dict) -> list[tuple]:
+    """The Integrated Gradients and pruning rows of a figure's studies."""
     evaluations = {s: run_settings[study_runs(config, s)[0]] for s in studies}
     ig = {s: e["ig"] for s, e in evaluations.items()}
 
     def baselines(i):
         return f"{i['n_baselines']} random baselines" if i["baseline"] == "uniform" else "the all-zero baseline"
+    rows = []
     rows.append(("ig", "Integrated Gradients over 10 random seeds (baselines) (sec. 3.3); steps and samples not "
                  "stated", _join(f"{baselines(i)}, {i['n_steps']} steps, {i['n_samples']} samples" for i in ig.values()),
                  all(i["baseline"] == "uniform" and i["n_baselines"] == 10 for i in ig.values())))

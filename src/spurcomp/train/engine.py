@@ -341,34 +341,56 @@ def train_run(
         logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
         return finished
 
+    data, model, optimizer, progress = _set_up(dataset, model_spec, setting, seed, device, identity, state_path,
+                                               checkpoint_dir, options)
+    steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
+    elapsed_before, started = progress.elapsed_s, time.perf_counter()
+    loop_seconds = _train_epochs(model, optimizer, data, setting, seed, progress, options, identity,
+                                 (run_dir, state_path, checkpoint_dir), dataset.num_classes, elapsed_before, started)
+    conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
+    progress.elapsed_s = elapsed_before + time.perf_counter() - started
+    return write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
+                          {"spec_hash": config_hash(identity), "recipe_hash": recipe_hash(identity),
+                           "step_loop_seconds": round(loop_seconds, 3),
+                           "steps": progress.epoch * steps_per_epoch})
+
+
+def _set_up(dataset, model_spec, setting, seed, device, identity, state_path, checkpoint_dir, options):
+    """The run's data on the device, its model and optimiser, and its progress: resumed from its saved state, or
+    a fresh start (epoch 0 recorded, checkpoints of an earlier configuration of the folder removed)."""
     # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
     channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
     data = RunData.on(dataset, device, channels_last)
-    steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
     torch.manual_seed(derived_seed("init", seed))
     model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), setting)
-
     progress = resume(state_path, identity, checkpoint_dir, model, optimizer, device)
     if progress.epoch == 0 and not progress.epoch_rows:
-        # a fresh start: checkpoints left by an earlier configuration of this run folder are not ours
         for stale in checkpoint_dir.glob("epoch=*.pt"):
             stale.unlink()
         _record_epoch(model, data, progress, 0, setting.precision)
         if 0 in options.checkpoint_epochs:
             save_checkpoint(model, checkpoint_dir, progress, 0)
+    return data, model, optimizer, progress
 
-    elapsed_before, started, loop_seconds = progress.elapsed_s, time.perf_counter(), 0.0
-    divergence_loss = options.divergence_factor * math.log(dataset.num_classes)
+
+def _train_epochs(model, optimizer, data, setting, seed, progress, options, identity, paths, num_classes,
+                  elapsed_before: float, started: float) -> float:
+    """Epochs until the run converges, diverges or reaches max_epochs, each recorded, checkpointed where asked
+    and saved to the resumable state; the seconds spent in the step loops (benchmarks read them)."""
+    run_dir, state_path, checkpoint_dir = paths
+    steps_per_epoch = math.ceil(len(data.x_train) / setting.batch_size)
+    divergence_loss = options.divergence_factor * math.log(num_classes)
+    loop_seconds = 0.0
     model.train()
     bar = tqdm(total=setting.max_epochs, initial=progress.epoch, desc=str(run_dir), unit="epoch",
                disable=not options.progress, leave=True)
     while progress.status is None and progress.epoch < setting.max_epochs:
         loop_started = time.perf_counter()
         steps_finite = _train_epoch(model, optimizer, data, setting, seed, progress)
-        loop_seconds += time.perf_counter() - loop_started  # the step loop alone (benchmarks read it)
+        loop_seconds += time.perf_counter() - loop_started
         epoch = progress.epoch
         row = _record_epoch(model, data, progress, epoch * steps_per_epoch, setting.precision)
         progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss,
@@ -384,12 +406,7 @@ def train_run(
         bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", unbiased=f"{row['test_unbiased_acc']:.3f}")
         bar.update()
     bar.close()
-    conclude(progress, model, data, setting.max_epochs, options.collapse_margin)
-    progress.elapsed_s = elapsed_before + time.perf_counter() - started
-    return write_outputs(run_dir, model, dataset, model_spec, setting, seed, progress, keys or {}, device,
-                          {"spec_hash": config_hash(identity), "recipe_hash": recipe_hash(identity),
-                           "step_loop_seconds": round(loop_seconds, 3),
-                           "steps": progress.epoch * steps_per_epoch})
+    return loop_seconds
 
 
 def rebuild_run(dataset: Dataset, run_dir: str | os.PathLike, device: torch.device) -> dict | None:
