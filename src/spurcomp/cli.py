@@ -17,8 +17,9 @@ from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
 from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunKey, background_masks_path, dataset_job, dataset_path,
-                            dataset_segmenter, decided_extension_rates, evaluation_path, figure_path, run_evaluation, runtime_options,
-                            segmenter_job, segmenter_path, study_runs, table_path, train_job)
+                            dataset_segmenter, decided_extension_rates, evaluation_masks, evaluation_path, figure_path,
+                            run_evaluation, runtime_options, segmenter_job, segmenter_path, study_runs, table_path,
+                            train_job)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,7 +209,7 @@ def _evaluate(args, config):
     families = args.families or EVALUATION_FAMILIES
     steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
                    dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
-                   masks_path=background_masks_path(run.dataset) if dataset_segmenter(config, run.dataset) else None)
+                   masks_path=evaluation_masks(config, run.dataset))
 
 
 def _aggregate(args, config):

@@ -32,8 +32,8 @@ from spurcomp.metrics.representation import (activation_sparsity, class_separati
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model, unit_layers
 from spurcomp.runtime import derived_seed, logger, precision_context
-from spurcomp.study import (EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, RUN_REMEDY, STEP_COLUMNS,
-                            set_aside_run_file)
+from spurcomp.study import (EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, RUN_FILES, RUN_REMEDY,
+                            STEP_COLUMNS, set_aside_run_file)
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
 DEFAULT_EVALUATION = section_defaults("evaluation")
 
@@ -313,7 +313,7 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os
     run_dir = Path(run_dir)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     model = load_model(run_dir / "weights.pt", device)
-    run = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()), background)
+    run = RunRecord(run_dir, json.loads((run_dir / RUN_FILES["summary"]).read_text()), background)
     finite = _finite(model)
     # the run's own precision unless the config asks for float32 (runs from before the knob were float32)
     precision = run.summary.get("precision", "fp32") if settings["precision"] == "same" else "fp32"

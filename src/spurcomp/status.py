@@ -24,7 +24,7 @@ def run_status(run, train_record=None) -> dict:
     run)."""
     row = {"run": str(run.directory), "setting": run.setting, "seed": run.seed, "state": "not started", "epochs": None,
            "unbiased_acc": None, "seconds": None, "evaluated": False}
-    summary = run.directory / "run.json"
+    summary = run.directory / RUN_FILES["summary"]
     progress = run.directory / "resume" / "progress.json"
     if summary.is_file():
         done = json.loads(summary.read_text())

@@ -494,6 +494,12 @@ def dataset_segmenter(config: dict, dataset: str) -> str | None:
     return config["datasets"][dataset].get("background_masks")
 
 
+def evaluation_masks(config: dict, dataset: str) -> Path | None:
+    """The background masks a dataset's evaluations read (where it names a segmenter), or None: what the
+    evaluate rule declares as input and the CLI's evaluate verb passes."""
+    return background_masks_path(dataset) if dataset_segmenter(config, dataset) else None
+
+
 def segmenter_job(config: dict, name: str) -> dict:
     """A segmenter's config section with the seed it is trained with (its own, else the master seed)."""
     segmenters = config.get("segmenters") or {}

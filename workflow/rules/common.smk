@@ -31,6 +31,7 @@ from spurcomp.study import (
     dataset_path,
     dataset_segmenter,
     decided_extension_rates,
+    evaluation_masks,
     evaluation_path,
     extension_rates,
     figure_path,

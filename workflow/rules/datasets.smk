@@ -53,7 +53,7 @@ rule background_masks:
         data="results/data/{dataset}.npz",
         segmenter=lambda wildcards: str(segmenter_path(dataset_segmenter(config, wildcards.dataset))),
     output:
-        "results/masks/{dataset}.npz",
+        str(background_masks_path("{dataset}")),
     log:
         "logs/masks/{dataset}.log",
     wildcard_constraints:

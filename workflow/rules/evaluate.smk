@@ -7,9 +7,7 @@ rule evaluate:
     input:
         data=lambda wildcards: str(dataset_path(wildcards.dataset)),
         # the background attribution percentage's masks, where the dataset names a segmenter
-        masks=lambda wildcards: (
-            [str(background_masks_path(wildcards.dataset))] if dataset_segmenter(config, wildcards.dataset) else []
-        ),
+        masks=lambda wildcards: [str(path) for path in [evaluation_masks(config, wildcards.dataset)] if path],
         trained=CHUNK_OUTPUT["train"],
     output:
         CHUNK_OUTPUT["evaluate"],
