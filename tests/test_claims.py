@@ -287,3 +287,26 @@ def test_the_trend_test_is_calibrated_and_reports_its_power():
     assert holds_rate(4, 3, 3.0, 200, alpha, seed=2) >= 0.8
     # a falling metric is never called "holds" for a rising claim
     assert holds_rate(4, 3, -3.0, 100, alpha, seed=3) == 0.0
+
+
+def test_a_study_whose_best_rate_stays_below_twice_chance_is_flagged(tmp_path):
+    def with_groups(values_by_lr):
+        frame = table(values_by_lr)
+        groups = pd.DataFrame([{"lr": 0.01, "seed": 0, "metric": "group_acc", "group": f"y={y},b={b}", "value": 0.5,
+                                "status": "converged"} for y in range(10) for b in range(2)])
+        return pd.concat([frame, groups], ignore_index=True)
+
+    paths = {}
+    for study, values in (("learned", {0.01: [0.3, 0.32], 0.1: [0.6, 0.62]}),
+                          ("near_chance", {0.01: [0.11, 0.12], 0.1: [0.15, 0.17]})):
+        paths[study] = tmp_path / f"{study}.parquet"
+        write_table(with_groups(values), paths[study], {"datasets": {}})
+    claims = [Claim(f"{s}:unbiased_test_acc", f"acc increases on {s}", s, "unbiased_test_acc", +1, "Fig. 4")
+              for s in paths]
+    result = evaluate_claims(paths, tmp_path / "c.csv", tmp_path / "c.md", claims).set_index("study")
+    assert result.loc["learned", "best_unbiased_acc"] == pytest.approx(0.61)
+    assert result.loc["near_chance", "best_unbiased_acc"] == pytest.approx(0.16)
+    assert result.chance.tolist() == [0.1, 0.1]  # ten classes in the accuracy table's groups
+    text = (tmp_path / "c.md").read_text()
+    assert "near_chance (0.160, chance 0.100)" in text and "learned (" not in text.split("core feature")[-1]
+    assert text.count("⚠") == 2  # the flagged claim's verdict, and the note's mention

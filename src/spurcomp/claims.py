@@ -451,7 +451,22 @@ def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: d
 
 COLUMNS = ["claim", "text", "figure", "study", "metric", "paper_direction", "supplementary", "statistic", "value",
            "p", "p_adjusted", "p_against", "p_against_adjusted", "effect", "effect_low", "effect_high", "effect_sd",
-           "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source", "verdict"]
+           "n_learning_rates", "n_runs", "n_failed_runs", "excluded_lrs", "data_source", "best_unbiased_acc",
+           "chance", "verdict"]
+# a study whose best learning rate's unbiased accuracy is below this many times chance has models that have not
+# learned the core feature: what its claims say about them is weak, and the claims table says so
+LEARNED_FACTOR = 2.0
+
+
+def best_unbiased_accuracy(table, grid_rule: dict | None = None) -> tuple[float, float]:
+    """A study's best seed-mean unbiased test accuracy over the learning rates the grid rule keeps (failed runs
+    left out), and chance (one over the classes its accuracy table names; NaN where neither is in the table)."""
+    kept = table[~table.lr.isin(list(grid_rule_cut(table, grid_rule))) & ~table.status.isin(FAILED_STATUSES)]
+    accuracy = kept[kept.metric == "unbiased_test_acc"].groupby("lr")["value"].mean()
+    groups = table.loc[table.metric == "group_acc", "group"].dropna() if "group" in table else []
+    classes = {group.split(",")[0] for group in groups}
+    return (float(accuracy.max()) if len(accuracy) else float("nan"),
+            1.0 / len(classes) if classes else float("nan"))
 
 
 def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | Path, claims: list[Claim],
@@ -474,7 +489,8 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
         if not all(study in loaded for study in claim.studies):
             rows.append({**base, "statistic": "spearman_rho_runs" if not claim.versus_study else "difference",
                          "value": np.nan, **NO_TEST, "n_learning_rates": 0, "n_runs": 0, "n_failed_runs": 0,
-                         "excluded_lrs": "", "data_source": "", "verdict": "not computed"})
+                         "excluded_lrs": "", "data_source": "", "best_unbiased_acc": np.nan, "chance": np.nan,
+                         "verdict": "not computed"})
             continue
         # degraded data (a fallback replaced part of them) are named in the row: such a verdict is not the paper's data
         sources = ", ".join(sorted({source_name(d.get("source", "?"), d.get("generator"))
@@ -489,7 +505,8 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                                      tests=tests)
         else:
             tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule, tests=tests)
-        rows.append({**base, **tested, "data_source": sources})
+        best, chance = best_unbiased_accuracy(loaded[claim.study][0], grid_rule)
+        rows.append({**base, **tested, "data_source": sources, "best_unbiased_acc": best, "chance": chance})
     frame = pd.DataFrame(rows, columns=COLUMNS)  # the columns even when no figure of the config tests a claim
     by_id = {claim.claim_id: claim for claim in claims}
     for _, family in frame.groupby("supplementary"):
@@ -530,6 +547,7 @@ def _markdown(frame, tests: dict) -> str:
         "points where a seed failed, are left out and listed.",
         "",
         *_claims_table(frame[~frame.supplementary.astype(bool)], "no claims (no figure of the config tests one)"),
+        *_barely_learned(frame),
     ]
     supplementary = frame[frame.supplementary.astype(bool)]
     if len(supplementary):
@@ -541,6 +559,22 @@ def _markdown(frame, tests: dict) -> str:
             *_claims_table(supplementary, "none"),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _near_chance(row) -> bool:
+    return bool(row.best_unbiased_acc < LEARNED_FACTOR * row.chance)
+
+
+def _barely_learned(frame) -> list[str]:
+    """The studies whose best learning rate stays below twice chance on the unbiased test set, named."""
+    below = frame[frame.best_unbiased_acc < LEARNED_FACTOR * frame.chance].drop_duplicates("study")
+    if below.empty:
+        return []
+    listed = "; ".join(f"{row.study} ({row.best_unbiased_acc:.3f}, chance {row.chance:.3f})"
+                       for row in below.itertuples())
+    return ["", f"**Models that have not learned the core feature.** In these studies even the best learning rate "
+                f"stays below {LEARNED_FACTOR:g}× chance unbiased test accuracy, so their claims (marked ⚠ above) "
+                f"describe models near chance: {listed}."]
 
 
 def _claims_table(frame, empty: str) -> list[str]:
@@ -559,7 +593,7 @@ def _claims_table(frame, empty: str) -> list[str]:
                   f"{row.effect:+.3g} [{number(row.effect_low, '+.3g')}, {number(row.effect_high, '+.3g')}]")
         lines.append(f"| {row.text} | {row.figure} | {row.data_source or '–'} | {value} | {p} | {effect} | "
                      f"{number(row.effect_sd, '+.2g')} | {row.n_learning_rates} | {row.n_runs} | {row.n_failed_runs} | "
-                     f"{row.excluded_lrs or '–'} | **{row.verdict}** |")
+                     f"{row.excluded_lrs or '–'} | **{row.verdict}**{' ⚠' if _near_chance(row) else ''} |")
     counts = frame.verdict.value_counts()
     summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or empty
     return lines + ["", f"Summary: {summary}."]
