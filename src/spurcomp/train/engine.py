@@ -329,16 +329,10 @@ def train_run(
     to ``run.json`` as ``run``. Returns the run summary written to ``run.json``.
     """
     options = options or TrainOptions()
-    run_dir = Path(run_dir)
-    state_path = Path(state_path) if state_path else run_dir / "resume" / "state.pt"
-    checkpoint_dir = run_dir / "checkpoints"
-    for folder in (run_dir, state_path.parent, checkpoint_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+    run_dir, state_path, checkpoint_dir = run_folders(run_dir, state_path)
     identity = run_identity(model_spec, setting, seed, dataset, options, device)
-    finished = finished_run(run_dir, identity)
+    finished = kept_if_finished(run_dir, identity)
     if finished:
-        # a job that trains several runs is rerun when one of them is missing: the others are left as they are
-        logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
         return finished
 
     data, model, optimizer, progress = _set_up(dataset, model_spec, setting, seed, device, identity, state_path,
@@ -355,14 +349,39 @@ def train_run(
                            "steps": progress.epoch * steps_per_epoch})
 
 
+def run_folders(run_dir, state_path=None) -> tuple[Path, Path, Path]:
+    """A run's folder, its resumable state's path (default ``RUN/resume/state.pt``) and its checkpoint folder,
+    created where missing: where both engines write a run."""
+    run_dir = Path(run_dir)
+    state_path = Path(state_path) if state_path else run_dir / "resume" / "state.pt"
+    checkpoint_dir = run_dir / "checkpoints"
+    for folder in (run_dir, state_path.parent, checkpoint_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    return run_dir, state_path, checkpoint_dir
+
+
+def kept_if_finished(run_dir: Path, identity: dict) -> dict | None:
+    """The summary of a run already finished under ``identity``, said to be kept (a job that trains several runs
+    is rerun when one of them is missing: the others are left as they are); None where it must be trained."""
+    finished = finished_run(run_dir, identity)
+    if finished:
+        logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
+    return finished
+
+
+def initial_model(model_spec: dict, dataset: Dataset, seed: int, device) -> nn.Module:
+    """A run's model at initialisation: seeded from the run's seed, on ``device``."""
+    torch.manual_seed(derived_seed("init", seed))
+    return build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
+
+
 def _set_up(dataset, model_spec, setting, seed, device, identity, state_path, checkpoint_dir, options):
     """The run's data on the device, its model and optimiser, and its progress: resumed from its saved state, or
     a fresh start (epoch 0 recorded, checkpoints of an earlier configuration of the folder removed)."""
     # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
     channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
     data = RunData.on(dataset, device, channels_last)
-    torch.manual_seed(derived_seed("init", seed))
-    model = build_model(model_spec, dataset.input_shape, dataset.num_classes).to(device)
+    model = initial_model(model_spec, dataset, seed, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), setting)

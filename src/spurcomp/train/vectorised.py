@@ -23,7 +23,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from spurcomp.data.io import Dataset
 from spurcomp.models import build_model
-from spurcomp.runtime import config_hash, derived_seed, logger, precision_context
+from spurcomp.runtime import config_hash, logger, precision_context
 from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
 from spurcomp.study import RunStatus
 from spurcomp.train.engine import (  # the one-run engine's per-run bookkeeping, shared: the same files and rules
@@ -34,9 +34,11 @@ from spurcomp.train.engine import (  # the one-run engine's per-run bookkeeping,
     end_epoch,
     epoch_order,
     epoch_status,
-    finished_run,
+    initial_model,
+    kept_if_finished,
     recipe_hash,
     resume,
+    run_folders,
     run_identity,
     save_checkpoint,
     save_state,
@@ -106,22 +108,17 @@ def train_runs_vectorised(
     summaries: dict[int, dict] = {}
     members: list[_Member] = []
     for index, (spec, setting, seed, run_dir, run_keys) in enumerate(zip(model_specs, settings, seeds, run_dirs, keys)):
-        run_dir = Path(run_dir)
-        state_path = run_dir / "resume" / "state.pt"
-        for folder in (run_dir, state_path.parent, run_dir / "checkpoints"):
-            folder.mkdir(parents=True, exist_ok=True)
+        run_dir, state_path, checkpoints = run_folders(run_dir)
         # the engine's identity, marked: a one-run state is never resumed here, nor the other way round
         identity = {**run_identity(spec, setting, seed, dataset, options_, device), "engine": "vectorised"}
-        finished = finished_run(run_dir, identity)
+        finished = kept_if_finished(run_dir, identity)
         if finished:
-            logger.info("run %s already finished (%s): kept as it is", run_dir, finished["status"])
             summaries[index] = finished
             continue
-        torch.manual_seed(derived_seed("init", seed))
-        model = build_model(spec, dataset.input_shape, dataset.num_classes).to(device)
+        model = initial_model(spec, dataset, seed, device)
         optimizer = torch.optim.SGD(model.parameters(), lr=setting.lr, momentum=setting.momentum,
                                     weight_decay=setting.weight_decay)
-        progress = resume(state_path, identity, run_dir / "checkpoints", model, optimizer, device)
+        progress = resume(state_path, identity, checkpoints, model, optimizer, device)
         members.append(_Member(index, seed, setting, run_dir, state_path, identity, model, optimizer, progress,
                                 run_keys, elapsed_before=progress.elapsed_s))
     if members:
