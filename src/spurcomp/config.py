@@ -6,6 +6,7 @@ and checks what a schema cannot (a study naming an unknown dataset). It runs bef
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 from importlib import resources
 from pathlib import Path
@@ -49,7 +50,7 @@ def layout_inputs() -> dict[str, str]:
 def load_schema() -> dict:
     """The schema, with the layouts of the figures package as the allowed values of a figure's ``layout`` and
     ``datasets`` required where a layout is drawn from datasets."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = copy.deepcopy(_schema_file())
     figure = schema["properties"]["figures"]["additionalProperties"]
     layouts = layout_inputs()
     figure["properties"]["layout"]["enum"] = sorted(layouts)
@@ -57,6 +58,12 @@ def load_schema() -> dict:
     figure["allOf"] = [{"if": {"properties": {"layout": {"enum": from_datasets}}}, "then": {"required": ["datasets"]},
                         "else": {"required": ["studies"]}}]
     return schema
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_file() -> dict:
+    """The schema file, parsed once per process (every config check and section default reads it)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def _with_defaults(validator_class):

@@ -81,9 +81,12 @@ def chunk(wildcards):
     return CHUNKS[key]
 
 
+RUNTIME = runtime_options(config)  # read once: section defaults come from the schema
+
+
 def training_rounds(c):
     """How many runs after one another a chunk's train job trains (its runs, execution.side_by_side at once)."""
-    at_once = min(len(c.runs), side_by_side_runs(runtime_options(config), c.runs[0].model))
+    at_once = min(len(c.runs), side_by_side_runs(RUNTIME, c.runs[0].model))
     return -(-len(c.runs) // at_once)
 
 
