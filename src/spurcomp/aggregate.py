@@ -30,12 +30,12 @@ def aggregate_study(study: str, spec: dict, summaries: list, evaluations: list,
     (``evaluations``: ``RUN/eval/FAMILY.parquet``, the families wanted of every run), written to ``out_path``
     (None: only returned). A missing file (deleted by hand) is named, and its chunk's records are removed so that
     the next command rebuilds it."""
-    missing = [Path(path) for path in [*summaries, *evaluations] if not Path(path).exists()]
+    missing = {Path(path): Path(path).parent for path in summaries if not Path(path).exists()}
+    missing |= {Path(path): Path(path).parent.parent for path in evaluations if not Path(path).exists()}
     if missing:
-        runs = sorted({path.parent if path.name.endswith(".json") else path.parent.parent for path in missing})
-        for run_dir in runs:
+        for run_dir in set(missing.values()):
             forget_chunk_records(run_dir)
-        raise DamagedFile(f"{len(missing)} file(s) of study {study}'s runs are missing, e.g. {missing[0]}; "
+        raise DamagedFile(f"{len(missing)} file(s) of study {study}'s runs are missing, e.g. {next(iter(missing))}; "
                           f"{RUN_REMEDY}")
     by_run: dict[Path, dict[str, Path]] = {}
     for path in map(Path, evaluations):

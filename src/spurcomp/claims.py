@@ -567,7 +567,7 @@ def _near_chance(row) -> bool:
 
 def _barely_learned(frame) -> list[str]:
     """The studies whose best learning rate stays below twice chance on the unbiased test set, named."""
-    below = frame[frame.best_unbiased_acc < LEARNED_FACTOR * frame.chance].drop_duplicates("study")
+    below = frame[[_near_chance(row) for row in frame.itertuples()]].drop_duplicates("study")
     if below.empty:
         return []
     listed = "; ".join(f"{row.study} ({row.best_unbiased_acc:.3f}, chance {row.chance:.3f})"

@@ -88,7 +88,7 @@ SCHEDULE_NAMES = {"constant": "constant LR", "cosine": "cosine annealing", "wsd"
 # which method is trained)
 KNOB_NAMES = {"batch_size": "batch size {}", "momentum": "momentum {}", "weight_decay": "weight decay {}",
               "nesterov": "Nesterov", "l1": "L1 {}", "l2": "L2 {}", "focal_gamma": "focal γ = {}", "asam_rho": "ASAM ρ = {}",
-              "optimizer": "{}", "schedule": "{}", "post_fit_epochs": "{} epochs past the fit"}
+              "optimizer": "{}", "schedule": "{}", "post_fit_epochs": "{} epochs past 100% training accuracy"}
 
 
 # a knob as an axis or a row is labelled (fig6)

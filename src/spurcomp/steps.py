@@ -102,20 +102,22 @@ def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_di
     with locked_runs(run_dirs):
         if job_packing:
             record_packing(run_dirs)
-        if side_by_side > 1 and not _vectorised(runtime, jobs):
+        if side_by_side > 1 and why_not_vectorised(runtime, jobs) != "":
             return _train_side_by_side(jobs, runs, data_path, run_dirs, runtime, threads, side_by_side,
                                        logs or [None] * len(runs))
         dataset = load_dataset(data_path, read_workers=threads, cache_bytes=read_cache_bytes(runtime))
         return _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs or [None] * len(runs))
 
 
-def _vectorised(runtime: dict, jobs: list[dict]) -> bool:
+def why_not_vectorised(runtime: dict, jobs: list[dict]) -> str | None:
+    """Why a job's runs do not train at once (``execution.vectorise``): None where it is not asked (off, or one
+    run), '' where they do."""
     if not runtime.get("vectorise") or len(jobs) < 2:
-        return False
+        return None
     from spurcomp.settings import setting_from_dict
     from spurcomp.train.vectorised import not_vectorisable
 
-    return not not_vectorisable([job["model"] for job in jobs], [setting_from_dict(job["setting"]) for job in jobs])
+    return not_vectorisable([job["model"] for job in jobs], [setting_from_dict(job["setting"]) for job in jobs])
 
 
 def _train_side_by_side(jobs, runs, data_path, run_dirs, runtime, threads, workers, logs) -> list[dict]:
@@ -167,18 +169,18 @@ def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[
                             progress=runtime.get("progress", False))
 
     settings = [setting_from_dict(job["setting"]) for job in jobs]
-    if runtime.get("vectorise") and len(runs) > 1:
-        from spurcomp.train.vectorised import not_vectorisable, train_runs_vectorised
+    why_not = why_not_vectorised(runtime, jobs)
+    if why_not == "":
+        from spurcomp.train.vectorised import train_runs_vectorised
 
-        why_not = not_vectorisable([job["model"] for job in jobs], settings)
-        if not why_not:
-            with contextlib.ExitStack() as stack:
-                for log in dict.fromkeys(log for log in logs if log):  # each member's log hears the whole stack
-                    stack.enter_context(log_to(log))
-                logger.info("training %d runs at once (vectorised) on %s: %s", len(runs), device, runs)
-                return train_runs_vectorised(dataset, [job["model"] for job in jobs], settings,
-                                             [keys["seed"] for keys in runs], run_dirs,
-                                             [options(job) for job in jobs], device=device, keys=runs)
+        with contextlib.ExitStack() as stack:
+            for log in dict.fromkeys(log for log in logs if log):  # each member's log hears the whole stack
+                stack.enter_context(log_to(log))
+            logger.info("training %d runs at once (vectorised) on %s: %s", len(runs), device, runs)
+            return train_runs_vectorised(dataset, [job["model"] for job in jobs], settings,
+                                         [keys["seed"] for keys in runs], run_dirs,
+                                         [options(job) for job in jobs], device=device, keys=runs)
+    if why_not:
         logger.info("execution.vectorise: these runs train one after another (%s)", why_not)
     summaries = []
     for job, setting, keys, run_dir, log in zip(jobs, settings, runs, run_dirs, logs):

@@ -267,6 +267,15 @@ CHUNK_STEPS = ("train", "evaluate")
 CHUNK_RECORD = "seeds={seeds}.{step}.json"
 
 
+def chunk_patterns(step: str) -> dict[str, str]:
+    """The train or evaluate rule's output, log and benchmark, with the wildcards dataset, model, setting and seeds
+    (the same places as :func:`chunk_record_path` and :func:`run_logs`)."""
+    name = CHUNK_RECORD.format(seeds="{seeds}", step=step)
+    setting = Path("runs") / "{dataset}" / "{model}" / "{setting}"
+    return {"output": str(RESULTS / setting / name), "log": str(Path("logs") / setting / name).replace(".json", ".log"),
+            "benchmark": str(Path("logs") / setting / name).replace(".json", ".benchmark.tsv")}
+
+
 def chunk_record_path(chunk: RunChunk, step: str) -> Path:
     """The record that the chunk's ``step`` job (train or evaluate) has finished: the rules' output."""
     return chunk.runs[0].directory.parent / CHUNK_RECORD.format(seeds=chunk.seeds, step=step)
@@ -300,8 +309,8 @@ def chunk_of(runs: list[RunKey]) -> RunChunk:
 def stale_chunks(chunks, steps=CHUNK_STEPS) -> list[tuple[RunChunk, str, str]]:
     """The chunks whose record says a step is done while a file it made is gone, has another size than it was
     written with, or is newer than the record (deleted, changed or damaged since): (chunk, step, what is wrong
-    with the first such file). Snakemake sees the records, not the runs' files, so the workflow has these jobs
-    run again, as Snakemake reruns a job whose declared input changed."""
+    with the first such file). Snakemake sees the records, not the runs' files, so the workflow names these jobs
+    and the command that reruns them."""
     stale = []
     for chunk in chunks:
         for step in steps:

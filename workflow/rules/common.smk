@@ -25,6 +25,7 @@ from spurcomp.study import (
     EVALUATION_FAMILIES,
     RUN_FILES,
     background_masks_path,
+    chunk_patterns,
     chunk_record_path,
     config_runs,
     dataset_job,
@@ -61,13 +62,9 @@ except ConfigError as err:
 # wildcards: (dataset, model, setting, seeds).
 CHUNKS = {tuple(c.wildcards.values()): c for c in run_chunks(config)}
 CHUNK_WILDCARDS = {"model": r"[A-Za-z0-9_-]+", "setting": r"[^/]+", "seeds": r"\d+(?:_\d+)*"}
-CHUNK_OUTPUT = {
-    step: f"results/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.json" for step in CHUNK_STEPS
-}
-CHUNK_LOG = {step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.log" for step in CHUNK_STEPS}
-CHUNK_BENCHMARK = {
-    step: f"logs/runs/{{dataset}}/{{model}}/{{setting}}/seeds={{seeds}}.{step}.benchmark.tsv" for step in CHUNK_STEPS
-}
+CHUNK_OUTPUT = {step: chunk_patterns(step)["output"] for step in CHUNK_STEPS}
+CHUNK_LOG = {step: chunk_patterns(step)["log"] for step in CHUNK_STEPS}
+CHUNK_BENCHMARK = {step: chunk_patterns(step)["benchmark"] for step in CHUNK_STEPS}
 
 
 def chunk(wildcards):

@@ -55,18 +55,14 @@ def study_label(table, provenance: dict) -> str:
     overrides = {k: v for k, v in (spec.get("overrides") or {}).items() if k != "max_epochs"}
     parts = [names["model_name"], f"{n_train:,} training images" if n_train else f"data {table.dataset.iloc[0]}",
              knob_names(overrides)]
-    post = overrides.get("post_fit_epochs")
-    if post:
-        parts[-1] = f"{post} epochs past 100% training accuracy"
     return ", ".join(part for part in parts if part)
 
 
 def _per_kappa(kept, metric: str):
     """Mean over seeds of a per-κ metric, per learning rate and κ (failed runs left out)."""
-    from spurcomp.study import FAILED_STATUSES
+    from spurcomp.tables import per_lr_summary
 
-    rows = kept[(kept.metric == metric) & ~kept.status.isin(FAILED_STATUSES) & kept.kappa.notna()]
-    return rows.groupby(["lr", "kappa"])["value"].agg(["mean", "std", "count"]).reset_index().assign(metric=metric)
+    return per_lr_summary(kept, metric, by=("lr", "kappa"))
 
 
 def _reference_panels(axes, kept, values: list) -> None:
