@@ -1,4 +1,4 @@
-"""How often the claims test (spurcomp.claims.test_claim) says "holds" for a trend claim, by design (learning rates
+"""How often the claims test (spurcomp.claims.trend_verdict) says "holds" for a trend claim, by design (learning rates
 × seeds) and by true effect: the change from the lowest to the highest learning rate, in seed standard deviations,
 linear in the learning rate's rank, with Gaussian seed noise. Effect 0 is the false-"holds" rate (at most α); the
 others are the power, for one claim on its own (adjusting for the other claims of a family lowers it).
@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from spurcomp.claims import Claim, test_claim
+from spurcomp.claims import Claim, trend_verdict
 
 # the default scale's designs: the CNN studies of Fig. 4/5 and 6, parity's Fig. 3, the optimiser panels and the
 # ResNet18 studies of Fig. 10
@@ -33,7 +33,7 @@ def synthetic_table(rates: int, seeds: int, effect: float, rng: np.random.Genera
 def holds_rate(rates: int, seeds: int, effect: float, tables: int, alpha: float, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     tests = {"alpha": alpha, "n_resamples": 999}
-    verdicts = [test_claim(synthetic_table(rates, seeds, effect, rng), CLAIM, n_boot=500, tests=tests)["verdict"]
+    verdicts = [trend_verdict(synthetic_table(rates, seeds, effect, rng), CLAIM, n_boot=500, tests=tests)["verdict"]
                 for _ in range(tables)]
     return float(np.mean([v == "holds" for v in verdicts]))
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from spurcomp.aggregate import write_table
-from spurcomp.claims import Claim, evaluate_claims, grid_rule_cut, spearman, test_claim as claim_test
+from spurcomp.claims import Claim, evaluate_claims, grid_rule_cut, spearman, trend_verdict as claim_test
 from spurcomp.figures import config_claims
 from spurcomp.config import validate_config
 
@@ -149,7 +149,7 @@ def versus(first_pick, second_pick, direction=+1, tie="on par"):
 
 
 def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
-    from spurcomp.claims import pick_points, test_comparison
+    from spurcomp.claims import pick_points, comparison_verdict
 
     lrs = knob_table({0.01: [0.1, 0.12], 0.1: [0.5, 0.52], 1.0: [0.9, 0.0]}, "lr", status={(1.0, 1): "diverged"})
     lrs["setting"] = [f"lr={lr}" for lr in lrs.lr]
@@ -171,28 +171,28 @@ def test_comparisons_take_each_side_at_its_pick_and_bootstrap_the_difference():
     # Δ = 0.51 - 0.42 (momentum's best, 0.5), every resample on the first side's side of 0, but 2 runs a side:
     # of the 6 ways to split the 4 runs, the observed one is the most extreme, so p = 1/6 can never reach α
     tables = {"a": lrs, "b": momentum}
-    result = test_comparison(tables, versus("best", "best"))
+    result = comparison_verdict(tables, versus("best", "best"))
     assert result["value"] == pytest.approx(0.51 - 0.42) and result["p"] == pytest.approx(1 / 6)
     assert result["effect_low"] > 0 and result["verdict"] == "on par"
     assert result["excluded_lrs"] == "a/lr=1.0: 1 seed(s) failed; b/lr=0.1,momentum=0.9: 1 seed(s) failed"
     # five seeds a side, well apart: p = 1/252 (the most extreme of C(10, 5) splits) and the interval above 0
     high = knob_table({0.1: [0.50, 0.51, 0.52, 0.53, 0.54]}, "lr")
     low = knob_table({0.0: [0.40, 0.41, 0.42, 0.43, 0.44]}, "momentum")
-    result = test_comparison({"a": high, "b": low}, versus("best", "best"))
+    result = comparison_verdict({"a": high, "b": low}, versus("best", "best"))
     assert result["p"] == pytest.approx(1 / 252) and result["verdict"] == "holds"
     assert result["effect"] == pytest.approx(0.1) and result["effect_sd"] == pytest.approx(0.1 / 0.0158113883)
     # the other way round does not hold; an overlapping difference is a tie, named as the claim says
-    assert test_comparison({"a": low, "b": high}, versus("best", "best", tie="on par"))["verdict"] == "does not hold"
+    assert comparison_verdict({"a": low, "b": high}, versus("best", "best", tie="on par"))["verdict"] == "does not hold"
     close = {"a": knob_table({0.0: [0.4, 0.6, 0.5, 0.45, 0.55]}, "momentum"),
              "b": knob_table({0.0: [0.45, 0.55, 0.5, 0.6, 0.4]}, "momentum")}
-    assert test_comparison(close, versus("best", "best"))["verdict"] == "on par"
-    assert test_comparison(close, versus("best", "best", tie="inconclusive"))["verdict"] == "inconclusive"
+    assert comparison_verdict(close, versus("best", "best"))["verdict"] == "on par"
+    assert comparison_verdict(close, versus("best", "best", tie="inconclusive"))["verdict"] == "inconclusive"
     # direction -1: the first side is claimed lower
-    assert test_comparison({"a": low, "b": high}, versus("at:momentum=0.0", "at:lr=0.1", -1))["verdict"] == "holds"
+    assert comparison_verdict({"a": low, "b": high}, versus("at:momentum=0.0", "at:lr=0.1", -1))["verdict"] == "holds"
     # every run of the first side failed: its recipe did not work; too few runs: not judged
     dead = knob_table({0.9: [0.0, 0.0]}, "momentum", status={(0.9, 0): "diverged", (0.9, 1): "diverged"})
-    assert test_comparison({"a": dead, "b": lrs}, versus("best", "best"))["verdict"] == "does not hold"
-    assert test_comparison({"a": lrs, "b": dead}, versus("best", "best"))["verdict"] == "not enough runs"
+    assert comparison_verdict({"a": dead, "b": lrs}, versus("best", "best"))["verdict"] == "does not hold"
+    assert comparison_verdict({"a": lrs, "b": dead}, versus("best", "best"))["verdict"] == "not enough runs"
     for bad in ("top", "at:lr", "at:lr=1;except:lr=0.1", "best;at:lr=1"):
         with pytest.raises(ValueError, match=f"bad comparison pick '{bad}'; allowed"):
             pick_points(lrs, bad, "csi")
@@ -203,7 +203,7 @@ def test_correlation_claim_pools_the_kept_runs_of_its_studies():
     pooled studies, failed runs left out. Two studies of 3 runs: ratios (0.1, 0.2, 0.3) and (0.4, 0.5, 0.6) with
     accuracies (0.3, 0.2, 0.4) and (0.5, 0.7, 0.6): ranks of accuracy (2, 1, 3, 4, 6, 5) against (1 … 6):
     Σd² = 1 + 1 + 0 + 0 + 1 + 1 = 4, ρ = 1 - 6·4 / (6·35) = 0.8857."""
-    from spurcomp.claims import correlation_over_runs, test_correlation
+    from spurcomp.claims import correlation_over_runs, correlation_verdict
 
     def study(ratios, accuracies, failed=()):
         rows = []
@@ -221,13 +221,13 @@ def test_correlation_claim_pools_the_kept_runs_of_its_studies():
         "Unbiased test accuracy correlates positively with the maximum BC loss ratio over the ResNet18 runs")
     tables = {"a": study([0.1, 0.2, 0.3], [0.3, 0.2, 0.4]),
               "b": study([0.4, 0.5, 0.6, 0.9], [0.5, 0.7, 0.6, 0.0], failed=(3,))}
-    result = test_correlation(tables, claim)
+    result = correlation_verdict(tables, claim)
     assert result["n_runs"] == 6 and result["n_failed_runs"] == 1
     assert result["value"] == pytest.approx(1 - 6 * 4 / (6 * 35))
     assert result["effect_low"] <= result["value"] == result["effect"] <= result["effect_high"]
     # the permutation p-value of ρ over 6 runs: exact, the share of the 720 orders with ρ at least 0.8857
     assert 0 < result["p"] < 0.05 and result["verdict"] in ("holds", "inconclusive")
-    assert test_correlation({"a": tables["a"], "b": tables["a"].iloc[:0]}, claim)["n_runs"] == 3
+    assert correlation_verdict({"a": tables["a"], "b": tables["a"].iloc[:0]}, claim)["n_runs"] == 3
 
 
 def test_fig12_claims_the_correlation_over_its_resnet18_runs():

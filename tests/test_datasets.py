@@ -108,3 +108,26 @@ def test_moonstar_shape_variation_keeps_masks_and_quadrants():
     rows, cols = np.nonzero(split.mask("spurious")[0, 0] | split.mask("core")[0, 0])
     assert (rows.mean() > 16) == (cols.mean() > 16) if split.b[0] == MOON else (rows.mean() > 16) != (cols.mean() > 16)
     assert d.metadata["parameters"]["max_rotation"] == 180
+
+
+def test_every_generator_writes_its_metadata_through_one_helper():
+    """The keys every dataset file's metadata holds come from data.io.dataset_metadata: a generator module never
+    spells out the generator's version, and the files of two generators carry the same keys."""
+    import ast
+    from pathlib import Path
+
+    import spurcomp.data
+    from spurcomp.data.versions import GENERATOR_VERSIONS
+
+    for path in Path(spurcomp.data.__file__).parent.glob("*.py"):
+        if path.name in ("io.py", "registry.py", "versions.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            assert not (isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "version"
+                                                           for k in node.keys)), f"{path.name}:{node.lineno}"
+    common = {"generator", "version", "source", "parameters", "rho_train", "rho_test", "seed", "num_classes",
+              "input_range"}
+    for spec in (PARITY, MOONSTAR):
+        metadata = build_dataset({**spec, "n_train": 40, "n_test": 20}, seed=0).metadata
+        assert common <= set(metadata) and metadata["version"] == GENERATOR_VERSIONS[spec["generator"]]
+        assert metadata["parameters"]["n_train"] == 40

@@ -71,3 +71,16 @@ def test_no_function_runs_over_sixty_lines():
                 long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} "
                             f"({node.end_lineno - node.lineno + 1} lines)")
     assert not long, long
+
+
+def test_layout_modules_share_drawing_through_draw_only():
+    """A drawing block two figures use lives in figures/_draw.py; a layout module may read another's variables and
+    claims (Fig. 11 is Fig. 10's variables on ImageNet), never its drawing."""
+    shared = []
+    for path in sorted((PACKAGE / "figures").glob("fig*.py")) + sorted((PACKAGE / "figures").glob("prop*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("spurcomp.figures.") \
+                    and node.module != "spurcomp.figures._draw":
+                shared += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                           if a.name != "METRICS" and not a.name.endswith("claims")]
+    assert not shared, shared

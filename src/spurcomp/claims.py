@@ -287,7 +287,7 @@ NO_TEST = {"p": np.nan, "p_against": np.nan, "effect": np.nan, "effect_low": np.
            "effect_sd": np.nan}
 
 
-def test_correlation(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+def correlation_verdict(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
                      tests: dict | None = None) -> dict:
     """Spearman's ρ between the claim's two metrics over the kept runs of its pooled studies, with a permutation
     p-value and a 95% bootstrap interval over runs (:func:`correlations`, as Fig. 12 draws it); the effect is ρ
@@ -322,7 +322,7 @@ def spearman(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def test_claim(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+def trend_verdict(table, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
                tests: dict | None = None) -> dict:
     """A trend claim on a study table: Spearman's ρ over the kept runs, its permutation p-values and the change
     from the lowest to the highest kept learning rate (:func:`lr_change`); the verdict at ``tests["alpha"]``
@@ -406,7 +406,7 @@ def pick_points(table, pick: str, metric: str, grid_rule: dict | None = None) ->
     return points, failed, left_out
 
 
-def test_comparison(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
+def comparison_verdict(tables: dict, claim: Claim, n_boot: int = 1000, grid_rule: dict | None = None,
                     tests: dict | None = None) -> dict:
     """A comparison claim on the study tables (``tables``: study -> table): Δ = (first side) - (second side),
     with a permutation p-value over the runs of the two chosen grid points (given the choice of a "best" side)
@@ -498,13 +498,13 @@ def evaluate_claims(tables: dict[str, Path], out_csv: str | Path, out_md: str | 
                                     for study in claim.studies
                                     for d in loaded[study][1].get("datasets", {}).values()}))
         if claim.versus_metric:
-            tested = test_correlation({study: loaded[study][0] for study in claim.studies}, claim,
+            tested = correlation_verdict({study: loaded[study][0] for study in claim.studies}, claim,
                                       grid_rule=grid_rule, tests=tests)
         elif claim.versus_study:
-            tested = test_comparison({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule,
+            tested = comparison_verdict({study: loaded[study][0] for study in claim.studies}, claim, grid_rule=grid_rule,
                                      tests=tests)
         else:
-            tested = test_claim(loaded[claim.study][0], claim, grid_rule=grid_rule, tests=tests)
+            tested = trend_verdict(loaded[claim.study][0], claim, grid_rule=grid_rule, tests=tests)
         best, chance = best_unbiased_accuracy(loaded[claim.study][0], grid_rule)
         rows.append({**base, **tested, "data_source": sources, "best_unbiased_acc": best, "chance": chance})
     frame = pd.DataFrame(rows, columns=COLUMNS)  # the columns even when no figure of the config tests a claim

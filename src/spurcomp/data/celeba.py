@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import (FEATURE_CODES, Dataset, Split, conflicting_fraction, dataset_metadata, seeded_subset,
+                              split_streams)
 
 PARTITIONS = {"train": 0, "test": 2}  # list_eval_partition.txt (1: validation)
 # the release's training groups for Blond_Hair x Male: (y, b) -> count
@@ -137,14 +137,10 @@ def celeba(*, seed: int, source: str = "embedded", data_root: str = "data", imag
     else:
         raise ValueError(f"unknown CelebA source {source!r}; allowed: ['embedded', 'folder']")
 
-    def conflicting(split):
-        return float(np.mean(split.y != split.b)) if len(split.y) else 0.0
-
-    metadata = {"generator": "celeba", "version": GENERATOR_VERSIONS["celeba"], "source": source,
-                "base_images": [described], "parameters": {"n_train": n_train, "n_test": n_test,
-                                                           "image_size": image_size, "target": target,
-                                                           "spurious": spurious, **lazy_parameter(lazy)},
-                "rho_train": conflicting(splits["train"]), "rho_test": conflicting(splits["test"]), "seed": seed,
-                "num_classes": 2, "input_range": [0.0, 1.0], "feature_masks": masks,
-                "groups": f"y: {target} (1: has it); b: {spurious} (1: has it)"}
+    metadata = dataset_metadata(
+        "celeba", source=source, parameters={"n_train": n_train, "n_test": n_test, "image_size": image_size,
+                                             "target": target, "spurious": spurious, **lazy_parameter(lazy)},
+        rho_train=conflicting_fraction(splits["train"]), rho_test=conflicting_fraction(splits["test"]), seed=seed,
+        num_classes=2, base_images=[described], feature_masks=masks,
+        groups=f"y: {target} (1: has it); b: {spurious} (1: has it)")
     return Dataset(**splits, metadata=metadata)

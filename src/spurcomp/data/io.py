@@ -64,6 +64,23 @@ class Dataset:
         return tuple(self.train.x.shape[1:])
 
 
+def dataset_metadata(generator: str, *, source: str, parameters: dict, rho_train: float, rho_test: float, seed: int,
+                     num_classes: int, input_range: tuple[float, float] = (0.0, 1.0), **extra) -> dict:
+    """A dataset file's metadata, the same keys for every generator: what built it (generator and its version,
+    source, parameters, seed), its bias-conflicting fractions, classes and input range; ``extra``: what a generator
+    adds (the base images it drew from, its feature masks, its groups)."""
+    from spurcomp.data.versions import GENERATOR_VERSIONS
+
+    return {"generator": generator, "version": GENERATOR_VERSIONS[generator], "source": source,
+            "parameters": parameters, "rho_train": rho_train, "rho_test": rho_test, "seed": seed,
+            "num_classes": num_classes, "input_range": list(input_range), **extra}
+
+
+def conflicting_fraction(split: Split) -> float:
+    """The fraction of a split's samples whose bias label differs from the class (0 for an empty split)."""
+    return float(np.mean(split.y != split.b)) if len(split.y) else 0.0
+
+
 def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.path import Path as PolygonPath
 
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels, dataset_metadata
 
 STAR, MOON = 0, 1
 ORIGINAL_SIZE = 200
@@ -88,18 +87,10 @@ def generate(*, image_size: int, n_train: int, n_test: int, rho_train: float, rh
     if image_size < 16:
         raise ValueError(f"moonstar image_size must be >= 16 to draw the shapes, got {image_size}")
     rng = np.random.default_rng(seed)
-    metadata = {
-        "generator": "moonstar",
-        "version": GENERATOR_VERSIONS["moonstar"],
-        "source": "procedural",
-        "parameters": {"image_size": image_size, "n_train": n_train, "n_test": n_test,
-                       "max_rotation": max_rotation, "scale_jitter": scale_jitter},
-        "rho_train": rho_train,
-        "rho_test": rho_test,
-        "seed": seed,
-        "num_classes": 2,
-        "input_range": [0.0, 1.0],
-    }
+    metadata = dataset_metadata(
+        "moonstar", source="procedural", parameters={"image_size": image_size, "n_train": n_train, "n_test": n_test,
+                                                     "max_rotation": max_rotation, "scale_jitter": scale_jitter},
+        rho_train=rho_train, rho_test=rho_test, seed=seed, num_classes=2)
     variation = {"max_rotation": max_rotation, "scale_jitter": scale_jitter}
     return Dataset(train=make_split(n_train, image_size, rho_train, rng, **variation),
                    test=make_split(n_test, image_size, rho_test, rng, **variation), metadata=metadata)

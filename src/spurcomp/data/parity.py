@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, balanced_labels, bias_labels, dataset_metadata
 
 
 
@@ -58,16 +57,8 @@ def generate(*, core_bits: int, spurious_bits: int, noise_bits: int, n_train: in
     rng = np.random.default_rng(seed)
     train = make_split(n_train, core_bits, spurious_bits, noise_bits, rho_train, rng)
     test = make_split(n_test, core_bits, spurious_bits, noise_bits, rho_test, rng)
-    metadata = {
-        "generator": "parity",
-        "version": GENERATOR_VERSIONS["parity"],
-        "source": "procedural",
-        "parameters": {"core_bits": core_bits, "spurious_bits": spurious_bits, "noise_bits": noise_bits,
-                       "n_train": n_train, "n_test": n_test},
-        "rho_train": rho_train,
-        "rho_test": rho_test,
-        "seed": seed,
-        "num_classes": 2,
-        "input_range": [-1.0, 1.0],
-    }
+    metadata = dataset_metadata(
+        "parity", source="procedural", parameters={"core_bits": core_bits, "spurious_bits": spurious_bits,
+                                                   "noise_bits": noise_bits, "n_train": n_train, "n_test": n_test},
+        rho_train=rho_train, rho_test=rho_test, seed=seed, num_classes=2, input_range=(-1.0, 1.0))
     return Dataset(train=train, test=test, metadata=metadata)

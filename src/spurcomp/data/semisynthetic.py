@@ -21,8 +21,7 @@ import numpy as np
 from spurcomp.data.corruptions import (CORRUPTIONS, DEVIATIONS, FROST_FALLBACK, SEVERITY_PARAMETERS, corrupt,
                                       frost_photos)
 from spurcomp.data.images import ImagePool, load_cifar10, load_mnist
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, dataset_metadata, seeded_subset, split_streams
 
 NUM_CLASSES = 10
 # Mean RGB of each bias label (LfF's colors.th).
@@ -65,24 +64,6 @@ def _digits_of_class(pool: ImagePool, classes: np.ndarray, rng: np.random.Genera
     return picks
 
 
-def _metadata(generator: str, parameters: dict, pools: list[str], source: str, rho_train: float, seed: int,
-              masks: str, **extra) -> dict:
-    return {
-        "generator": generator,
-        "version": GENERATOR_VERSIONS[generator],
-        "source": source,
-        "base_images": pools,
-        "parameters": parameters,
-        "rho_train": rho_train,
-        "rho_test": 1 - 1 / NUM_CLASSES,  # unbiased: b independent of y
-        "seed": seed,
-        "num_classes": NUM_CLASSES,
-        "input_range": [0.0, 1.0],
-        "feature_masks": masks,
-        **extra,
-    }
-
-
 def _build(generator: str, make_split, *, n_train: int, n_test: int, seed: int, parameters: dict, source: str,
            rho_train: float, masks: str, **extra) -> Dataset:
     """A dataset from ``make_split(split, n, rng) -> (Split, base-image descriptions)``, each split drawn from
@@ -91,8 +72,11 @@ def _build(generator: str, make_split, *, n_train: int, n_test: int, seed: int, 
     for split, n in (("train", n_train), ("test", n_test)):
         splits[split], pools = make_split(split, n, streams[split])
         described.update(pools)
-    return Dataset(**splits, metadata=_metadata(generator, {"n_train": n_train, "n_test": n_test, **parameters},
-                                                sorted(described), source, rho_train, seed, masks, **extra))
+    # the test set is unbiased: b independent of y
+    return Dataset(**splits, metadata=dataset_metadata(
+        generator, source=source, parameters={"n_train": n_train, "n_test": n_test, **parameters},
+        rho_train=rho_train, rho_test=1 - 1 / NUM_CLASSES, seed=seed, num_classes=NUM_CLASSES,
+        base_images=sorted(described), feature_masks=masks, **extra))
 
 
 def colored_mnist(*, n_train: int, n_test: int, rho_train: float, seed: int, source: str = "embedded",

@@ -30,8 +30,7 @@ import numpy as np
 
 from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
 from spurcomp.data.images import load_cifar, procedural_objects
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, seeded_subset, split_streams
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import FEATURE_CODES, Dataset, Split, dataset_metadata, seeded_subset, split_streams
 
 CORE, NOISE = FEATURE_CODES["core"], FEATURE_CODES["noise"]
 IMAGENET_FOLDER = "imagenet"
@@ -50,11 +49,10 @@ def _split(x: np.ndarray, y: np.ndarray, object_mask: np.ndarray | None) -> Spli
 
 
 def _metadata(generator: str, source: str, described: str, parameters: dict, seed: int, num_classes: int,
-              masks: str, **extra) -> dict:
-    return {"generator": generator, "version": GENERATOR_VERSIONS[generator], "source": source,
-            "base_images": [described], "parameters": parameters, "rho_train": 0.0, "rho_test": 0.0, "seed": seed,
-            "num_classes": num_classes, "input_range": [0.0, 1.0], "feature_masks": masks,
-            "bias_label": "none: b = y (standard classification)", **extra}
+              masks: str) -> dict:
+    return dataset_metadata(generator, source=source, parameters=parameters, rho_train=0.0, rho_test=0.0, seed=seed,
+                            num_classes=num_classes, base_images=[described], feature_masks=masks,
+                            bias_label="none: b = y (standard classification)")
 
 
 def _too_few(name: str, split: str, available: int, n: int) -> str:

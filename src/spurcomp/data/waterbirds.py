@@ -26,8 +26,8 @@ from scipy.ndimage import gaussian_filter
 
 from spurcomp.data.files import check_lazy, lazy_parameter, photo_split
 from spurcomp.data.images import random_colour, shape_mask
-from spurcomp.data.io import FEATURE_CODES, Dataset, Split, bias_labels, seeded_subset, split_streams
-from spurcomp.data.versions import GENERATOR_VERSIONS
+from spurcomp.data.io import (FEATURE_CODES, Dataset, Split, bias_labels, conflicting_fraction, dataset_metadata,
+                              seeded_subset, split_streams)
 
 # the release's folder as Sagawa et al.'s tarball names it, and as WILDS does (the same metadata.csv and images)
 RELEASES = ("waterbird_complete95_forest2water2", "waterbirds_v1.0")
@@ -122,12 +122,10 @@ def waterbirds(*, seed: int, source: str = "embedded", data_root: str = "data", 
         described, masks = f"Waterbirds ({folder})", "core: every pixel (no background masks without a segmenter)"
     else:
         raise ValueError(f"unknown Waterbirds source {source!r}; allowed: ['embedded', 'folder']")
-    train_conflicting = float(np.mean(splits["train"].y != splits["train"].b)) if len(splits["train"].y) else 0.0
-    metadata = {"generator": "waterbirds", "version": GENERATOR_VERSIONS["waterbirds"], "source": source,
-                "base_images": [described], "parameters": {"n_train": n_train, "n_test": n_test,
-                                                           "image_size": image_size, **lazy_parameter(lazy)},
-                "rho_train": rho_train if source == "embedded" else train_conflicting,
-                "rho_test": float(np.mean(splits["test"].y != splits["test"].b)) if len(splits["test"].y) else 0.0,
-                "seed": seed, "num_classes": 2, "input_range": [0.0, 1.0], "feature_masks": masks,
-                "groups": "y: 0 landbird, 1 waterbird; b: 0 land, 1 water"}
+    metadata = dataset_metadata(
+        "waterbirds", source=source,
+        parameters={"n_train": n_train, "n_test": n_test, "image_size": image_size, **lazy_parameter(lazy)},
+        rho_train=rho_train if source == "embedded" else conflicting_fraction(splits["train"]),
+        rho_test=conflicting_fraction(splits["test"]), seed=seed, num_classes=2, base_images=[described],
+        feature_masks=masks, groups="y: 0 landbird, 1 waterbird; b: 0 land, 1 water")
     return Dataset(**splits, metadata=metadata)

@@ -18,7 +18,13 @@ import pandas as pd  # noqa: E402
 from spurcomp.aggregate import read_table  # noqa: E402
 from spurcomp.claims import grid_rule_cut  # noqa: E402
 from spurcomp.names import dataset_name, knob_names, metric_name, source_name  # noqa: E402
+from spurcomp.study import FAILED_STATUSES  # noqa: E402
 from spurcomp.tables import per_lr_summary, table_names  # noqa: E402
+
+MAP_SAMPLES = 4  # attribution-map samples per study
+# a figure CSV's first columns where it holds per-learning-rate summaries (keys, names, the summary, its flags)
+SUMMARY_COLUMNS = ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "lr", "mean", "std",
+                   "count", "diverged", "collapsed", "not_converged", "grid_rule", "min", "max"]
 
 
 def normalise(summary: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
@@ -157,7 +163,7 @@ def study_panels(inputs, metrics, title: str, grid_rule: dict | None = None) -> 
              "legend: [min, max] of each variable; open marker: ≥1 seed not converged; grey: past the paper's grid rule"]
     width = 60 * min(len(tables), 4)  # characters that fit above the panels at this font size
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=8)
-    return fig, tables, pd.concat(rows, ignore_index=True)
+    return fig, tables, ordered(pd.concat(rows, ignore_index=True), SUMMARY_COLUMNS)
 
 
 def ordered(values: pd.DataFrame, first: list[str]) -> pd.DataFrame:
@@ -177,3 +183,89 @@ def display_scaled(image):
     low, high = float(np.min(image)), float(np.max(image))
     scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
     return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
+
+
+def ranked_samples(table, low: float, high: float):
+    """The map samples ordered by the high-LR runs' mean probability of the true class minus the low-LR runs'
+    (failed runs left out), with both probabilities."""
+    rows = table[(table.metric == "map_target_probability") & ~table.status.isin(FAILED_STATUSES)]
+    last = rows.groupby(["lr", "seed"])["epoch"].transform("max")
+    rows = rows[rows.epoch == last]
+    mean = rows.groupby(["group", "lr"])["value"].mean().unstack("lr")
+    if low not in mean or high not in mean:
+        return mean.iloc[0:0].assign(gain=[])
+    return mean.assign(gain=mean[high] - mean[low]).dropna(subset=["gain"]).sort_values("gain", ascending=False)
+
+
+def map_block(block, table, provenance: dict, grid_rule: dict | None, shown: int = MAP_SAMPLES) -> list[dict]:
+    """Draw one study's samples into ``block`` (a subfigure): images (top row), the low-LR (middle) and high-LR
+    (bottom) maps of the ``shown`` samples the high-LR model gets most right relative to the low-LR one (the
+    lowest and highest learning rate the grid rule keeps; each map the lowest seed's, at its last checkpoint).
+    Returns the drawn values (Fig. 7's top row too)."""
+    study = provenance.get("study", "")
+    names = table_names(table, provenance)
+    excluded = grid_rule_cut(table, grid_rule)
+    lrs = sorted(lr for lr in table.lr.unique() if lr not in excluded) or sorted(table.lr.unique())
+    low, high = lrs[0], lrs[-1]
+    axes = block.subplots(3, shown, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=7)
+    axes[1, 0].set_ylabel(f"lr {low:g}", fontsize=7)
+    axes[2, 0].set_ylabel(f"lr {high:g}", fontsize=7)
+    ranked = ranked_samples(table, low, high) if "image" in table else pd.DataFrame()
+    if ranked.empty:
+        axes[1, 0].text(0, 0.5, "no attribution maps in this study's table:\nset evaluation.ig.maps and "
+                        "ig.map_pool: any", fontsize=7, transform=axes[1, 0].transAxes)
+        return []
+    seeds = {lr: table[table.lr == lr].seed.min() for lr in (low, high)}
+    values = []
+    for k, sample in enumerate(ranked.index[:shown]):
+        mine = table[table.group == sample]
+        image = image_array(mine[mine.metric == "input_image"].image.iloc[0])
+        axes[0, k].imshow(display_scaled(image), cmap="gray" if image.shape[-1] == 1 else None)
+        label = dict(part.split("=") for part in sample.split(","))
+        axes[0, k].set_title(f"#{label['sample']} (y={label['y']}, b={label['b']})", fontsize=6)
+        for row, lr in ((1, low), (2, high)):
+            maps = mine[(mine.metric == "attribution_map") & (mine.lr == lr) & (mine.seed == seeds[lr])]
+            if maps.empty:
+                continue
+            last = maps[maps.epoch == maps.epoch.max()]
+            axes[row, k].imshow(display_scaled(image_array(last.image.iloc[0])), cmap="inferno")
+            axes[row, k].set_title(f"p(class) {ranked.loc[sample, lr]:.2f}", fontsize=6)
+            values.append({"study": study, "lr": lr, "seed": int(seeds[lr]), "sample": sample,
+                           "epoch": int(last.epoch.iloc[0]), "target_probability": float(ranked.loc[sample, lr]),
+                           "probability_gain": float(ranked.loc[sample, "gain"]),
+                           "map_total": float(last.value.iloc[0]), **names})
+    return values
+
+
+MAP_COLUMNS = ["study", "dataset_name", "model_name", "lr", "seed", "sample", "epoch", "target_probability",
+               "probability_gain", "map_total"]
+
+
+def maps_over_curves(inputs, out_pdf, out_csv, grid_rule, metrics, title: str):
+    """One column per study: the attribution maps (:func:`map_block`) of a low- and a high-LR model (top), ``metrics`` against learning rate
+    (bottom); also Fig. 11's layout."""
+    tables = read_tables(inputs)
+    fig = plt.figure(figsize=(max(8.0, 2.0 * MAP_SAMPLES) * len(tables), 9.0), layout="constrained")
+    columns = fig.subfigures(1, len(tables), squeeze=False)[0]
+    maps, curves = [], []
+    for column, (table, provenance) in zip(columns, tables):
+        names = table_names(table, provenance)
+        top, bottom = column.subfigures(2, 1, height_ratios=[3, 2])
+        maps += map_block(top, table, provenance, grid_rule)
+        top.suptitle("attributions (samples the high-LR model gets right relative to the low-LR one)", fontsize=8)
+        ax = bottom.subplots()
+        values = plot_lr_curves(ax, table, metrics, grid_rule=grid_rule)
+        ax.set_ylabel("normalised value")
+        ax.set_ylim(-0.3, 1.3)
+        curves.append(with_names(values, names).assign(study=provenance.get("study", "")))
+        column.suptitle("\n".join(textwrap.wrap(f"{names['dataset_name']}, {names['model_name']}, "
+                                                f"{table.seed.nunique()} seeds", 70)
+                                  + [source_label(provenance)]), fontsize=8)
+    fig.suptitle(textwrap.fill(title, 100), fontsize=9)  # one column is narrower than Fig. 11's title
+    values = pd.concat([*curves, pd.DataFrame(maps, columns=MAP_COLUMNS).assign(metric="attribution_map")],
+                       ignore_index=True)
+    return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name", "metric", "lr"]), out_csv)

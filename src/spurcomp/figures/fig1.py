@@ -46,8 +46,8 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from spurcomp.figures._draw import ordered, plot_lr_curves, read_tables, save, source_label, with_names
-    from spurcomp.figures.fig8 import MAP_COLUMNS, map_block
+    from spurcomp.figures._draw import (MAP_COLUMNS, map_block, ordered, plot_lr_curves, read_tables, save, source_label,
+                                        with_names)
     from spurcomp.tables import table_names
 
     (curves, curves_provenance), (maps, maps_provenance), (standard, standard_provenance) = \

@@ -35,17 +35,9 @@ def claims(spec: dict, config: dict):
     return standard_claims(config, spec["studies"], PAPER_FIGURE)
 
 
-def draw(inputs, out_pdf, out_csv, grid_rule, title: str):
-    """Fig. 10's panels (also Fig. 11's, on ImageNet)."""
-    from spurcomp.figures._draw import ordered, save, study_panels
-
-    fig, _, values = study_panels(inputs, METRICS, title, grid_rule)
-    values = ordered(values, ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name",
-                              "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged", "grid_rule", "min",
-                              "max"])
-    return save(fig, out_pdf, values, out_csv)
-
-
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    return draw(inputs, out_pdf, out_csv, grid_rule, "Standard classification: accuracy, compressibility, class "
-                "selectivity and background / texture reliance against learning rate")
+    from spurcomp.figures._draw import save, study_panels
+
+    fig, _, values = study_panels(inputs, METRICS, "Standard classification: accuracy, compressibility, class "
+                                  "selectivity and background / texture reliance against learning rate", grid_rule)
+    return save(fig, out_pdf, values, out_csv)

@@ -28,7 +28,7 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    from spurcomp.figures.fig7 import draw
+    from spurcomp.figures._draw import maps_over_curves
 
-    return draw(inputs, out_pdf, out_csv, grid_rule, METRICS, "ImageNet-1k: attributions of a low- and a high-LR "
+    return maps_over_curves(inputs, out_pdf, out_csv, grid_rule, METRICS, "ImageNet-1k: attributions of a low- and a high-LR "
                 "model, accuracy, compressibility, class selectivity and background / texture reliance")

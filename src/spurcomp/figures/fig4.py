@@ -24,11 +24,8 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    from spurcomp.figures._draw import ordered, save, study_panels
+    from spurcomp.figures._draw import save, study_panels
 
     fig, _, values = study_panels(inputs, METRICS, "Effect of learning rate on robustness (unbiased test accuracy) "
                                                    "and compressibility", grid_rule)
-    values = ordered(values, ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name",
-                              "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged", "grid_rule", "min",
-                              "max"])
     return save(fig, out_pdf, values, out_csv)

@@ -28,40 +28,7 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    return draw(inputs, out_pdf, out_csv, grid_rule, METRICS, "Effect of learning rate on attributions, worst-group "
+    from spurcomp.figures._draw import maps_over_curves
+
+    return maps_over_curves(inputs, out_pdf, out_csv, grid_rule, METRICS, "Effect of learning rate on attributions, worst-group "
                 "accuracy, compressibility and class selectivity")
-
-
-def draw(inputs, out_pdf, out_csv, grid_rule, metrics, title: str):
-    """One column per study: Fig. 8's maps of a low- and a high-LR model (top), ``metrics`` against learning rate
-    (bottom); also Fig. 11's layout."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    from spurcomp.figures._draw import ordered, plot_lr_curves, read_tables, save, source_label, with_names
-    from spurcomp.figures.fig8 import MAP_COLUMNS, SHOWN, map_block
-    from spurcomp.tables import table_names
-
-    tables = read_tables(inputs)
-    fig = plt.figure(figsize=(max(8.0, 2.0 * SHOWN) * len(tables), 9.0), layout="constrained")
-    columns = fig.subfigures(1, len(tables), squeeze=False)[0]
-    maps, curves = [], []
-    for column, (table, provenance) in zip(columns, tables):
-        names = table_names(table, provenance)
-        top, bottom = column.subfigures(2, 1, height_ratios=[3, 2])
-        maps += map_block(top, table, provenance, grid_rule)
-        top.suptitle("attributions (samples the high-LR model gets right relative to the low-LR one)", fontsize=8)
-        ax = bottom.subplots()
-        values = plot_lr_curves(ax, table, metrics, grid_rule=grid_rule)
-        ax.set_ylabel("normalised value")
-        ax.set_ylim(-0.3, 1.3)
-        curves.append(with_names(values, names).assign(study=provenance.get("study", "")))
-        column.suptitle("\n".join(textwrap.wrap(f"{names['dataset_name']}, {names['model_name']}, "
-                                                f"{table.seed.nunique()} seeds", 70)
-                                  + [source_label(provenance)]), fontsize=8)
-    fig.suptitle(textwrap.fill(title, 100), fontsize=9)  # one column is narrower than Fig. 11's title
-    values = pd.concat([*curves, pd.DataFrame(maps, columns=MAP_COLUMNS).assign(metric="attribution_map")],
-                       ignore_index=True)
-    return save(fig, out_pdf, ordered(values, ["study", "dataset_name", "model_name", "metric", "lr"]), out_csv)

@@ -23,7 +23,7 @@ def claims(spec: dict, config: dict):
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    from spurcomp.figures._draw import ordered, save, study_panels
+    from spurcomp.figures._draw import SUMMARY_COLUMNS, ordered, save, study_panels
 
     fig, tables, values = study_panels(inputs, METRICS, "Effect of learning rate under other optimisers and "
                                                         "schedules (supplementary to Fig. 4)", grid_rule)
@@ -31,7 +31,5 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
                for table, provenance in tables}
     values = values.assign(optimizer=[recipes[s][0] for s in values.study],
                            schedule=[recipes[s][1] for s in values.study])
-    values = ordered(values, ["study", "dataset", "model", "dataset_name", "model_name", "optimizer", "schedule",
-                              "metric", "metric_name", "lr", "mean", "std", "count", "diverged", "collapsed",
-                              "not_converged", "grid_rule", "min", "max"])
+    values = ordered(values, [*SUMMARY_COLUMNS[:5], "optimizer", "schedule", *SUMMARY_COLUMNS[5:]])
     return save(fig, out_pdf, values, out_csv)

@@ -62,7 +62,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from spurcomp.figures._draw import ordered, read_tables, save, source_label
+    from spurcomp.figures._draw import SUMMARY_COLUMNS, ordered, read_tables, save, source_label
 
     tables = read_tables(inputs)
     fig, axes = plt.subplots(len(tables), 3, figsize=(13, 3.6 * len(tables) + 1.2), layout="constrained",
@@ -73,8 +73,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
                  + textwrap.fill("; ".join(sorted(set(sources))), 170), fontsize=8)
     values = ordered(pd.concat(plotted, ignore_index=True),
-                     ["study", "dataset", "model", "dataset_name", "model_name", "metric", "metric_name", "variant",
-                      "default_variant", "lr", "mean", "std", "count", "diverged", "collapsed", "not_converged"])
+                     [*SUMMARY_COLUMNS[:7], "variant", "default_variant", *SUMMARY_COLUMNS[7:14]])
     return save(fig, out_pdf, values, out_csv)
 
 
