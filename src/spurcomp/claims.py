@@ -102,7 +102,7 @@ def grid_rule_cut(table, rule: dict | None) -> dict[float, str]:
     can lose accuracy this way: low learning rates that have not yet learned the core feature are the paper's
     curve, not a loss. That learning rate and every larger one are left out. ``rule``: the config's
     ``grid_rule`` section; ``enabled: false`` (or None) leaves every learning rate in. A study at one learning
-    rate (a knob's study, fig6) has no learning-rate grid to cut: its failed seeds are left out of means as
+    rate (a study of another knob) has no learning-rate grid to cut: its failed seeds are left out of means as
     everywhere.
     """
     if not rule or not rule.get("enabled", True) or table.lr.nunique() < 2:
@@ -314,7 +314,7 @@ def correlation_verdict(tables: dict, claim: Claim, n_boot: int = 1000, grid_rul
 
 
 def spearman(x, y) -> float:
-    """Spearman's ρ (SciPy, as in fig5's table); 0 when either side is constant (no trend to rank)."""
+    """Spearman's ρ (SciPy's, as the correlation tables use); 0 when either side is constant (no trend to rank)."""
     from scipy.stats import spearmanr  # here, not at the top: the DAG side imports this module
 
     if np.ptp(x) == 0 or np.ptp(y) == 0:

@@ -3,23 +3,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from importlib import metadata
-
 from pathlib import Path
 
-from spurcomp import steps
+from spurcomp import jobs
 from spurcomp.bundle import make_bundle, unbundle
 from spurcomp.config import ConfigError, UnknownName, deep_merge, read_config_file, validate_config
-from spurcomp.fidelity import fidelity_document, write_fidelity
+from spurcomp.fidelity import with_degraded
+from spurcomp.figures import figure_tables
 from spurcomp.plan import plan, plan_markdown, read_step_times
-from spurcomp.figures import claim_studies, claims_param, figure_inputs, figure_spec, figure_tables
 from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
-from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunKey, background_masks_path, dataset_job, dataset_path,
-                            dataset_segmenter, decided_extension_rates, evaluation_masks, evaluation_path, figure_path,
-                            run_evaluation, runtime_options, segmenter_job, segmenter_path, study_runs, table_path,
-                            train_job)
+from spurcomp.study import (EVALUATION_FAMILIES, RunChunk, RunKey, chunk_of, decided_extension_rates, runtime_options,
+                            study_runs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,66 +178,66 @@ def main(argv=None) -> int:
     return 0
 
 
-def _dataset(args, config):
-    steps.make_dataset(dataset_job(config, args.name), args.out or dataset_path(args.name))
+def _one_run(args, config: dict) -> RunChunk:
+    return chunk_of([run_key(args, config)])
 
 
-def _segmenter(args, config):
-    out = segmenter_path(args.name)
-    steps.make_segmenter(segmenter_job(config, args.name), out, out.with_suffix(".json"), config["device"], args.threads)
+def _dataset_job(args, config: dict) -> jobs.Job:
+    job = jobs.dataset(config, args.name)
+    return replace(job, output={"data": args.out}) if args.out else job
 
 
-def _masks(args, config):
-    segmenter = dataset_segmenter(config, args.name)
-    if not segmenter:
-        raise ConfigError(f"dataset {args.name!r} names no segmenter (datasets.{args.name}.background_masks)")
-    steps.make_background_masks(dataset_path(args.name), segmenter_path(segmenter), background_masks_path(args.name),
-                                config["device"], args.threads)
+def _train_job(args, config: dict) -> jobs.Job:
+    job = jobs.train(config, _one_run(args, config), record=False)
+    return replace(job, input={"data": args.data} if args.data else job.input,
+                   output={"runs": [args.run_dir]} if args.run_dir else job.output)
 
 
-def _train(args, config):
-    run = run_key(args, config)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    steps.train(train_job(config, run), run.as_dict(), args.data or dataset_path(run.dataset),
-                args.run_dir or run.directory, {**runtime_options(config), "progress": progress}, args.threads)
+def _figure_job(args, config: dict) -> jobs.Job:
+    job = jobs.figure(config, args.name)
+    if not args.out:
+        return job
+    pdf = Path(args.out)
+    return replace(job, output={"pdf": str(pdf), "png": str(pdf.with_suffix(".png")),
+                                "values": str(pdf.with_suffix(".csv"))})
 
 
-def _evaluate(args, config):
-    run = run_key(args, config)
-    families = args.families or EVALUATION_FAMILIES
-    steps.evaluate(run_evaluation(config, run), {f: evaluation_path(run, f) for f in families},
-                   dataset_path(run.dataset), run.directory, runtime_options(config), args.threads,
-                   masks_path=evaluation_masks(config, run.dataset))
+def _fidelity_job(args, config: dict) -> jobs.Job:
+    job = jobs.fidelity(config)
+    return replace(job, output={"manifest": args.out}) if args.out else replace(job, output={})
 
 
-def _aggregate(args, config):
-    runs = study_runs(config, args.study, extra_lrs=decided_extension_rates(config, args.study))
-    steps.aggregate(args.study, config["studies"][args.study], [run.directory / RUN_FILES["summary"] for run in runs],
-                    [evaluation_path(run, f) for run in runs for f in EVALUATION_FAMILIES], table_path(args.study))
+# each step verb's job: the workflow's job of the names given (a run's without the workflow's records)
+STEP_JOBS = {
+    "dataset": _dataset_job,
+    "segmenter": lambda args, config: jobs.segmenter(config, args.name),
+    "masks": lambda args, config: jobs.background_masks(config, args.name),
+    "train": _train_job,
+    "evaluate": lambda args, config: jobs.evaluate(config, _one_run(args, config), record=False,
+                                                   families=args.families),
+    "aggregate": lambda args, config: jobs.aggregate(config, args.study,
+                                                     extra_lrs=decided_extension_rates(config, args.study)),
+    "figure": _figure_job,
+    "claims": lambda args, config: jobs.claims(config),
+    "fidelity": _fidelity_job,
+}
 
 
-def _figure(args, config):
-    out = Path(args.out or figure_path(args.name))
-    steps.figure(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name), out,
-                 out.with_suffix(".csv"), config["grid_rule"])
+def _run_step(args, config):
+    job = STEP_JOBS[args.verb](args, config)
+    if job.step == "fidelity" and not job.output:  # no --out: printed
+        print(with_degraded(job.params["manifest"], job.input), end="")
+        return
+    runtime = runtime_options(config)
+    if job.step == "train":
+        runtime["progress"] = sys.stderr.isatty() if args.progress is None else args.progress
+    jobs.run(job, getattr(args, "threads", 1), runtime)
 
 
 def _table(args, config):
-    _, texts = figure_tables(figure_spec(config, args.name)["layout"], figure_inputs(config, args.name),
-                             config["grid_rule"], formats=(args.format,))
+    job = jobs.table(config, args.name)
+    _, texts = figure_tables(job.params["layout"], job.input["tables"], job.params["grid_rule"], formats=(args.format,))
     print(texts[args.format], end="")
-
-
-def _claims(args, config):
-    steps.claims(claims_param(config), {study: table_path(study) for study in claim_studies(config)},
-                 "results/claims.csv", "results/claims.md", config["grid_rule"], config["claim_tests"])
-
-
-def _fidelity(args, config):
-    if args.out:
-        write_fidelity(config, args.out)
-    else:
-        print(fidelity_document(config), end="")
 
 
 def _plan(args, config):
@@ -272,10 +270,10 @@ def _status(args, config):
         print("\n".join([summary, *("  " + line for line in format_status(rows))]))
 
 
-# each verb of the parser and the function that runs it (the same step functions as the workflow's rules)
-VERBS = {"dataset": _dataset, "segmenter": _segmenter, "masks": _masks, "train": _train, "evaluate": _evaluate,
-         "aggregate": _aggregate, "figure": _figure, "table": _table, "claims": _claims, "fidelity": _fidelity,
-         "plan": _plan, "bundle": _bundle, "unbundle": _unbundle, "runs": _runs, "status": _status}
+# each verb of the parser and the function that runs it: a step verb runs the step's job (spurcomp.jobs), as the
+# workflow's rule does
+VERBS = {**dict.fromkeys(STEP_JOBS, _run_step), "table": _table, "plan": _plan, "bundle": _bundle,
+         "unbundle": _unbundle, "runs": _runs, "status": _status}
 
 
 def _dispatch(args, config: dict) -> None:

@@ -233,7 +233,7 @@ def _checkpoint_attributions(checkpoint, epoch: int, samples: tuple, ig: dict, s
 
 def map_samples(dataset: Dataset, n_maps: int, device, pool: str = "bias_conflicting"
                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, list, list]:
-    """Fig. 13's and fig. 8's samples (``ig.maps`` > 0): that many test samples (bias-conflicting ones, or any:
+    """The attribution-map samples (``ig.maps`` > 0): that many test samples (bias-conflicting ones, or any:
     ``pool``), the same ones for every run of a dataset (so low and high learning rates are shown on the same
     images): their inputs, targets, names (``group``: the sample, its label and its spurious attribute) and their
     ``input_image`` rows (the image as a nested list in ``image``, height x width x channels). Nothing when

@@ -20,7 +20,7 @@ from pathlib import Path
 from spurcomp.figures import figure_names, figure_spec, layout_module
 from spurcomp.names import dataset_label, dataset_spec_source, model_name
 from spurcomp.settings import TrainingSetting
-from spurcomp.study import dataset_path, run_evaluations, run_setting, study_runs
+from spurcomp.study import run_evaluations, run_setting, study_runs
 
 AS_PAPER = "as in the paper"
 OPEN = "the paper does not say: our choice"
@@ -284,15 +284,3 @@ def with_degraded(manifest: str, dataset_files: dict) -> str:
     head, _, rest = manifest.partition("\n\n")
     summary, _, tables = rest.partition("\n\n")
     return f"{head}\n\n{summary}\n\n{section}\n{tables}"
-
-
-def fidelity_document(config: dict) -> str:
-    """The manifest, with the degraded-data section of the dataset files built so far (``spurcomp fidelity``)."""
-    return with_degraded(fidelity_markdown(config), {name: dataset_path(name) for name in fidelity_datasets(config)})
-
-
-def write_fidelity(config: dict, out) -> None:
-    from spurcomp.runtime import atomic_write_text
-
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(out), fidelity_document(config))

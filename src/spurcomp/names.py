@@ -91,7 +91,7 @@ KNOB_NAMES = {"batch_size": "batch size {}", "momentum": "momentum {}", "weight_
               "optimizer": "{}", "schedule": "{}", "post_fit_epochs": "{} epochs past 100% training accuracy"}
 
 
-# a knob as an axis or a row is labelled (fig6)
+# a knob as an axis or a row is labelled (a study that varies knobs besides the learning rate)
 KNOB_AXES = {"lr": "learning rate", "batch_size": "batch size", "momentum": "momentum", "weight_decay": "weight decay",
              "max_epochs": "epochs", "nesterov": "Nesterov", "l1": "L1 penalty", "l2": "L2 penalty",
              "focal_gamma": "focal loss γ", "asam_rho": "ASAM ρ", "optimizer": "optimiser", "schedule": "schedule",

@@ -1,6 +1,6 @@
-"""The workflow's verbs. Snakemake scripts and the ``spurcomp`` CLI both call these with what a job is given:
-its inputs, its params (built by :mod:`spurcomp.study` and :mod:`spurcomp.figures` from the config) and its
-outputs, never the whole config.
+"""What each step does, given what its job is given (:mod:`spurcomp.jobs`, whose runners call these for the
+workflow's rules and the ``spurcomp`` CLI alike): its inputs, its params (built from the config) and its outputs,
+never the whole config.
 
 Heavy libraries are imported inside the step that needs them, so that importing this module (the CLI, every
 Snakemake job) costs nothing, and a figure, aggregate or claims job never imports torch, torchvision or captum.
@@ -78,12 +78,6 @@ def locked_runs(run_dirs: list) -> contextlib.ExitStack:
 def read_cache_bytes(runtime: dict) -> int:
     """The bytes a lazily read split may keep in memory once decoded (``execution.read_cache_gb``)."""
     return int(runtime.get("read_cache_gb", 0) * 1e9)
-
-
-def train(job: dict, run_keys: dict, data_path: str | Path, run_dir: str | Path, runtime: dict,
-          threads: int = 1) -> dict:
-    """Train one run (``job``: :func:`spurcomp.study.train_job`) into ``run_dir``, resuming from its state."""
-    return train_runs([job], [run_keys], data_path, [run_dir], runtime, threads, job_packing=False)[0]
 
 
 def train_runs(jobs: list[dict], runs: list[dict], data_path: str | Path, run_dirs: list, runtime: dict,
@@ -191,18 +185,11 @@ def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[
     return summaries
 
 
-def evaluate(settings: dict, outputs: dict[str, str | Path], data_path, run_dir, runtime: dict,
-             threads: int = 1, masks_path=None) -> None:
-    """Write each evaluation family named in ``outputs`` (family -> Parquet path) for the run in ``run_dir``,
-    with its ``evaluation`` settings (:func:`spurcomp.study.run_evaluation`)."""
-    evaluate_runs([settings], [outputs], data_path, [run_dir], runtime, threads, masks_path=masks_path,
-                  job_packing=False)
-
-
 def evaluate_runs(settings: list[dict], outputs: list[dict], data_path, run_dirs: list, runtime: dict,
                   threads: int = 1, logs: list | None = None, masks_path=None, job_packing: bool = True) -> None:
-    """:func:`evaluate` for runs of one dataset one after another in this process (the dataset loaded once),
-    each run's messages in its own log (``logs``, else the caller's); ``masks_path``: the dataset's background
+    """Write each evaluation family named in a run's ``outputs`` (family -> Parquet path) with its ``settings``
+    (:func:`spurcomp.study.run_evaluation`), for runs of one dataset one after another in this process (the
+    dataset loaded once), each run's messages in its own log (``logs``, else the caller's); ``masks_path``: the dataset's background
     masks (the background attribution percentage), where it has them; ``job_packing``: as for
     :func:`train_runs`."""
     from spurcomp.data.io import load_background_masks, load_dataset

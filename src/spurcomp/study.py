@@ -281,6 +281,13 @@ def chunk_record_path(chunk: RunChunk, step: str) -> Path:
     return chunk.runs[0].directory.parent / CHUNK_RECORD.format(seeds=chunk.seeds, step=step)
 
 
+def chunk_records(chunks, runs, step: str) -> list[str]:
+    """The records of the ``chunks`` that hold any of ``runs``, for ``step`` (train or evaluate): what a reader
+    of the runs' files waits for."""
+    held = set(runs)
+    return sorted({str(chunk_record_path(c, step)) for c in chunks if held.intersection(c.runs)})
+
+
 def write_chunk_record(chunk: RunChunk, step: str) -> Path:
     """Write the record of the chunk's finished ``step`` job: its runs and the size of each file the job made for
     them (what :func:`stale_chunks` compares)."""

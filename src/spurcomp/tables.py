@@ -31,7 +31,7 @@ def per_lr_summary(table: pd.DataFrame, metric: str, excluded: dict | None = Non
 
 
 def grid_knobs(provenance: dict) -> list[str]:
-    """The knobs a study's grid varies besides the learning rate (fig6's rows), from a table's provenance."""
+    """The knobs a study's grid varies besides the learning rate, from a table's provenance."""
     return [knob for knob in ((provenance.get("study_spec") or {}).get("grid") or {}) if knob != "lr"]
 
 
@@ -89,7 +89,7 @@ def render(frame: pd.DataFrame, metrics, title: str, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; allowed: {list(FORMATS)}")
     metrics = [m for m in metrics if m in frame]
-    knobs = "knobs" in frame and frame["knobs"].astype(bool).any()  # a grid over other knobs too (fig6)
+    knobs = "knobs" in frame and frame["knobs"].astype(bool).any()  # a grid over other knobs too
     header = ["dataset", "model", "learning rate"] + (["knob"] if knobs else []) + [metric_name(m) for m in metrics]
     body = [[row["dataset"], row["model"], f"{row['lr']:g}{' †' if row['grid_rule'] else ''}"]
             + ([row["knobs"] or "–"] if knobs else []) + [_cell(row, m) for m in metrics]

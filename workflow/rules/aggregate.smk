@@ -2,7 +2,7 @@ rule aggregate:
     input:
         unpack(study_files),
     output:
-        "results/tables/{study}.parquet",
+        table="results/tables/{study}.parquet",
     log:
         "logs/tables/{study}.log",
     benchmark:
@@ -14,20 +14,20 @@ rule aggregate:
         mem_mb=2000,
         runtime=10,
     params:
-        # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table
-        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
-        files=study_run_files,
+        # the study's section, kept in the table's provenance: a change (e.g. a grid) rewrites the table; what
+        # the job reads (every run's run.json and evaluation files: its inputs are their records)
+        **job_params("aggregate", aggregate_job),
     script:
-        "../scripts/aggregate.py"
+        "../scripts/job.py"
 
 
 # lr_until_failure (a study's learning rates extended until one fails, sec. 4): one decision per step, a
 # checkpoint, so that the plan grows as results arrive
 checkpoint lr_extension:
     input:
-        unpack(extension_inputs),
+        unpack(lambda wildcards: extension_job(wildcards).input),
     output:
-        "results/extensions/{study}/step={step}.json",
+        decision="results/extensions/{study}/step={step}.json",
     log:
         "logs/extensions/{study}/step={step}.log",
     wildcard_constraints:
@@ -40,8 +40,6 @@ checkpoint lr_extension:
         mem_mb=1000,
         runtime=5,
     params:
-        spec=lambda wildcards: canonical(config["studies"][wildcards.study]),
-        grid_rule=canonical(config["grid_rule"]),
-        files=extension_run_files,
+        **job_params("lr_extension", extension_job),
     script:
-        "../scripts/lr_extension.py"
+        "../scripts/job.py"

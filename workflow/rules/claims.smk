@@ -1,10 +1,13 @@
 # The paper's claims that the configured figures test (each layout module states its own).
+CLAIMS = describe.claims(config)
+
+
 rule claims:
     input:
-        **{study: str(table_path(study)) for study in claim_studies(config)},
+        **CLAIMS.input,
     output:
-        csv="results/claims.csv",
-        md=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
+        csv=CLAIMS.output["csv"],
+        md=report(CLAIMS.output["md"], caption="../report/claims.rst", category="Claims"),
     log:
         "logs/claims.log",
     benchmark:
@@ -17,22 +20,22 @@ rule claims:
         runtime=10,
     params:
         # the claims themselves (ids, texts, directions): a changed claim is tested again
-        claims=claims_param(config),
-        # which learning rates the claims are tested on
-        grid_rule=canonical(config["grid_rule"]),
-        # α, the p-value adjustment, the permutations
-        tests=canonical(config["claim_tests"]),
+        # which learning rates the claims are tested on; α, the p-value adjustment, the permutations
+        **CLAIMS.params,
     script:
-        "../scripts/claims.py"
+        "../scripts/job.py"
 
 
 # The fidelity manifest: the paper's stated settings beside the config's, figure by figure (spurcomp.fidelity).
+FIDELITY = describe.fidelity(config)
+
+
 rule fidelity:
     input:
         # the built data: a dataset a fallback degraded is listed in the manifest
-        **{name: str(dataset_path(name)) for name in fidelity_datasets(config)},
+        **FIDELITY.input,
     output:
-        report("results/fidelity.md", caption="../report/fidelity.rst", category="Fidelity"),
+        manifest=report(FIDELITY.output["manifest"], caption="../report/fidelity.rst", category="Fidelity"),
     log:
         "logs/fidelity.log",
     conda:
@@ -43,6 +46,6 @@ rule fidelity:
         runtime=5,
     params:
         # the manifest is the config's: a changed setting or reason rewrites it
-        manifest=fidelity_markdown(config),
+        **FIDELITY.params,
     script:
-        "../scripts/fidelity.py"
+        "../scripts/job.py"

@@ -6,48 +6,28 @@ import re
 import sys
 from pathlib import Path
 
-from spurcomp.config import ConfigError, canonical, command_line_values, deep_merge, validate_config
-from spurcomp.fidelity import fidelity_datasets, fidelity_markdown
+from spurcomp import jobs as describe
+from spurcomp.config import ConfigError, command_line_values, deep_merge, validate_config
 from spurcomp.status import without_summary
-from spurcomp.figures import (
-    all_figures,
-    claim_studies,
-    claims_param,
-    figure_caption,
-    figure_inputs,
-    figure_names,
-    figure_spec,
-    results_table_paths,
-    tabulated_figures,
-)
+from spurcomp.figures import all_figures, figure_inputs, figure_names, results_table_paths, tabulated_figures
 from spurcomp.study import (
     CHUNK_STEPS,
-    EVALUATION_FAMILIES,
-    RUN_FILES,
     background_masks_path,
     chunk_patterns,
     chunk_record_path,
+    chunk_records,
     config_runs,
-    dataset_job,
-    dataset_path,
     dataset_segmenter,
     decided_extension_rates,
-    evaluation_masks,
-    evaluation_path,
     extension_rates,
     figure_path,
     rebuild_command,
     run_chunks,
     run_evaluations,
-    run_logs,
     runtime_options,
-    segmenter_job,
     side_by_side_runs,
-    segmenter_path,
     stale_chunks,
     study_runs,
-    table_path,
-    train_job,
 )
 
 # values given with --config arrive as strings inside mappings: read them as a config file's would be
@@ -87,11 +67,20 @@ def training_rounds(c):
     return -(-len(c.runs) // at_once)
 
 
-def chunk_records(runs, step):
-    """The records of the chunks that hold ``runs``, for ``step`` (train or evaluate): what a reader of the runs'
-    files waits for."""
-    held = set(runs)
-    return sorted({str(chunk_record_path(c, step)) for c in CHUNKS.values() if held.intersection(c.runs)})
+EVALUATIONS = run_evaluations(config)  # every run's settings at once: per run, it would list every study again
+
+
+def chunk_job(step, wildcards):
+    """The train or evaluate job (spurcomp.jobs) of the chunk that a job's wildcards name."""
+    if step == "train":
+        return describe.train(config, chunk(wildcards))
+    return describe.evaluate(config, chunk(wildcards), evaluations=EVALUATIONS)
+
+
+def job_params(step, job):
+    """A rule's params: each param of the step's job (spurcomp.jobs.PARAMS; ``job(wildcards)`` describes it), so that
+    a change of what decides the job's outputs reruns it."""
+    return {name: (lambda wildcards, name=name: job(wildcards).params[name]) for name in describe.PARAMS[step]}
 
 
 def report_stale(config):
@@ -101,7 +90,10 @@ def report_stale(config):
     the jobs that read a run check its files first and never use a damaged one."""
     stale = [(chunk_record_path(c, step), why) for c, step, why in stale_chunks(CHUNKS.values())]
     broken = without_summary(config_runs(config))
-    stale += [(record, f"run {broken[0].directory} has no run.json") for record in chunk_records(broken, "train")]
+    stale += [
+        (record, f"run {broken[0].directory} has no run.json")
+        for record in chunk_records(CHUNKS.values(), broken, "train")
+    ]
     if stale:
         print(
             f"spurcomp: {len(stale)} train or evaluate job(s) made files that were deleted, changed or damaged "
@@ -162,16 +154,11 @@ def study_files(wildcards):
     if extension_rates(config["studies"][wildcards.study]):
         # the last decision (the largest trained rate failed, or max_steps reached) belongs to the table too
         checkpoints.lr_extension.get(study=wildcards.study, step=len(rates))
-    return {step: chunk_records(study_runs(config, wildcards.study, extra_lrs=rates), step) for step in CHUNK_STEPS}
+    return aggregate_job(wildcards).input
 
 
-def study_run_files(wildcards):
-    """What a study table reads: every run's run.json and evaluation files (its inputs are their records)."""
-    runs = study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study))
-    return {
-        "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
-        "evaluations": [str(evaluation_path(run, family)) for run in runs for family in EVALUATION_FAMILIES],
-    }
+def aggregate_job(wildcards):
+    return describe.aggregate(config, wildcards.study, extended_rates(wildcards.study), CHUNKS.values())
 
 
 # Seconds of work on small tables: never worth a cluster job.
@@ -184,20 +171,8 @@ localrules:
     lr_extension,
 
 
-def extension_inputs(wildcards):
-    """What a study's decision after ``step`` extra rates waits for: the records of its grid's runs and of the
-    extra rates decided before."""
-    return {step: chunk_records(extension_runs(wildcards), step) for step in CHUNK_STEPS}
-
-
-def extension_runs(wildcards):
-    return study_runs(config, wildcards.study, extra_lrs=extended_rates(wildcards.study, int(wildcards.step)))
-
-
-def extension_run_files(wildcards):
-    """What a study's decision reads: the run summaries and accuracies of the runs its inputs record."""
-    runs = extension_runs(wildcards)
-    return {
-        "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
-        "accuracies": [str(evaluation_path(run, "accuracy")) for run in runs],
-    }
+def extension_job(wildcards):
+    """A study's decision after ``step`` extra rates: it waits for the records of its grid's runs and of the extra
+    rates decided before, and reads their run summaries and accuracies."""
+    step = int(wildcards.step)
+    return describe.lr_extension(config, wildcards.study, step, extended_rates(wildcards.study, step), CHUNKS.values())

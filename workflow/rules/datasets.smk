@@ -1,6 +1,6 @@
 rule dataset:
     output:
-        "results/data/{dataset}.npz",
+        data="results/data/{dataset}.npz",
     log:
         "logs/data/{dataset}.log",
     benchmark:
@@ -13,9 +13,9 @@ rule dataset:
         runtime=resource("dataset", "runtime", 30),
     params:
         # the dataset's config section and seed: any change rebuilds it (and so retrains its runs)
-        spec=lambda wildcards: dataset_job(config, wildcards.dataset),
+        **job_params("dataset", lambda wildcards: describe.dataset(config, wildcards.dataset)),
     script:
-        "../scripts/dataset.py"
+        "../scripts/job.py"
 
 
 # A segmenter (DeepLabV3) for the background attribution percentage: trained on procedural images (or loaded
@@ -42,18 +42,17 @@ rule segmenter:
         runtime=resource("segmenter", "runtime", 60),
         gpu=resource("segmenter", "gpu", 0),
     params:
-        spec=lambda wildcards: segmenter_job(config, wildcards.segmenter),
+        **job_params("segmenter", lambda wildcards: describe.segmenter(config, wildcards.segmenter)),
     script:
-        "../scripts/segmenter.py"
+        "../scripts/job.py"
 
 
 # A dataset's test-image background masks, computed once by its segmenter (datasets.NAME.background_masks).
 rule background_masks:
     input:
-        data="results/data/{dataset}.npz",
-        segmenter=lambda wildcards: str(segmenter_path(dataset_segmenter(config, wildcards.dataset))),
+        unpack(lambda wildcards: describe.background_masks(config, wildcards.dataset).input),
     output:
-        str(background_masks_path("{dataset}")),
+        masks=str(background_masks_path("{dataset}")),
     log:
         "logs/masks/{dataset}.log",
     wildcard_constraints:
@@ -66,4 +65,4 @@ rule background_masks:
         runtime=resource("background_masks", "runtime", 60),
         gpu=resource("background_masks", "gpu", 0),
     script:
-        "../scripts/background_masks.py"
+        "../scripts/job.py"

@@ -2,7 +2,7 @@
 # (src/spurcomp/figures/LAYOUT.py) from study tables (or dataset files): re-plotting never retrains.
 rule figure:
     input:
-        lambda wildcards: [str(path) for path in figure_inputs(config, wildcards.figure)],
+        unpack(lambda wildcards: describe.figure(config, wildcards.figure).input),
     output:
         # the report shows the PNG inline; the PDF is the figure for papers
         pdf=report(
@@ -33,18 +33,16 @@ rule figure:
     params:
         # the layout draws the figure; the caption (the layout's text and what the figure is drawn from)
         # goes to the report, and is a param so that the report never shows a caption of another layout
-        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
-        caption=lambda wildcards: figure_caption(config, wildcards.figure),
         # which learning rates the curves keep (the paper's rule: up to the first failure or drastic loss)
-        grid_rule=canonical(config["grid_rule"]),
+        **job_params("figure", lambda wildcards: describe.figure(config, wildcards.figure)),
     script:
-        "../scripts/figure.py"
+        "../scripts/job.py"
 
 
 # A figure's numbers for readers who compare them: mean ± std per study, learning rate and metric.
 rule table:
     input:
-        lambda wildcards: [str(path) for path in figure_inputs(config, wildcards.figure)],
+        unpack(lambda wildcards: describe.table(config, wildcards.figure).input),
     output:
         md=report("results/tables/{figure}.md", category="Tables", labels={"figure": "{figure}", "file": "Markdown"}),
         tex="results/tables/{figure}.tex",
@@ -62,7 +60,6 @@ rule table:
         runtime=10,
     params:
         # the layout says which metrics; the grid rule which learning rates are marked as left out
-        layout=lambda wildcards: figure_spec(config, wildcards.figure)["layout"],
-        grid_rule=canonical(config["grid_rule"]),
+        **job_params("table", lambda wildcards: describe.table(config, wildcards.figure)),
     script:
-        "../scripts/table.py"
+        "../scripts/job.py"

@@ -6,9 +6,9 @@
 # resumes from them, and a rerun job leaves a finished run as it is.
 rule train:
     input:
-        data=lambda wildcards: str(dataset_path(wildcards.dataset)),
+        unpack(lambda wildcards: chunk_job("train", wildcards).input),
     output:
-        CHUNK_OUTPUT["train"],
+        record=CHUNK_OUTPUT["train"],
     log:
         # the job's log; each run also appends to its own logs/runs/.../train.log, which a rerun keeps
         CHUNK_LOG["train"],
@@ -30,7 +30,6 @@ rule train:
         # per run: model, full training setting, checkpoint epochs, divergence rule: a change retrains the
         # runs. Device and state interval are read from the config instead (spurcomp.study.runtime_options):
         # they never change what a run means, and moving runs between machines must not retrain them.
-        jobs=lambda wildcards: [train_job(config, run) for run in chunk(wildcards).runs],
-        runs=lambda wildcards: [run.as_dict() for run in chunk(wildcards).runs],
+        **job_params("train", lambda wildcards: chunk_job("train", wildcards)),
     script:
-        "../scripts/train.py"
+        "../scripts/job.py"

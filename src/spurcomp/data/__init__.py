@@ -1,7 +1,7 @@
 """Datasets behind one contract: see :mod:`spurcomp.data.io`.
 
 The generators (SciPy, scikit-image, matplotlib's polygons) are imported on first use of ``build_dataset`` or
-``GENERATORS``, so that a job that only reads a dataset file (training, evaluation, fig2) does not pay for them.
+``GENERATORS``, so that a job that only reads a dataset file (training, evaluation, a figure of samples) does not pay for them.
 """
 from spurcomp.data.io import FEATURE_CODES, Dataset, Split, load_dataset, save_dataset
 
