@@ -266,6 +266,48 @@ def test_pruning_evaluation_writes_every_variant_and_names_an_impossible_criteri
     assert not (tmp_path / "q.parquet").exists()
 
 
+def test_the_supplementary_variants_are_pruned_on_a_stratified_test_subset(dataset, tmp_path):
+    """variant_samples: every variant but the default (the figures') is pruned on the same seeded subset, with κP
+    over the unpruned accuracy on it; the default's numbers are those of the whole test set."""
+    from spurcomp.data import save_dataset
+    from spurcomp.data.io import stratified_subset
+    from spurcomp.evaluate import evaluate_run, load_model
+    from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
+    from spurcomp.metrics.pruning import kappa_prunability
+    from spurcomp.runtime import derived_seed
+
+    y, b = dataset.test.y, dataset.test.b
+    chosen = stratified_subset(y, b, 100, seed=7)
+    assert len(chosen) == len(set(chosen)) == 100 and list(chosen) == sorted(chosen)
+    for gy, gb in {(int(i), int(j)) for i, j in zip(y, b)}:  # each (y, b) group in proportion, to within one
+        in_group = (y == gy) & (b == gb)
+        assert abs(in_group[chosen].sum() - 100 * in_group.mean()) <= 1
+    assert list(stratified_subset(y, b, 100, seed=7)) == list(chosen)
+    assert list(stratified_subset(y, b, 100, seed=8)) != list(chosen)
+
+    train(dataset, tmp_path, "run", lr=0.5, max_epochs=3, checkpoint_epochs=[0])
+    save_dataset(tmp_path / "data.npz", dataset)
+    settings = {"kappas": [0.5, 0.9], "pruning": {"variants": ["random/layer"]}}
+
+    def summed(variant_samples):
+        pruning = {**settings["pruning"], "variant_samples": variant_samples}
+        frame = evaluate_run({"pruning": tmp_path / f"{variant_samples}.parquet"}, tmp_path / "data.npz",
+                             tmp_path / "run", {**settings, "pruning": pruning})["pruning"]
+        return frame[frame.kappa.isna()].set_index("metric").value
+
+    whole, subset = summed(None), summed(100)
+    assert subset["prunability"] == whole["prunability"]  # the default: the whole test set either way
+    assert subset["prunability[l1_weight/layer]"] == whole["prunability[l1_weight/layer]"]
+    assert subset["prunability[unstructured]"] != whole["prunability[unstructured]"]
+    # the unstructured variant, by hand on the subset
+    model = load_model(tmp_path / "run" / "weights.pt", torch.device("cpu"))
+    index = torch.as_tensor(stratified_subset(y, b, 100, derived_seed("pruning-variants")))
+    x_s, y_s, b_s = (torch.as_tensor(a)[index] for a in (dataset.test.x, y, b))
+    unpruned = unbiased_accuracy(predict_logits(model, x_s).argmax(dim=1) == y_s, y_s, b_s)
+    by_hand = kappa_prunability(model, x_s, y_s, b_s, [0.5, 0.9], structured=False, chance=0.5, unpruned=unpruned)
+    assert subset["prunability[unstructured]"] == pytest.approx(sum(p.retained for p in by_hand), abs=1e-12)
+
+
 def test_bf16_precision_trains_evaluates_and_is_part_of_the_identity(dataset, tmp_path, caplog):
     from spurcomp.data import save_dataset
     from spurcomp.evaluate import FAMILIES, evaluate_run

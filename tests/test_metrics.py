@@ -405,3 +405,56 @@ def test_pruned_dead_share_counts_the_dead_among_the_pruned_units():
     assert dead_fraction(activity) == 0.5
     assert pruned_dead_share(masks, activity) == 2 / 3
     assert math.isnan(pruned_dead_share([torch.ones(4, dtype=torch.bool), torch.ones(2, dtype=torch.bool)], activity))
+
+
+@pytest.mark.parametrize("spec, shape", [({"arch": "fcn", "hidden": [16, 16, 16]}, (12,)),
+                                         ({"arch": "cnn", "width": 0.125}, (3, 16, 16)),
+                                         ({"arch": "resnet", "depth": "resnet18", "width": 0.125}, (3, 16, 16)),
+                                         ({"arch": "resnet", "depth": "resnet50", "width": 0.0625}, (3, 16, 16))])
+def test_cutting_pruned_units_out_computes_what_masking_them_does(spec, shape):
+    """A unit cut out of its producer, batch norm and consumer is a unit whose output is zero: the same logits to
+    float precision (sums over fewer channels), and every weight and statistic restored after."""
+    from spurcomp.metrics.accuracy import predict_logits
+    from spurcomp.metrics.pruning import separable_units, sliced_units
+    from spurcomp.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(spec, shape, 10).eval()
+    for module in model.modules():  # statistics other than the fresh ones, so that a wrong channel shows
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.bias.data.uniform_(-0.2, 0.2)
+    assert separable_units(model)
+    masks = [torch.rand(layer.producer.weight.shape[0]) > 0.5 for layer in unit_layers(model)]
+    for mask in masks:
+        mask[0] = True
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    x = torch.randn(64, *shape)
+    with masked_units(model, masks):
+        masked = predict_logits(model, x)
+    with sliced_units(model, masks):
+        cut = predict_logits(model, x)
+    assert masked.abs().max() > 0.05
+    torch.testing.assert_close(cut, masked, rtol=1e-5, atol=1e-5)
+    assert all(torch.equal(value, state[name]) for name, value in model.state_dict().items())
+    assert not torch.equal(predict_logits(model, x), masked)  # the unpruned model again
+
+
+def test_only_models_that_say_so_have_their_units_cut_out():
+    from spurcomp.metrics.pruning import separable_units
+
+    class Residual(nn.Module):  # a unit's output also reaches the output directly: cutting it would be wrong
+        def __init__(self):
+            super().__init__()
+            self.a, self.relu, self.b = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = self.relu(self.a(x))
+            return self.b(h) + h
+
+        def unit_layers(self):
+            return [UnitLayer(self.relu, self.a, None, self.b)]
+
+    assert not separable_units(Residual())
+    assert separable_units(FCN((4,), [8, 8], 2))

@@ -18,7 +18,7 @@ import torch
 
 from spurcomp.aggregate import read_arrow, write_table
 from spurcomp.config import deep_merge, section_defaults
-from spurcomp.data.io import Dataset, load_dataset
+from spurcomp.data.io import Dataset, load_dataset, stratified_subset
 from spurcomp.data.tensors import images_on
 from spurcomp.metrics.accuracy import group_accuracies, predict_logits, unbiased_accuracy, worst_group_accuracy
 from spurcomp.metrics.attribution import (FEATURE_KINDS, attribution_density, attribution_entropy,
@@ -64,9 +64,19 @@ class RunRecord:
     background: np.ndarray | None = None
 
 
+def images_last(device: torch.device, dataset: Dataset) -> bool:
+    """Whether the evaluation runs an image model channels-last: on a CPU its convolutions and poolings then take
+    about 2.5x less time (benchmarks/pruning_cost.py). The logits differ from the default layout's in float
+    rounding only (1e-6 on Fig. 4's models)."""
+    return device.type == "cpu" and dataset.test.x.ndim == 4
+
+
 def _test_tensors(dataset: Dataset, device):
     t = dataset.test
-    return images_on(t.x, device), torch.as_tensor(t.y, device=device), torch.as_tensor(t.b, device=device)
+    x = images_on(t.x, device)
+    if images_last(device, dataset):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, torch.as_tensor(t.y, device=device), torch.as_tensor(t.b, device=device)
 
 
 def evaluate_accuracy(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
@@ -86,16 +96,16 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
     """κ-prunability under the configured criterion, scope and budget (``prunability``, which the figures plot)
     and under every listed variant and weight-magnitude pruning (``prunability[VARIANT]``): per κ the retained
     accuracy κP, κP above chance, the pruned unbiased accuracy and the fraction of parameters removed."""
-    x, y, b = _test_tensors(dataset, device)
     pruning, kappas = settings["pruning"], settings["kappas"]
     default = default_variant(pruning)
     scoring = torch.as_tensor(dataset.train.x[: pruning["score_samples"]], device=device)
     batch_norm = has_batch_norm(model)
     chance = 1.0 / dataset.num_classes
-    unpruned = unbiased_accuracy(predict_logits(model, x).argmax(dim=1) == y, y, b)
+    test_sets = _pruning_test_sets(model, dataset, pruning, device)
     scores_by_criterion: dict[str, list] = {}
     rows = []
     for variant in evaluated_variants(pruning):
+        x, y, b, unpruned = test_sets[variant == default]
         if variant == UNSTRUCTURED:
             pruned = kappa_prunability(model, x, y, b, kappas, structured=False, chance=chance, unpruned=unpruned)
         else:
@@ -124,6 +134,22 @@ def evaluate_pruning(model, dataset: Dataset, settings: dict, device, run: RunRe
                      for point in per_kappa for metric in PER_KAPPA]
             rows += [{"metric": named(metric), "value": summed[metric]} for metric in SUMMED]
     return rows + _dead_unit_rows(model, pruning, kappas, scores_by_criterion, scoring)
+
+
+def _pruning_test_sets(model, dataset: Dataset, pruning: dict, device) -> dict[bool, tuple]:
+    """The test samples the default variant (True: the whole test set, which the figures plot) and the other
+    variants (False) are pruned on, each with the unpruned model's unbiased accuracy on them:
+    ``pruning.variant_samples`` (absent or null: the whole test set) is a seeded subset stratified by (y, b)
+    group, the same for every run of a dataset."""
+    x, y, b = _test_tensors(dataset, device)
+    whole = (x, y, b, unbiased_accuracy(predict_logits(model, x).argmax(dim=1) == y, y, b))
+    n = pruning.get("variant_samples")
+    if not n or n >= len(y):
+        return {True: whole, False: whole}
+    chosen = torch.as_tensor(stratified_subset(dataset.test.y, dataset.test.b, n, derived_seed("pruning-variants")),
+                             device=device)
+    xs, ys, bs = x[chosen], y[chosen], b[chosen]
+    return {True: whole, False: (xs, ys, bs, unbiased_accuracy(predict_logits(model, xs).argmax(dim=1) == ys, ys, bs))}
 
 
 def _dead_unit_rows(model, pruning: dict, kappas, scores_by_criterion: dict, scoring) -> list[dict]:
@@ -313,6 +339,8 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os
     run_dir = Path(run_dir)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     model = load_model(run_dir / "weights.pt", device)
+    if images_last(device, dataset):
+        model = model.to(memory_format=torch.channels_last)
     run = RunRecord(run_dir, json.loads((run_dir / RUN_FILES["summary"]).read_text()), background)
     finite = _finite(model)
     # the run's own precision unless the config asks for float32 (runs from before the knob were float32)

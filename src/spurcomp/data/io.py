@@ -149,6 +149,18 @@ def bias_labels(y: np.ndarray, rho: float, rng: np.random.Generator, num_classes
     return np.where(conflicting, (y + offset) % num_classes, y).astype(np.int64)
 
 
+def stratified_subset(y: np.ndarray, b: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The sorted indices of ``n`` samples, each (y, b) group represented in proportion to its size (to within
+    one sample), drawn by a seeded permutation: the same subset for every run of a dataset."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    groups = np.unique(np.stack([y[order], b[order]], axis=1), axis=0, return_inverse=True)[1].ravel()
+    rank = np.zeros(len(order))
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        rank[members] = (np.arange(len(members)) + 0.5) / len(members)  # the k-th of a group, as a share of it
+    return np.sort(order[np.argsort(rank, kind="stable")[:n]])
+
+
 def balanced_labels(n: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` class labels, as equal in count as ``n`` allows, in random order."""
     return rng.permutation(np.arange(n) % num_classes).astype(np.int64)

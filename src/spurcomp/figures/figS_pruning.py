@@ -27,8 +27,10 @@ reverse) dash-dotted, unstructured weight-magnitude pruning dotted, and the conf
 random pruning per layer (mean ± std over seeds): a criterion below it prunes worse than chance. Left: the
 unpruned unbiased test accuracy. Middle: Σκ κP. Right: Σκ of κP above chance, (Acc(f^κ) − chance) / (Acc(f) −
 chance), which does not reward a model that is near chance before pruning (where κP ≈ 1 at every κ). Learning
-rates past the paper's grid rule are left out. The CSV holds every plotted mean, spread and count, and marks the
-configured default variant.
+rates past the paper's grid rule are left out. The default variant is pruned on the whole test set; where
+`evaluation.pruning.variant_samples` is set, the others on a seeded subset of that many test images stratified by
+(y, b) group (the title says so). The CSV holds every plotted mean, spread and count, and marks the configured
+default variant.
 """
 CRITERION_COLOURS = {"l1_weight": "tab:blue", "bn_scale": "tab:orange", "mean_activation": "tab:green",
                      "random": "tab:gray", UNSTRUCTURED: "black"}
@@ -56,6 +58,11 @@ def _default_of(provenance: dict) -> str | None:
     return default_variant(pruning) if pruning else None
 
 
+def _variant_samples(provenance: dict) -> int | None:
+    """The test subset the variants other than the default were pruned on (None: the whole test set)."""
+    return ((provenance.get("evaluation") or {}).get("pruning") or {}).get("variant_samples")
+
+
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import textwrap
 
@@ -70,8 +77,12 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     plotted = [_study_row(axes[row], table, provenance, grid_rule, legend=row == 0)
                for row, (table, provenance) in enumerate(tables)]
     sources = [source_label(provenance) for _, provenance in tables]
+    subsets = sorted({n for _, provenance in tables if (n := _variant_samples(provenance))})
     fig.suptitle("Prunability under each pruning criterion and scope (supplementary to Fig. 4)\n"
-                 + textwrap.fill("; ".join(sorted(set(sources))), 170), fontsize=8)
+                 + textwrap.fill("; ".join(sorted(set(sources))), 170)
+                 + (f"\nthe default variant on the whole test set, the others on a seeded subset of "
+                    f"{' / '.join(map(str, subsets))} test images stratified by (y, b) group" if subsets else ""),
+                 fontsize=8)
     values = ordered(pd.concat(plotted, ignore_index=True),
                      [*SUMMARY_COLUMNS[:7], "variant", "default_variant", *SUMMARY_COLUMNS[7:14]])
     return save(fig, out_pdf, values, out_csv)

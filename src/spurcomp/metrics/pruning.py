@@ -244,6 +244,54 @@ def masked_units(model: nn.Module, masks: list[torch.Tensor]):
             handle.remove()
 
 
+def separable_units(model: nn.Module) -> bool:
+    """Whether a pruned unit can be cut out of the weights rather than masked: the model says that each unit's
+    output reaches its consumer only (``UNITS_SEPARABLE``: no residual stream carries it), and every producer and
+    consumer is a Linear or an ungrouped Conv2d."""
+    return getattr(model, "UNITS_SEPARABLE", False) and all(
+        isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)
+        for layer in unit_layers(model) for module in (layer.producer, layer.consumer))
+
+
+@contextlib.contextmanager
+def sliced_units(model: nn.Module, masks: list[torch.Tensor]):
+    """Within the block, the units with a False mask are cut out of the model: their producer's output channels,
+    batch-norm channels and consumer's input channels (:func:`separable_units` models). The model computes what
+    :func:`masked_units` makes it compute, at the cost of the kept units only; sums over fewer channels can differ
+    in the last bits of float precision."""
+    layers = unit_layers(model)
+    if len(layers) != len(masks):
+        raise ValueError(f"{len(masks)} masks for {len(layers)} prunable layers")
+    rows, columns = {}, {}  # module -> the kept output channels / input channels
+    for layer, mask in zip(layers, masks):
+        kept = torch.nonzero(mask.bool(), as_tuple=True)[0].to(layer.producer.weight.device)
+        rows[layer.producer] = kept
+        if layer.norm is not None:
+            rows[layer.norm] = kept
+        columns[layer.consumer] = kept
+    saved = []
+    try:
+        with torch.no_grad():
+            for module in dict.fromkeys([*rows, *columns]):
+                for store, names in ((module._parameters, ("weight", "bias")),
+                                     (module._buffers, ("running_mean", "running_var"))):
+                    for name in names:
+                        value = store.get(name)
+                        if value is None:
+                            continue
+                        cut = value.index_select(0, rows[module]) if module in rows else value
+                        if name == "weight" and module in columns and cut.dim() > 1:
+                            cut = cut.index_select(1, columns[module])
+                        if value.dim() == 4 and value.is_contiguous(memory_format=torch.channels_last):
+                            cut = cut.contiguous(memory_format=torch.channels_last)  # the layout it was given
+                        saved.append((store, name, value))
+                        store[name] = nn.Parameter(cut, requires_grad=False) if store is module._parameters else cut
+        yield model
+    finally:
+        for store, name, value in reversed(saved):
+            store[name] = value
+
+
 def prunable_weights(model: nn.Module) -> list[nn.Parameter]:
     """Weight matrices and convolution kernels: the parameters unstructured pruning ranks."""
     return [p for name, p in model.named_parameters() if p.dim() >= 2 and name.endswith("weight")]
@@ -311,11 +359,14 @@ def kappa_prunability(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b: tor
         chance = 1.0 / logits.shape[1] if chance is None else chance
     base = unpruned
     layers = unit_layers(model) if structured else []
+    separable = structured and separable_units(model)
     result = []
     for kappa in kappas:
         if structured:
             masks = structured_masks(scores, kappa, scope, budget, layers)
-            fraction, pruning = pruned_parameter_fraction(layers, masks), masked_units(model, masks)
+            cut = separable and all(mask.any() for mask in masks)  # a layer left without units: masked instead
+            fraction = pruned_parameter_fraction(layers, masks)
+            pruning = sliced_units(model, masks) if cut else masked_units(model, masks)
         else:
             fraction, pruning = float(kappa), magnitude_pruned(model, kappa)
         with pruning:

@@ -10,6 +10,10 @@ VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
 class CNN(nn.Module):
+    # pruning may cut units out of the weights (metrics.pruning.separable_units): a filter's output reaches the
+    # next convolution (or the classifier) only
+    UNITS_SEPARABLE = True
+
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: float = 1.0):
         super().__init__()
         channels, layers = input_shape[0], []

@@ -15,6 +15,10 @@ class FCN(nn.Sequential):
     the last one holds the penultimate layer's post-activations (the paper's "learned representations").
     """
 
+    # pruning may cut units out of the weights (metrics.pruning.separable_units): a neuron's output reaches the
+    # next Linear only
+    UNITS_SEPARABLE = True
+
     def __init__(self, input_shape: tuple[int, ...], hidden: list[int], num_classes: int):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)

@@ -35,6 +35,10 @@ def _narrow(net: torchvision.models.ResNet, width: float, num_classes: int) -> N
 
 
 class ResNet(nn.Module):
+    # pruning may cut units out of the weights (metrics.pruning.separable_units): the units are the blocks' inner
+    # filters, whose outputs reach the next inner convolution only (the residual stream's channels are not units)
+    UNITS_SEPARABLE = True
+
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: str = "resnet18", width: float = 1.0):
         super().__init__()
         if depth not in CONSTRUCTORS:
