@@ -76,7 +76,7 @@ def test_per_rule_overrides_reach_every_train_and_evaluate_job(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     train, evaluate = job_blocks(result.stdout, "train"), job_blocks(result.stdout, "evaluate")
     assert len(train) > 100 and all("mem_mb=12345" in job for job in train)
-    assert all("gpu=1" in job and "mem_mb=2000" in job for job in evaluate)
+    assert all("gpu=1" in job and "mem_mb=3000" in job for job in evaluate)
     # three FCN runs side by side: a job of three seeds asks for one run's runtime, not three
     result = subprocess.run([*FROM_ROOT, "-n", "figures/fig3.pdf", "--config", "execution={side_by_side: {fcn: 3}}"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)

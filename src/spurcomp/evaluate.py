@@ -74,7 +74,7 @@ def images_last(device: torch.device, dataset: Dataset) -> bool:
 def _test_tensors(dataset: Dataset, device):
     t = dataset.test
     x = images_on(t.x, device)
-    if images_last(device, dataset):
+    if images_last(device, dataset) and isinstance(x, torch.Tensor):  # a lazily read split decodes in batches
         x = x.contiguous(memory_format=torch.channels_last)
     return x, torch.as_tensor(t.y, device=device), torch.as_tensor(t.b, device=device)
 
