@@ -25,7 +25,7 @@ a side (a comparison); ``not computed`` when a study's table does not exist (yet
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -93,9 +93,8 @@ def aggregate(config: dict, study: str, extra_lrs=(), chunks=None) -> Job:
     config's, where the caller has them); what it reads are the runs' files."""
     runs = study_runs(config, study, extra_lrs=extra_lrs)
     return Job("aggregate", input=_records(config, runs, chunks), output={"table": str(table_path(study))},
-               params={"spec": canonical(config["studies"][study]), "files": {
-                   "summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
-                   "evaluations": [str(evaluation_path(run, f)) for run in runs for f in EVALUATION_FAMILIES]}},
+               params={"spec": canonical(config["studies"][study]),
+                       "files": _run_files(runs, "evaluations", EVALUATION_FAMILIES)},
                wildcards={"study": study})
 
 
@@ -104,8 +103,7 @@ def lr_extension(config: dict, study: str, step: int, extra_lrs=(), chunks=None)
     runs = study_runs(config, study, extra_lrs=extra_lrs)
     return Job("lr_extension", input=_records(config, runs, chunks), output={"decision": str(extension_path(study, step))},
                params={"spec": canonical(config["studies"][study]), "grid_rule": canonical(config["grid_rule"]),
-                       "files": {"summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
-                                 "accuracies": [str(evaluation_path(run, "accuracy")) for run in runs]}},
+                       "files": _run_files(runs, "accuracies", ["accuracy"])},
                wildcards={"study": study, "step": str(step)})
 
 
@@ -138,6 +136,12 @@ def fidelity(config: dict) -> Job:
     """The fidelity manifest (the config's): input, the built data files, whose degraded ones it lists."""
     return Job("fidelity", input={name: str(dataset_path(name)) for name in fidelity_datasets(config)},
                output={"manifest": FIDELITY_OUTPUT}, params={"manifest": fidelity_markdown(config)})
+
+
+def _run_files(runs: list[RunKey], name: str, families) -> dict:
+    """What a job reading runs reads: each run's summary, and its evaluation files of ``families`` (as ``name``)."""
+    return {"summaries": [str(run.directory / RUN_FILES["summary"]) for run in runs],
+            name: [str(evaluation_path(run, f)) for run in runs for f in families]}
 
 
 def _records(config: dict, runs: list[RunKey], chunks) -> dict:
