@@ -1,5 +1,5 @@
 """What the pruning evaluation costs and what its two savings change, on the runs of a finished build: pruned units
-cut out of the weights (``metrics.pruning.sliced_units``) and images channels-last (``evaluate.images_last``)
+cut out of the weights (``metrics.pruning.sliced_units``) and images channels-last (``runtime.images_last``)
 against units masked at their output (``masked_units``, the same function at the cost of every unit) in the
 default layout, and, optionally, the variants other than the default pruned on a test
 subset (``evaluation.pruning.variant_samples``). Per method, the CPU seconds of the pruning family per run, and per
@@ -24,10 +24,10 @@ import torch
 from spurcomp.config import deep_merge, read_config_file, validate_config
 from spurcomp.data.io import load_dataset
 from spurcomp import evaluate
-from spurcomp.evaluate import RunRecord, evaluate_pruning, images_last, load_model
+from spurcomp.evaluate import RunRecord, evaluate_pruning, load_model
 from spurcomp.metrics import pruning
 from spurcomp.metrics.pruning_variants import split_variant
-from spurcomp.runtime import setup_torch
+from spurcomp.runtime import images_last, setup_torch
 from spurcomp.study import RUN_FILES, dataset_path, run_evaluation, study_runs
 
 MASKED = "masked, whole test set"
@@ -53,10 +53,10 @@ def pruning_values(study: str, config: dict, sizes: list[int]) -> pd.DataFrame:
         for method, (cut, size) in methods(sizes).items():
             settings = deep_merge(run_evaluation(config, run), {"pruning": {"variant_samples": size}})
             started = time.process_time()
-            last = cut and images_last(torch.device("cpu"), dataset)
+            last = cut and images_last(torch.device("cpu"), dataset.input_shape)
             model = model.to(memory_format=torch.channels_last if last else torch.contiguous_format)
             with mock.patch.object(pruning, "separable_units", lambda model, cut=cut: cut), \
-                    mock.patch.object(evaluate, "images_last", lambda device, dataset, last=last: last):
+                    mock.patch.object(evaluate, "images_last", lambda device, shape, last=last: last):
                 found = evaluate_pruning(model, dataset, settings, torch.device("cpu"), record)
             seconds = time.process_time() - started
             rows += [{"study": study, "lr": float(run.setting.split(",")[0].removeprefix("lr=")), "seed": run.seed,

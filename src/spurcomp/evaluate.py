@@ -31,7 +31,7 @@ from spurcomp.metrics.pruning_variants import (PER_KAPPA, SUMMED, UNSTRUCTURED, 
 from spurcomp.metrics.representation import (activation_sparsity, class_separation_r2, penultimate_activations,
                                              qk_compressibility, selectivity_index)
 from spurcomp.models import build_model, unit_layers
-from spurcomp.runtime import derived_seed, logger, precision_context
+from spurcomp.runtime import derived_seed, images_last, logger, precision_context
 from spurcomp.study import (EVALUATION_FAMILIES as FAMILIES, EVALUATION_SETTINGS_KEY, RUN_FILES, RUN_REMEDY,
                             STEP_COLUMNS, set_aside_run_file)
 # the schema's defaults, for callers without a validated config (benchmarks, tests)
@@ -64,17 +64,10 @@ class RunRecord:
     background: np.ndarray | None = None
 
 
-def images_last(device: torch.device, dataset: Dataset) -> bool:
-    """Whether the evaluation runs an image model channels-last: on a CPU its convolutions and poolings then take
-    about 2.5x less time (benchmarks/pruning_cost.py). The logits differ from the default layout's in float
-    rounding only (1e-6 on Fig. 4's models)."""
-    return device.type == "cpu" and dataset.test.x.ndim == 4
-
-
 def _test_tensors(dataset: Dataset, device):
     t = dataset.test
     x = images_on(t.x, device)
-    if images_last(device, dataset) and isinstance(x, torch.Tensor):  # a lazily read split decodes in batches
+    if images_last(device, dataset.input_shape) and isinstance(x, torch.Tensor):  # a lazily read split decodes in batches
         x = x.contiguous(memory_format=torch.channels_last)
     return x, torch.as_tensor(t.y, device=device), torch.as_tensor(t.b, device=device)
 
@@ -339,7 +332,7 @@ def evaluate_run(outputs: dict[str, str | os.PathLike], data: Dataset | str | os
     run_dir = Path(run_dir)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     model = load_model(run_dir / "weights.pt", device)
-    if images_last(device, dataset):
+    if images_last(device, dataset.input_shape):
         model = model.to(memory_format=torch.channels_last)
     run = RunRecord(run_dir, json.loads((run_dir / RUN_FILES["summary"]).read_text()), background)
     finite = _finite(model)

@@ -46,6 +46,14 @@ def setup_torch(threads: int, device) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def images_last(device, input_shape: tuple[int, ...], precision: str = "fp32") -> bool:
+    """Whether a model of images (``input_shape`` C x H x W) and its inputs are held channels-last. On a CPU its
+    convolutions and poolings then take 1.4-1.6x less time to train and 1.5-2.3x less to evaluate
+    (benchmarks/channels_last.py; VGG11 and ResNet18 at 1/8 width), on CUDA bf16 convolutions gain; the numbers
+    differ from the default layout's in float rounding only (logits within 1e-6 on the same weights)."""
+    return len(input_shape) == 3 and (device.type == "cpu" or (device.type == "cuda" and precision == "bf16"))
+
+
 def precision_context(device, precision: str):
     """The context a forward pass runs in: nothing for fp32, bfloat16 autocast for bf16 (on the CPU too)."""
     import torch

@@ -5,15 +5,24 @@ import torch
 from torch import nn
 
 
+def chunk_size(x) -> int:
+    """How many samples a forward pass without gradients takes at once: 2,048 on a GPU; 512 on a CPU, where the
+    activations of smaller chunks stay in cache (a 1/8-width VGG11 evaluates 3,000 images in half the time of
+    chunks of 2,048: benchmarks/channels_last.py)."""
+    return 512 if x.device.type == "cpu" else 2048
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048, hooks=()) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, in chunks (no per-sample DataLoader).
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None, hooks=()) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in eval mode, in chunks of ``batch_size`` (default :func:`chunk_size`; no
+    per-sample DataLoader).
 
     ``hooks``: (module, forward hook) pairs attached for the duration, so metrics can read intermediate
     activations in the same pass; the model's train/eval mode is restored afterwards."""
     was_training = model.training
     handles = [module.register_forward_hook(hook) for module, hook in hooks]
     model.eval()
+    batch_size = batch_size or chunk_size(x)
     try:
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     finally:

@@ -44,7 +44,7 @@ def _check_kappa(kappa: float) -> None:
         raise ValueError(f"kappa must be in [0, 1], got {kappa}")
 
 
-def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> list[torch.Tensor]:
+def activation_scores(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> list[torch.Tensor]:
     """Per unit layer, each unit's mean post-activation over ``x`` (and over positions of a feature map).
 
     The positive part of the unit module's output is used, which is the post-ReLU activation both for ReLU

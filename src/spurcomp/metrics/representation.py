@@ -14,7 +14,7 @@ from spurcomp.models import representation_module
 from spurcomp.runtime import logger
 
 
-def penultimate_activations(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def penultimate_activations(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """The learned representation (the model's ``representation()`` output, flattened), one row per sample."""
     captured: list[torch.Tensor] = []
     hook = (representation_module(model), lambda _m, _i, output: captured.append(output.flatten(1)))
@@ -22,7 +22,7 @@ def penultimate_activations(model: nn.Module, x: torch.Tensor, batch_size: int =
     return torch.cat(captured)
 
 
-def any_unit_active(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> bool:
+def any_unit_active(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> bool:
     """Whether any unit of the learned representation is active (> 0) on any sample of ``x``, without keeping the
     activations (a training set's would not fit in memory: Swin-T's are 150,528 numbers per image)."""
     active = []

@@ -31,8 +31,8 @@ from spurcomp.data.io import Dataset
 from spurcomp.data.tensors import DeviceImages, batches_of, images_on
 from spurcomp.metrics.accuracy import predict_logits, unbiased_accuracy
 from spurcomp.models import build_model
-from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, logger, package_versions,
-                              precision_context, temporary_sibling, tf32_allowed)
+from spurcomp.runtime import (atomic_torch_save, atomic_write_text, config_hash, derived_seed, images_last, logger,
+                              package_versions, precision_context, temporary_sibling, tf32_allowed)
 from spurcomp.metrics.representation import any_unit_active
 from spurcomp.settings import TrainingSetting
 from spurcomp.study import CHECKED_RUN_FILES, RUN_FILES, STEP_COLUMNS, RunStatus, damaged_run_files, file_digest
@@ -378,8 +378,7 @@ def initial_model(model_spec: dict, dataset: Dataset, seed: int, device) -> nn.M
 def _set_up(dataset, model_spec, setting, seed, device, identity, state_path, checkpoint_dir, options):
     """The run's data on the device, its model and optimiser, and its progress: resumed from its saved state, or
     a fresh start (epoch 0 recorded, checkpoints of an earlier configuration of the folder removed)."""
-    # bf16 convolutions on CUDA are fastest with channels-last tensors; on the CPU, and in fp32, nothing changes
-    channels_last = device.type == "cuda" and setting.precision == "bf16" and len(dataset.input_shape) == 3
+    channels_last = images_last(device, dataset.input_shape, setting.precision)
     data = RunData.on(dataset, device, channels_last)
     model = initial_model(model_spec, dataset, seed, device)
     if channels_last:

@@ -22,6 +22,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from spurcomp.data.io import Dataset
+from spurcomp.metrics.accuracy import chunk_size
 from spurcomp.models import build_model
 from spurcomp.runtime import config_hash, logger, precision_context
 from spurcomp.settings import NEUTRAL_VALUES, TrainingSetting
@@ -267,8 +268,9 @@ def _record_epochs(members: list[_Member], template: nn.Module, params: dict, da
     forward = vmap(lambda member_params, x: functional_call(template, member_params, (x,)), in_dims=(0, None))
     for split, (x, y, b) in (("train", (data.x_train, data.y_train, data.b_train)),
                              ("test", (data.x_test, data.y_test, data.b_test))):
+        chunk = chunk_size(x)
         with precision_context(x.device, precision):
-            logits = torch.cat([forward(params, x[i:i + 2048]) for i in range(0, len(x), 2048)], dim=1).float()
+            logits = torch.cat([forward(params, x[i:i + chunk]) for i in range(0, len(x), chunk)], dim=1).float()
         for row, member_logits in zip(rows, logits):
             row.update({f"{split}_{k}": v for k, v in split_metrics(member_logits, y, b).items()})
     for member, row in zip(members, rows):
