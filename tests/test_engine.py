@@ -405,6 +405,20 @@ def test_fig13_maps_and_per_step_dynamics_are_kept_on_request(tmp_path):
     got = np.stack([np.array(m, dtype=float)[..., 0] for m in at_1.image])
     assert got.shape == (3, 28, 28) and np.allclose(got, expected.numpy(), atol=1e-6)
     assert np.allclose(at_1.value, expected.sum((1, 2)).numpy(), rtol=1e-5)
+    # stored as float32, the tensors' own type: read back exactly
+    import pyarrow.parquet as pq
+    assert "element: float>" in str(pq.read_schema(tmp_path / "attributions.parquet").field("image").type)
+    # map_epochs: last keeps the last checkpoint's maps only, the same as every checkpoint's there
+    last = evaluate_run({"attributions": tmp_path / "a_last.parquet"}, tmp_path / "data.npz", tmp_path / "run",
+                        {"ig": {**ig, "maps": 3, "map_epochs": "last"}})["attributions"]
+    last_maps = last[last.metric == "attribution_map"]
+    assert last_maps.epoch.tolist() == [1, 1, 1] and len(last[last.metric == "input_image"]) == 3
+    assert all(np.array_equal(np.array(a, dtype=float), np.array(b, dtype=float))
+               for a, b in zip(last_maps.image, at_1.image))
+    def others(frame):
+        return frame[frame.metric != "attribution_map"].drop(columns="image").reset_index(drop=True)
+
+    assert others(last).equals(others(attributions))
     # per-step rows are the history's steps, one metric per step column
     steps = pd.read_parquet(tmp_path / "run" / "history.parquet").query("scope == 'step'")
     ratio = dynamics[dynamics.metric == "step_bc_loss_ratio"]

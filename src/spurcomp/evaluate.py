@@ -197,10 +197,12 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     input_range = tuple(dataset.metadata["input_range"])
     map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device,
                                                   ig.get("map_pool", "bias_conflicting"))
-    samples = (x, target, masks, map_x, map_target, groups)
-    for name in run.summary["checkpoints"]:
+    names = run.summary["checkpoints"]
+    for name in names:
         epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
         checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
+        mapped = groups if ig.get("map_epochs", "all") == "all" or name == names[-1] else []
+        samples = (x, target, masks, map_x, map_target, mapped)
         found, shares, entropy, maps = _checkpoint_attributions(checkpoint, epoch, samples, ig, seed, input_range)
         rows += found
     # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
