@@ -2,14 +2,22 @@
 one per job): jobs, wall seconds, CPU seconds, CPU / wall, and peak memory. Evaluation against training is the
 ratio the build time depends on most.
 
+CPU seconds are what each job logged at its end (``spurcomp.jobs.CPU_LINE`` in the job's log beside its benchmark
+file: its process's and finished child processes' user and system time). Snakemake's own ``cpu_time`` samples the
+job's processes every few seconds and misses what ran after the last sample, most of a short job; it is used, and
+the row marked, only for jobs whose log has no such line (made by an older version).
+
     python benchmarks/build_profile.py [--logs logs]
 """
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
+
+from spurcomp.jobs import CPU_LINE
 
 # a benchmark file's place names its rule family (workflow/rules/*.smk)
 FAMILIES = (("data/", "dataset"),
@@ -26,15 +34,26 @@ def family(path: Path, logs: Path) -> str:
     return next((name for prefix, name in FAMILIES if relative.startswith(prefix)), "other")
 
 
+def logged_cpu_seconds(benchmark: Path) -> float | None:
+    """The CPU seconds the job logged at its end (the last run's, where a rerun appended), or None."""
+    log = benchmark.with_name(benchmark.name.removesuffix(".benchmark.tsv") + ".log")
+    if not log.is_file():
+        return None
+    found = re.findall(rf"{CPU_LINE}: ([0-9.]+)", log.read_text(errors="replace"))
+    return float(found[-1]) if found else None
+
+
 def profile(logs: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(logs.rglob("*.benchmark.tsv")):
         last = pd.read_csv(path, sep="\t").iloc[-1]  # a rerun job appends: its last line is the latest
-        rows.append({"family": family(path, logs), "wall_s": float(last["s"]), "cpu_s": float(last["cpu_time"]),
+        logged = logged_cpu_seconds(path)
+        rows.append({"family": family(path, logs), "wall_s": float(last["s"]),
+                     "cpu_s": float(last["cpu_time"]) if logged is None else logged, "sampled": logged is None,
                      "max_rss_mb": float(last["max_rss"])})
     frame = pd.DataFrame(rows)
     table = frame.groupby("family").agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"),
-                                        max_rss_mb=("max_rss_mb", "max"))
+                                        sampled=("sampled", "sum"), max_rss_mb=("max_rss_mb", "max"))
     table["cpu_per_wall"] = table.cpu_s / table.wall_s
     return table.sort_values("cpu_s", ascending=False)
 
@@ -47,7 +66,8 @@ def main() -> None:
     print("| rule family | jobs | wall s (sum over jobs) | CPU s | CPU / wall | peak memory MB |")
     print("|---|---|---|---|---|---|")
     for name, row in table.iterrows():
-        print(f"| {name} | {int(row.jobs)} | {row.wall_s:,.0f} | {row.cpu_s:,.0f} | {row.cpu_per_wall:.2f} | "
+        sampled = f" ({int(row.sampled)} sampled by Snakemake)" if row.sampled else ""
+        print(f"| {name} | {int(row.jobs)} | {row.wall_s:,.0f} | {row.cpu_s:,.0f}{sampled} | {row.cpu_per_wall:.2f} | "
               f"{row.max_rss_mb:,.0f} |")
     total = table.sum(numeric_only=True)
     print(f"| all | {int(total.jobs)} | {total.wall_s:,.0f} | {total.cpu_s:,.0f} | "

@@ -1,5 +1,5 @@
-"""Results bundles: the figures, tables and claims of a run remade from its bundle alone, with real Snakemake runs
-that count the jobs; bundles of another config, version or with damaged files refused."""
+"""Results bundles: every figure, table, the claims and the fidelity manifest of a run remade from its bundle alone,
+with real Snakemake runs that count the jobs; bundles of another config, version or with damaged files refused."""
 import json
 import re
 import subprocess
@@ -12,7 +12,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
-TARGETS = ("figures/fig3.pdf", "results/claims.md", "results/tables/fig3.md")
+TARGETS = ("figures/fig3.pdf", "figures/prop1.pdf", "results/claims.md", "results/tables/fig3.md",
+           "results/fidelity.md")
 
 
 def snakemake(workdir, *args):
@@ -28,6 +29,7 @@ def spurcomp(workdir, *args):
 @pytest.mark.workflow
 def test_figures_and_claims_from_a_bundle_are_the_runs_own_without_training(tmp_path, tiny_config):
     tiny_config["training"]["max_epochs"] = 4
+    tiny_config["figures"]["prop1"] = {"layout": "prop1", "datasets": ["parity"]}  # drawn from a dataset's summary
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     for folder in (run, elsewhere):
         folder.mkdir()
@@ -37,17 +39,21 @@ def test_figures_and_claims_from_a_bundle_are_the_runs_own_without_training(tmp_
     assert made.returncode == 0, made.stderr
     bundle = run / "out" / "results.zip"
     manifest = json.loads(zipfile.ZipFile(bundle).read("bundle.json"))
-    assert sorted(manifest["files"]) == ["results/tables/fig3.parquet"] and manifest["doi"] == "10.5281/zenodo.0"
+    assert sorted(manifest["files"]) == ["results/summaries/parity.npz", "results/tables/fig3.parquet"]
+    assert manifest["doi"] == "10.5281/zenodo.0"
     assert manifest["provenance"]["versions"]["torch"] and manifest["config"]["studies"]["fig3"]["seeds"] == [0, 1]
     assert not [name for name in zipfile.ZipFile(bundle).namelist() if name.endswith(".pt")]  # never weights
 
     unpacked = spurcomp(elsewhere, "unbundle", str(bundle))
     assert unpacked.returncode == 0, unpacked.stderr
-    drawn = snakemake(elsewhere, "--cores", "2", "from_tables")  # the figures made from tables, their tables, claims
+    drawn = snakemake(elsewhere, "--cores", "2")  # everything the config makes
     assert drawn.returncode == 0, drawn.stderr[-3000:]
     rules = sorted(re.findall(r"^(?:local)?rule (\w+):$", drawn.stdout + drawn.stderr, re.M))
-    assert rules == ["claims", "figure", "from_tables", "table"]  # nothing trained, evaluated or aggregated
-    for name in ("figures/fig3.csv", "results/claims.csv", "results/tables/fig3.md"):
+    # nothing built, trained, evaluated or aggregated: two figures, a table, the claims and the manifest drawn
+    assert rules == ["all", "claims", "fidelity", "figure", "figure", "table"]
+    assert not (elsewhere / "results" / "data").exists()
+    for name in ("figures/fig3.csv", "figures/prop1.csv", "results/claims.csv", "results/tables/fig3.md",
+                 "results/fidelity.md"):
         assert (elsewhere / name).read_bytes() == (run / name).read_bytes(), name
     assert "Nothing to be done" in snakemake(elsewhere, "-n", *TARGETS).stdout
 
@@ -90,3 +96,36 @@ def test_a_bundle_of_another_format_or_not_a_bundle_is_refused(tmp_path, tiny_co
     with pytest.raises(BundleRefused, match="is not a results bundle"):
         unbundle(config, tmp_path / "notes.zip")
 
+
+
+SHIPPED = REPO / "results-bundles" / "default.zip"
+
+
+def test_the_shipped_default_bundle_is_current_and_every_study_learned(tmp_path):
+    """The repository's bundle of the default config: made under the config as it is now (a change to what the
+    tables hold needs a new bundle: `snakemake --cores all && spurcomp bundle results-bundles/default.zip`), with
+    this version's formats, every file the config's figures, claims and manifest read, intact; and no study's best
+    learning rate near chance."""
+    from spurcomp.aggregate import TABLE_VERSION, read_table
+    from spurcomp.bundle import BUNDLE_FORMAT, bundled_paths, read_manifest, result_config
+    from spurcomp.claims import best_unbiased_accuracy, learned_threshold
+    from spurcomp.config import validate_config
+    from spurcomp.study import data_digest
+
+    config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    manifest = read_manifest(SHIPPED)
+    assert (manifest["format"], manifest["table_version"]) == (BUNDLE_FORMAT, TABLE_VERSION)
+    assert manifest["config"] == result_config(config), "the default config changed: make the bundle again"
+    assert sorted(manifest["files"]) == sorted(map(str, bundled_paths(config)))
+    below = {}
+    with zipfile.ZipFile(SHIPPED) as archive:
+        for name, digest in manifest["files"].items():
+            data = archive.read(name)
+            assert data_digest(data) == digest, name
+            if name.startswith("results/tables/"):
+                (tmp_path / "t.parquet").write_bytes(data)
+                best, chance = best_unbiased_accuracy(read_table(tmp_path / "t.parquet")[0], config["grid_rule"])
+                if not best >= learned_threshold(chance):
+                    below[Path(name).stem] = (round(best, 3), chance)
+    assert not below, f"studies whose best learning rate stays near chance: {below}"
+    assert SHIPPED.stat().st_size < 20e6

@@ -310,3 +310,11 @@ def test_a_study_whose_best_rate_stays_below_twice_chance_is_flagged(tmp_path):
     text = (tmp_path / "c.md").read_text()
     assert "near_chance (0.160, chance 0.100)" in text and "learned (" not in text.split("core feature")[-1]
     assert text.count("⚠") == 2  # the flagged claim's verdict, and the note's mention
+
+
+def test_the_learned_threshold_is_twice_chance_or_halfway_to_perfect_with_two_classes():
+    from spurcomp.claims import learned_threshold
+
+    assert learned_threshold(0.1) == pytest.approx(0.2) and learned_threshold(0.01) == pytest.approx(0.02)
+    assert learned_threshold(0.5) == pytest.approx(0.75)  # twice chance would be perfect accuracy
+    assert learned_threshold(1 / 3) == pytest.approx(2 / 3)

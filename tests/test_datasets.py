@@ -131,3 +131,26 @@ def test_every_generator_writes_its_metadata_through_one_helper():
         metadata = build_dataset({**spec, "n_train": 40, "n_test": 20}, seed=0).metadata
         assert common <= set(metadata) and metadata["version"] == GENERATOR_VERSIONS[spec["generator"]]
         assert metadata["parameters"]["n_train"] == 40
+
+
+def test_a_summary_holds_the_training_labels_and_one_example_per_class_of_each_kind(tmp_path):
+    from spurcomp.data.io import EXAMPLES_PER_KIND, load_summary, save_summary, summarise_dataset
+
+    dataset = build_dataset({"generator": "colored_mnist", "source": "embedded", "n_train": 300, "n_test": 50,
+                             "rho_train": 0.1}, seed=0)
+    save_summary(tmp_path / "s.npz", summarise_dataset(dataset))
+    summary = load_summary(tmp_path / "s.npz")
+    train = dataset.train
+    assert summary.metadata == dataset.metadata and summary.num_classes == 10
+    assert np.array_equal(summary.train_y, train.y) and np.array_equal(summary.train_b, train.b)
+    for kind, agrees in (("aligned", True), ("conflicting", False)):
+        examples = summary.examples(kind)
+        assert len(examples) == EXAMPLES_PER_KIND
+        indices = [index for index, _ in examples]
+        assert all((train.y[i] == train.b[i]) == agrees for i in indices)
+        assert len({int(train.y[i]) for i in indices}) == EXAMPLES_PER_KIND  # one per class: different labels
+        # the first sample of its class and kind, in index order
+        pool = np.flatnonzero((train.y == train.b) == agrees)
+        assert all(i == pool[train.y[pool] == train.y[i]][0] for i in indices)
+        assert all(np.array_equal(image, train.x[i]) for i, image in examples)
+    assert (tmp_path / "s.npz").stat().st_size < 0.05 * train.x.nbytes  # kilobytes beside the dataset

@@ -22,7 +22,7 @@ def described(config: dict) -> list[jobs.Job]:
     """One job of every step of the default config."""
     chunk = run_chunks(config)[0]
     study = next(iter(config["studies"]))
-    return [jobs.dataset(config, "parity"), jobs.segmenter(config, "deeplabv3"),
+    return [jobs.dataset(config, "parity"), jobs.dataset_summary(config, "parity"), jobs.segmenter(config, "deeplabv3"),
             jobs.background_masks(config, "cifar10"), jobs.train(config, chunk), jobs.evaluate(config, chunk),
             jobs.aggregate(config, study), jobs.lr_extension(config, "fig3", 0), jobs.figure(config, "fig4"),
             jobs.table(config, "fig4"), jobs.claims(config), jobs.fidelity(config)]
@@ -34,7 +34,7 @@ def test_every_step_has_one_description_and_one_runner():
     assert {job.step for job in found} == set(jobs.PARAMS) == set(jobs.RUNNERS)
     for job in found:
         assert tuple(job.params) == jobs.PARAMS[job.step], job.step  # what the rule declares
-    train, evaluate = found[3], found[4]
+    train, evaluate = found[4], found[5]
     assert evaluate.input["trained"] == train.output["record"]
     assert train.params["runs"] == evaluate.params["runs"]
     # a CLI job is the same job without the workflow's record

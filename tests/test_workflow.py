@@ -84,8 +84,8 @@ def test_per_rule_overrides_reach_every_train_and_evaluate_job(tmp_path):
     assert train and all("runtime=60," in job for job in train), train[:1]
     # one rule per step: the rule list and the rule graph stay readable
     rules = subprocess.run([*FROM_ROOT, "--list-rules"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    assert rules == ["aggregate", "all", "background_masks", "claims", "dataset", "default", "evaluate", "fidelity",
-                     "figure", "from_tables", "lr_extension", "segmenter", "table", "train"]
+    assert rules == ["aggregate", "all", "background_masks", "claims", "dataset", "dataset_summary", "default",
+                     "evaluate", "fidelity", "figure", "lr_extension", "segmenter", "table", "train"]
 
 
 def test_every_documented_override_reaches_every_job_of_its_rule():
@@ -193,6 +193,10 @@ def test_whole_dag_runs_from_the_root_and_makes_fig3(tmp_path, tiny_config):
     # Snakemake's own record of each job's time and memory: one train job holds both seeds of a setting
     benchmark = pd.read_csv(run_logs.parent / "seeds=0_1.train.benchmark.tsv", sep="\t")
     assert {"s", "max_rss"} <= set(benchmark.columns) and benchmark.s.iloc[0] > 0
+    # and the job's own CPU time, which benchmarks/build_profile.py reads beside it
+    from spurcomp.jobs import CPU_LINE
+    cpu = re.findall(rf"{CPU_LINE}: ([0-9.]+)", (run_logs.parent / "seeds=0_1.train.log").read_text())
+    assert len(cpu) == 1 and 0 < float(cpu[0]) < 5 * benchmark.s.iloc[0]
 
     report = snakemake(tmp_path, "--report", str(tmp_path / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]

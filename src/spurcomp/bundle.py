@@ -1,18 +1,17 @@
-"""Results bundles: what the figures, their tables, the claims and the report are made from (the study tables and
-the learning-rate extension decisions), with the config as merged and their provenance, in one zip file, never a
-weight or a checkpoint.
+"""Results bundles: what the figures, their tables, the claims, the fidelity manifest and the report are made from
+(the study tables, the learning-rate extension decisions and the datasets' summaries), with the config as merged
+and their provenance, in one zip file, never a weight, a checkpoint or a dataset.
 
 ``spurcomp bundle OUT`` writes one after a run; ``spurcomp unbundle FILE`` puts its files where the workflow
 expects them, after checking that the bundle was made under the same config (the sections that decide what the
 tables hold), with a table format this version reads, and that every file's checksum holds. Snakemake then sees
-the tables up to date and their runs not needed (it does not remake a missing intermediate file while what was
-made from it exists), so ``snakemake --cores all from_tables`` draws every figure made from study tables and tests
-the claims without training or evaluating anything (the figures read from dataset files are not there: building a
-dataset reruns everything downstream of it).
+the tables and summaries up to date and the runs and datasets behind them not needed (it does not remake a missing
+intermediate file while what was made from it exists), so ``snakemake --cores all`` draws every figure, table,
+the claims and the fidelity manifest without building a dataset, training or evaluating anything.
 
-The zip stores the Parquet tables as they are (they are compressed already); ``bundle.json`` inside says what it
-holds: its format, the config sections, each file's size and SHA-256, and provenance (package versions, the
-source revision where the checkout is a git repository, the machine, when).
+The zip stores the files as they are (Parquet and compressed NumPy files are compressed already); ``bundle.json``
+inside says what it holds: its format, the config sections, each file's size and SHA-256, and provenance (package
+versions, the source revision where the checkout is a git repository, the machine, when).
 """
 from __future__ import annotations
 
@@ -26,10 +25,11 @@ from pathlib import Path
 
 from spurcomp.aggregate import TABLE_VERSION
 from spurcomp.config import ConfigError, canonical
+from spurcomp.fidelity import fidelity_datasets
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
 from spurcomp.study import (RESULTS, data_digest, decided_extension_rates, extension_path, extension_rates,
-                            file_digest)
+                            file_digest, summary_path)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -48,10 +48,12 @@ def result_config(config: dict) -> dict:
 
 
 def bundled_paths(config: dict) -> list[Path]:
-    """The files a bundle of ``config`` holds: the table of every study a figure or a claim is drawn from, and the
-    learning-rate extension decisions made for them."""
-    studies = {path for name in figure_names(config) for path in figure_inputs(config, name)
-               if path.parent == RESULTS / "tables"}
+    """The files a bundle of ``config`` holds: the table of every study a figure or a claim is drawn from, the
+    learning-rate extension decisions made for them, and the summaries of the datasets the figures drawn from
+    datasets and the fidelity manifest read."""
+    inputs = {path for name in figure_names(config) for path in figure_inputs(config, name)}
+    studies = {path for path in inputs if path.parent == RESULTS / "tables"}
+    summaries = (inputs - studies) | {summary_path(name) for name in fidelity_datasets(config)}
     studies |= {RESULTS / "tables" / f"{study}.parquet" for study in claim_studies(config)}
     decisions = []
     for path in sorted(studies):
@@ -59,7 +61,7 @@ def bundled_paths(config: dict) -> list[Path]:
         if extension_rates(config["studies"][study]):
             steps = len(decided_extension_rates(config, study)) + 1
             decisions += [extension_path(study, step) for step in range(steps)]
-    return sorted(studies) + decisions
+    return sorted(studies) + decisions + sorted(summaries)
 
 
 def _revision() -> str | None:

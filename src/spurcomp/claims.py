@@ -458,6 +458,12 @@ COLUMNS = ["claim", "text", "figure", "study", "metric", "paper_direction", "sup
 LEARNED_FACTOR = 2.0
 
 
+def learned_threshold(chance: float) -> float:
+    """The unbiased accuracy a study's best learning rate must reach to count as having learned the core feature:
+    twice chance, or, with two classes (where twice chance is perfect accuracy), halfway from chance to perfect."""
+    return min(LEARNED_FACTOR * chance, (1.0 + chance) / 2)
+
+
 def best_unbiased_accuracy(table, grid_rule: dict | None = None) -> tuple[float, float]:
     """A study's best seed-mean unbiased test accuracy over the learning rates the grid rule keeps (failed runs
     left out), and chance (one over the classes its accuracy table names; NaN where neither is in the table)."""
@@ -562,18 +568,19 @@ def _markdown(frame, tests: dict) -> str:
 
 
 def _near_chance(row) -> bool:
-    return bool(row.best_unbiased_acc < LEARNED_FACTOR * row.chance)
+    return bool(row.best_unbiased_acc < learned_threshold(row.chance))
 
 
 def _barely_learned(frame) -> list[str]:
-    """The studies whose best learning rate stays below twice chance on the unbiased test set, named."""
+    """The studies whose best learning rate stays below :func:`learned_threshold` on the unbiased test set, named."""
     below = frame[[_near_chance(row) for row in frame.itertuples()]].drop_duplicates("study")
     if below.empty:
         return []
     listed = "; ".join(f"{row.study} ({row.best_unbiased_acc:.3f}, chance {row.chance:.3f})"
                        for row in below.itertuples())
     return ["", f"**Models that have not learned the core feature.** In these studies even the best learning rate "
-                f"stays below {LEARNED_FACTOR:g}× chance unbiased test accuracy, so their claims (marked ⚠ above) "
+                f"stays below {LEARNED_FACTOR:g}× chance unbiased test accuracy (halfway from chance to perfect with two "
+                f"classes), so their claims (marked ⚠ above) "
                 f"describe models near chance: {listed}."]
 
 

@@ -43,6 +43,10 @@ def _step_verbs(sub) -> None:
     p.add_argument("name")
     p.add_argument("--out")
 
+    p = sub.add_parser("summary", help="results/summaries/NAME.npz: a dataset's metadata, training labels and example "
+                                       "images (what Fig. 2, Prop. 1 and the fidelity manifest read)")
+    p.add_argument("name")
+
     p = sub.add_parser("segmenter", help="train (or load) results/segmenters/NAME.pt and report its mIoU")
     p.add_argument("name")
     p.add_argument("--threads", type=int, default=1)
@@ -108,14 +112,14 @@ def _inspection_verbs(sub) -> None:
     p.add_argument("--step-times", help="your own step-time table (benchmarks/paper_scale.py --table writes one)")
 
     p = sub.add_parser("bundle", help="pack what the figures, tables and claims are made from (the study tables, the "
-                                      "learning-rate decisions, the config, provenance; never weights) into one file")
+                                      "learning-rate decisions, the datasets' summaries, the config, provenance; never "
+                                      "weights) into one file")
     p.add_argument("out", metavar="OUT", help="the bundle to write, e.g. results-bundle.zip")
     p.add_argument("--doi", help="the DOI of the record the bundle is published under (kept in its bundle.json)")
 
-    p = sub.add_parser("unbundle", help="put a bundle's tables where the workflow expects them (after checking its "
-                                        "config, version and checksums): `snakemake --cores all from_tables` then "
-                                        "draws the figures made from tables, their tables and the claims, without "
-                                        "training")
+    p = sub.add_parser("unbundle", help="put a bundle's files where the workflow expects them (after checking its "
+                                        "config, version and checksums): `snakemake --cores all` then draws every "
+                                        "figure, their tables, the claims and the fidelity manifest without training")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--force", action="store_true", help="replace this checkout's own tables where they differ")
 
@@ -210,6 +214,7 @@ def _fidelity_job(args, config: dict) -> jobs.Job:
 # each step verb's job: the workflow's job of the names given (a run's without the workflow's records)
 STEP_JOBS = {
     "dataset": _dataset_job,
+    "summary": lambda args, config: jobs.dataset_summary(config, args.name),
     "segmenter": lambda args, config: jobs.segmenter(config, args.name),
     "masks": lambda args, config: jobs.background_masks(config, args.name),
     "train": _train_job,
@@ -255,8 +260,8 @@ def _bundle(args, config):
 
 def _unbundle(args, config):
     written = unbundle(config, args.file, args.force)
-    print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all from_tables` draws the "
-          f"figures made from study tables, their tables and the claims")
+    print(f"spurcomp: {len(written)} file(s) written from {args.file}; `snakemake --cores all` draws every figure, "
+          f"their tables, the claims and the fidelity manifest from them, without training")
 
 
 def _runs(args, config):

@@ -18,15 +18,16 @@ from spurcomp import steps
 from spurcomp.config import ConfigError, canonical
 from spurcomp.fidelity import fidelity_datasets, fidelity_markdown, with_degraded
 from spurcomp.figures import claim_studies, claims_param, figure_caption, figure_inputs, figure_spec
+from spurcomp.runtime import logger
 from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunChunk, RunKey, background_masks_path, chunk_of,
                             chunk_record_path, chunk_records, dataset_job, dataset_path, dataset_segmenter,
                             evaluation_masks, evaluation_path, extension_path, figure_path, refresh_chunk_record,
                             run_chunks, run_evaluations, run_logs, segmenter_job, segmenter_path, study_runs,
-                            table_path, train_job, write_chunk_record)
+                            summary_path, table_path, train_job, write_chunk_record)
 
 # each step's params by name: what its rule declares (a change of any reruns the job); a CLI job may add
 # ``families`` (evaluate: the families named)
-PARAMS = {"dataset": ("spec",), "segmenter": ("spec",), "background_masks": (), "train": ("jobs", "runs"),
+PARAMS = {"dataset": ("spec",), "dataset_summary": (), "segmenter": ("spec",), "background_masks": (), "train": ("jobs", "runs"),
           "evaluate": ("evaluations", "runs"), "aggregate": ("spec", "files"),
           "lr_extension": ("spec", "grid_rule", "files"), "figure": ("layout", "caption", "grid_rule"),
           "table": ("layout", "grid_rule"), "claims": ("claims", "grid_rule", "tests"), "fidelity": ("manifest",)}
@@ -47,6 +48,11 @@ class Job:
 
 def dataset(config: dict, name: str) -> Job:
     return Job("dataset", output={"data": str(dataset_path(name))}, params={"spec": dataset_job(config, name)})
+
+
+def dataset_summary(config: dict, name: str) -> Job:
+    """A dataset's summary from its file: what the figures drawn from datasets and the fidelity manifest read."""
+    return Job("dataset_summary", input={"data": str(dataset_path(name))}, output={"summary": str(summary_path(name))})
 
 
 def segmenter(config: dict, name: str) -> Job:
@@ -133,8 +139,8 @@ def claims(config: dict) -> Job:
 
 
 def fidelity(config: dict) -> Job:
-    """The fidelity manifest (the config's): input, the built data files, whose degraded ones it lists."""
-    return Job("fidelity", input={name: str(dataset_path(name)) for name in fidelity_datasets(config)},
+    """The fidelity manifest (the config's): input, the built data's summaries, whose degraded data it lists."""
+    return Job("fidelity", input={name: str(summary_path(name)) for name in fidelity_datasets(config)},
                output={"manifest": FIDELITY_OUTPUT}, params={"manifest": fidelity_markdown(config)})
 
 
@@ -186,6 +192,8 @@ def _run_fidelity(job: Job, threads: int, runtime: dict) -> None:
 
 RUNNERS = {
     "dataset": lambda job, threads, runtime: steps.make_dataset(job.params["spec"], job.output["data"]),
+    "dataset_summary": lambda job, threads, runtime: steps.summarise_dataset(job.input["data"],
+                                                                             job.output["summary"]),
     "segmenter": lambda job, threads, runtime: steps.make_segmenter(
         job.params["spec"], job.output["weights"], job.output["report"], runtime["device"], threads),
     "background_masks": lambda job, threads, runtime: steps.make_background_masks(
@@ -210,7 +218,16 @@ RUNNERS = {
 }
 
 
+CPU_LINE = "job CPU seconds"  # logged at a job's end; benchmarks/build_profile.py reads it
+
+
 def run(job: Job, threads: int, runtime: dict) -> None:
     """Run ``job`` with ``threads`` threads under the config's runtime options
-    (:func:`spurcomp.study.runtime_options`)."""
+    (:func:`spurcomp.study.runtime_options`), and log the CPU time it took: its process's and its finished child
+    processes' user and system time (Snakemake's benchmark files sample it every few seconds, which misses most of a
+    short job's)."""
+    import resource
+
     RUNNERS[job.step](job, threads, runtime)
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    logger.info("%s: %.2f", CPU_LINE, sum(u.ru_utime + u.ru_stime for u in used))

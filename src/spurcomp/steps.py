@@ -16,6 +16,13 @@ from spurcomp.study import record_packing, side_by_side_runs
 logger = logging.getLogger("spurcomp")
 
 
+def summarise_dataset(data: str | Path, out: str | Path) -> None:
+    """A dataset file's summary (``data.io.DatasetSummary``) into ``out``."""
+    from spurcomp.data.io import load_dataset, save_summary, summarise_dataset as summary_of
+
+    save_summary(out, summary_of(load_dataset(data)))
+
+
 def make_dataset(spec: dict, out: str | Path) -> None:
     """Build the dataset of a ``datasets.NAME`` section (with its ``seed``) into ``out``."""
     from spurcomp.data import build_dataset, save_dataset

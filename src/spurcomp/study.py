@@ -157,6 +157,11 @@ def dataset_path(name: str) -> Path:
     return RESULTS / "data" / f"{name}.npz"
 
 
+def summary_path(name: str) -> Path:
+    """A dataset's summary (``data.io.DatasetSummary``): what Fig. 2, Prop. 1 and the fidelity manifest read."""
+    return RESULTS / "summaries" / f"{name}.npz"
+
+
 def figure_path(figure: str) -> Path:
     return FIGURES / f"{figure}.pdf"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from spurcomp import jobs as describe
 from spurcomp.config import ConfigError, command_line_values, deep_merge, validate_config
 from spurcomp.status import without_summary
-from spurcomp.figures import all_figures, figure_inputs, figure_names, results_table_paths, tabulated_figures
+from spurcomp.figures import all_figures, figure_names, results_table_paths, tabulated_figures
 from spurcomp.study import (
     CHUNK_STEPS,
     background_masks_path,
@@ -20,13 +20,13 @@ from spurcomp.study import (
     dataset_segmenter,
     decided_extension_rates,
     extension_rates,
-    figure_path,
     rebuild_command,
     run_chunks,
     run_evaluations,
     runtime_options,
     side_by_side_runs,
     stale_chunks,
+    summary_path,
     study_runs,
 )
 
@@ -116,14 +116,6 @@ def all_targets(config):
     """Every figure of the config, its results tables, the claims table and the fidelity manifest: what `all`
     makes."""
     return [*all_figures(config), *results_table_paths(config), Path("results/claims.md"), Path("results/fidelity.md")]
-
-
-def from_tables_targets(config):
-    """The targets of `from_tables`: every figure drawn from study tables, the results tables and the claims."""
-    figures = [
-        figure_path(name) for name in figure_names(config) if figure_inputs(config, name)[0].suffix == ".parquet"
-    ]
-    return [*figures, *results_table_paths(config), Path("results/claims.md")]
 
 
 def resource(family, key, default):

@@ -18,6 +18,29 @@ rule dataset:
         "../scripts/job.py"
 
 
+# A dataset's summary (its metadata, training labels and Fig. 2's example images): what Fig. 2, Prop. 1 and the
+# fidelity manifest read, small enough for a results bundle.
+rule dataset_summary:
+    input:
+        unpack(lambda wildcards: describe.dataset_summary(config, wildcards.dataset).input),
+    output:
+        summary=str(summary_path("{dataset}")),
+    log:
+        "logs/summaries/{dataset}.log",
+    benchmark:
+        "logs/summaries/{dataset}.benchmark.tsv"
+    wildcard_constraints:
+        dataset=one_of(config["datasets"]),
+    conda:
+        "../../envs/spurcomp.yaml"
+    threads: 1
+    resources:
+        mem_mb=resource("dataset", "mem_mb", 2000),
+        runtime=resource("dataset", "runtime", 30),
+    script:
+        "../scripts/job.py"
+
+
 # A segmenter (DeepLabV3) for the background attribution percentage: trained on procedural images (or loaded
 # from the user's weights), its mIoU on held-out images in the JSON beside it.
 rule segmenter:

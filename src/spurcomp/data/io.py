@@ -199,3 +199,65 @@ def load_background_masks(path: str | os.PathLike, dataset: Dataset) -> tuple[np
         raise ValueError(f"background masks {path} have shape {background.shape}, but the dataset's test images need "
                          f"{expected}: the masks are stale; delete the file to recompute them")
     return background, metadata
+
+
+# -- a dataset's summary: what the figures drawn from datasets (Fig. 2, Prop. 1) and the fidelity manifest read ----
+
+EXAMPLES_PER_KIND = 4  # Fig. 2's images per row of each kind (bias-aligned, bias-conflicting)
+
+
+@dataclass
+class DatasetSummary:
+    """A dataset's metadata, its training labels (y, b) and a few training images: the bias-aligned and
+    bias-conflicting examples Fig. 2 shows (:func:`example_indices`). Kilobytes where the dataset is megabytes, so
+    a results bundle carries it and the figures drawn from datasets need no dataset file."""
+
+    metadata: dict
+    train_y: np.ndarray
+    train_b: np.ndarray
+    example_index: np.ndarray  # training-set indices of the examples
+    example_x: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.metadata["num_classes"])
+
+    def examples(self, kind: str) -> list[tuple[int, np.ndarray]]:
+        """(training index, image) of the examples of ``kind`` (``aligned``: b = y; ``conflicting``: b ≠ y)."""
+        aligned = self.train_y[self.example_index] == self.train_b[self.example_index]
+        chosen = aligned if kind == "aligned" else ~aligned
+        return [(int(i), x) for i, x in zip(self.example_index[chosen], self.example_x[chosen])]
+
+
+def example_indices(y: np.ndarray, b: np.ndarray, num_classes: int, per_kind: int = EXAMPLES_PER_KIND) -> np.ndarray:
+    """``per_kind`` bias-aligned then ``per_kind`` bias-conflicting training indices, one per class where possible
+    (the first of each class in index order, then the first others), so the examples show different labels."""
+    picked = []
+    for pool in (np.flatnonzero(y == b), np.flatnonzero(y != b)):
+        by_class = [pool[y[pool] == c][:1] for c in range(num_classes)]
+        candidates = np.concatenate([c for c in by_class if len(c)] + [pool])
+        picked += list(dict.fromkeys(candidates.tolist()))[:per_kind]
+    return np.array(picked, dtype=np.int64)
+
+
+def summarise_dataset(dataset: Dataset) -> DatasetSummary:
+    train = dataset.train
+    index = example_indices(train.y, train.b, dataset.num_classes)
+    images = np.stack([np.asarray(train.x[i], dtype=np.float32) for i in index]) if len(index) else \
+        np.zeros((0, *dataset.input_shape), np.float32)
+    return DatasetSummary(dataset.metadata, np.asarray(train.y), np.asarray(train.b), index, images)
+
+
+def save_summary(path: str | os.PathLike, summary: DatasetSummary) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    np.savez_compressed(tmp, metadata=np.array(json.dumps(summary.metadata, sort_keys=True)), train_y=summary.train_y,
+                        train_b=summary.train_b, example_index=summary.example_index, example_x=summary.example_x)
+    os.replace(tmp, path)
+
+
+def load_summary(path: str | os.PathLike) -> DatasetSummary:
+    with np.load(path, allow_pickle=False) as f:
+        return DatasetSummary(json.loads(str(f["metadata"])), f["train_y"], f["train_b"], f["example_index"],
+                              f["example_x"])

@@ -23,7 +23,7 @@ from types import ModuleType
 
 from spurcomp.config import UnknownName, layout_inputs
 from spurcomp.names import dataset_label, dataset_spec_source, metric_name, model_name
-from spurcomp.study import RESULTS, dataset_path, figure_path, table_path
+from spurcomp.study import RESULTS, figure_path, summary_path, table_path
 
 LAYOUTS = tuple(layout_inputs())  # the modules of this package (spurcomp.config reads them from their sources)
 
@@ -60,10 +60,10 @@ def results_table_paths(config: dict) -> list[Path]:
 
 
 def figure_inputs(config: dict, figure: str) -> list[Path]:
-    """The files a figure is drawn from: its studies' tables, or its datasets' files."""
+    """The files a figure is drawn from: its studies' tables, or its datasets' summaries."""
     spec = figure_spec(config, figure)
     if layout_module(spec["layout"]).INPUTS == "datasets":
-        return [dataset_path(name) for name in spec["datasets"]]
+        return [summary_path(name) for name in spec["datasets"]]
     return [table_path(name) for name in spec["studies"]]
 
 

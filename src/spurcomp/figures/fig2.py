@@ -13,7 +13,6 @@ bias-aligned training images (b = y: the spurious feature agrees with the class)
 (b ≠ y, titles in red), one per class where possible. The row label names the source of the base images
 (embedded offline stand-ins or the real MNIST / CIFAR-10). The CSV beside the figure lists every shown image.
 """
-PER_KIND = 4  # images per row of each kind
 
 
 def claims(spec: dict, config: dict):
@@ -32,39 +31,35 @@ def _show(ax, image) -> None:
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
-    """``PER_KIND`` bias-aligned then ``PER_KIND`` bias-conflicting training images per dataset (one row each)."""
+    """``EXAMPLES_PER_KIND`` bias-aligned then as many bias-conflicting training images per dataset (one row each),
+    from each dataset's summary."""
     import matplotlib.pyplot as plt
-    import numpy as np
     import pandas as pd
 
-    from spurcomp.data.io import load_dataset
+    from spurcomp.data.io import EXAMPLES_PER_KIND, load_summary
     from spurcomp.figures._draw import save
     from spurcomp.names import dataset_name, degraded_column, source_name
 
-    fig, axes = plt.subplots(len(inputs), 2 * PER_KIND, figsize=(1.5 * 2 * PER_KIND, 1.9 * len(inputs)),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(len(inputs), 2 * EXAMPLES_PER_KIND,
+                             figsize=(1.5 * 2 * EXAMPLES_PER_KIND, 1.9 * len(inputs)), layout="constrained",
+                             squeeze=False)
     shown, sources = [], set()
     for row, path in zip(axes, inputs):
-        dataset = load_dataset(path)
-        meta, split = dataset.metadata, dataset.train
-        aligned, conflicting = np.flatnonzero(split.y == split.b), np.flatnonzero(split.y != split.b)
+        summary = load_summary(path)
+        meta = summary.metadata
         name, source = dataset_name(meta["generator"]), source_name(meta["source"], meta["generator"])
         degraded = degraded_column(meta)
-        for column, (kind, pool) in enumerate((("aligned", aligned), ("conflicting", conflicting))):
-            # one image per class where possible, so the examples show different labels
-            by_class = [pool[split.y[pool] == c][:1] for c in range(dataset.num_classes)]
-            candidates = np.concatenate([c for c in by_class if len(c)] + [pool])
-            picks = list(dict.fromkeys(candidates.tolist()))[:PER_KIND]
-            kind_axes = row[column * PER_KIND:(column + 1) * PER_KIND]
-            for ax in kind_axes[len(picks):]:
+        for column, kind in enumerate(("aligned", "conflicting")):
+            examples = summary.examples(kind)
+            kind_axes = row[column * EXAMPLES_PER_KIND:(column + 1) * EXAMPLES_PER_KIND]
+            for ax in kind_axes[len(examples):]:
                 ax.axis("off")  # a tiny dataset without enough samples of this kind
-            for ax, index in zip(kind_axes, picks):
-                _show(ax, split.x[index])
-                ax.set_title(f"y={split.y[index]}  b={split.b[index]}", fontsize=7,
-                             color="black" if kind == "aligned" else "tab:red")
+            for ax, (index, image) in zip(kind_axes, examples):
+                y, b = int(summary.train_y[index]), int(summary.train_b[index])
+                _show(ax, image)
+                ax.set_title(f"y={y}  b={b}", fontsize=7, color="black" if kind == "aligned" else "tab:red")
                 shown.append({"dataset": Path(path).stem, "dataset_name": name, "generator": meta["generator"],
-                              "source": meta["source"], "index": int(index), "y": int(split.y[index]),
-                              "b": int(split.b[index]), "kind": kind, **degraded})
+                              "source": meta["source"], "index": index, "y": y, "b": b, "kind": kind, **degraded})
         row[0].set_ylabel(f"{name}\n({source}{'; DEGRADED' if degraded else ''})", fontsize=7)
         sources.update(meta.get("base_images", [meta["source"]]))
     fig.suptitle("Example training images: left bias-aligned (b = y), right bias-conflicting (b ≠ y, red)\n"

@@ -28,7 +28,7 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     import numpy as np
     import pandas as pd
 
-    from spurcomp.data.io import load_dataset
+    from spurcomp.data.io import load_summary
     from spurcomp.figures._draw import save
     from spurcomp.metrics.mechanism import bc_ba_loss_ratio, fit_growth_rate, spurious_rule_logits
     from spurcomp.names import dataset_label, degraded_column
@@ -37,13 +37,13 @@ def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
     rows = []
     for path in inputs:
-        dataset = load_dataset(path)
-        y, b = dataset.train.y, dataset.train.b
-        logits = spurious_rule_logits(b, dataset.num_classes)
+        summary = load_summary(path)
+        y, b = summary.train_y, summary.train_b
+        logits = spurious_rule_logits(b, summary.num_classes)
         ratio = np.array([bc_ba_loss_ratio(scale * logits, y, b) for scale in k])
         fitted = k >= FIT_FROM
         alpha, c = fit_growth_rate(k[fitted], ratio[fitted])
-        meta = dataset.metadata
+        meta = summary.metadata
         name = dataset_label(meta["generator"], meta.get("source", "procedural"), meta.get("degraded"))
         degraded = degraded_column(meta)
         line, = left.plot(k, ratio, label=f"{name}: α = {alpha:.3f}")
