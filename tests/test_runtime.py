@@ -19,3 +19,29 @@ def test_derived_seeds_are_stable_and_distinct():
     assert derived_seed("batch-order", 0, 1) == derived_seed("batch-order", 0, 1)
     assert len({derived_seed("batch-order", 0, e) for e in range(100)}) == 100
     assert 0 <= derived_seed("init", 3) < 2**63
+
+
+def test_images_go_channels_last_on_a_cpu_except_to_train_at_64_px_where_pytorch_crashes():
+    import subprocess
+    import sys
+
+    import torch
+
+    from spurcomp.runtime import images_last
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert images_last(cpu, (3, 32, 32)) and images_last(cpu, (3, 32, 32), training=True)
+    assert images_last(cpu, (3, 64, 32), training=True)  # MNIST-CIFAR
+    assert images_last(cpu, (3, 64, 64)) and not images_last(cpu, (3, 64, 64), training=True)
+    assert not images_last(cpu, (20,)) and not images_last(cuda, (3, 32, 32))
+    assert images_last(cuda, (3, 32, 32), "bf16", training=True)
+    # the layout images_last picks trains ResNet18 at 64 x 64 (channels-last, its backward pass kills the process)
+    script = (
+        "import torch; from spurcomp.models import build_model; from spurcomp.runtime import images_last\n"
+        "layout = torch.channels_last if images_last(torch.device('cpu'), (3, 64, 64), training=True) "
+        "else torch.contiguous_format\n"
+        "m = build_model({'arch': 'resnet', 'depth': 'resnet18', 'width': 0.125}, (3, 64, 64), 10).to(memory_format=layout)\n"
+        "x = torch.randn(4, 3, 64, 64).contiguous(memory_format=layout)\n"
+        "torch.nn.functional.cross_entropy(m(x), torch.zeros(4, dtype=torch.long)).backward(); print('trained')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]

@@ -378,7 +378,7 @@ def initial_model(model_spec: dict, dataset: Dataset, seed: int, device) -> nn.M
 def _set_up(dataset, model_spec, setting, seed, device, identity, state_path, checkpoint_dir, options):
     """The run's data on the device, its model and optimiser, and its progress: resumed from its saved state, or
     a fresh start (epoch 0 recorded, checkpoints of an earlier configuration of the folder removed)."""
-    channels_last = images_last(device, dataset.input_shape, setting.precision)
+    channels_last = images_last(device, dataset.input_shape, setting.precision, training=True)
     data = RunData.on(dataset, device, channels_last)
     model = initial_model(model_spec, dataset, seed, device)
     if channels_last:
