@@ -156,7 +156,8 @@ def test_figS_optimizers_names_each_panel_by_its_optimizer_and_schedule(tmp_path
 def test_proposition_1_ratio_grows_like_k_exp_k_on_a_dataset(tmp_path):
     import numpy as np
 
-    from spurcomp.data import build_dataset, save_dataset
+    from spurcomp.data import build_dataset
+    from spurcomp.data.io import save_summary, summarise_dataset
     from spurcomp.metrics.mechanism import bc_ba_loss_ratio, fit_growth_rate, spurious_rule_logits
 
     # by hand, binary: a BA sample's loss is log(1 + e^-k), a BC sample's log(1 + e^k)
@@ -170,7 +171,7 @@ def test_proposition_1_ratio_grows_like_k_exp_k_on_a_dataset(tmp_path):
 
     data = build_dataset({"generator": "parity", "core_bits": 3, "spurious_bits": 1, "noise_bits": 4, "n_train": 1000,
                           "n_test": 100, "rho_train": 0.1, "rho_test": 0.5}, seed=0)
-    save_dataset(tmp_path / "parity.npz", data)
+    save_summary(tmp_path / "parity.npz", summarise_dataset(data))  # what the figure reads: the dataset's summary
     values = layout_module("prop1").plot([tmp_path / "parity.npz"], tmp_path / "prop1.pdf", tmp_path / "prop1.csv")
     assert (tmp_path / "prop1.pdf").read_bytes()[:4] == b"%PDF"
     conflicting = (data.train.y != data.train.b).mean()

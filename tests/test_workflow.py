@@ -264,7 +264,7 @@ SEMISYNTHETIC_CONFIG = {
                    "ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 4}},
     "studies": {
         "cm": {"dataset": "colored_mnist", "model": "cnn", "grid": {"lr": [0.01, 0.1]}, "seeds": [0]},
-        "mc": {"dataset": "mnist_cifar", "model": "cnn", "grid": {"lr": [0.01, 0.1]}, "seeds": [0],
+        "mc": {"dataset": "mnist_cifar", "model": "cnn", "grid": {"lr": [0.01, 0.05]}, "seeds": [0],
                "evaluation": {"ig": {"n_samples": 4}}},
     },
     "figures": {
