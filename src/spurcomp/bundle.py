@@ -28,8 +28,8 @@ from spurcomp.config import ConfigError, canonical
 from spurcomp.fidelity import fidelity_datasets
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
-from spurcomp.study import (RESULTS, data_digest, decided_extension_rates, extension_path, extension_rates,
-                            file_digest, summary_path)
+from spurcomp.study import (RESULTS, data_digest, dataset_segmenter, decided_extension_rates, extension_path,
+                            extension_rates, file_digest, segmenter_path, summary_path)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -49,11 +49,14 @@ def result_config(config: dict) -> dict:
 
 def bundled_paths(config: dict) -> list[Path]:
     """The files a bundle of ``config`` holds: the table of every study a figure or a claim is drawn from, the
-    learning-rate extension decisions made for them, and the summaries of the datasets the figures drawn from
-    datasets and the fidelity manifest read."""
+    learning-rate extension decisions made for them, the summaries of the datasets the figures drawn from
+    datasets and the fidelity manifest read, and the mIoU reports of the segmenters behind the tables."""
     inputs = {path for name in figure_names(config) for path in figure_inputs(config, name)}
     studies = {path for path in inputs if path.parent == RESULTS / "tables"}
     summaries = (inputs - studies) | {summary_path(name) for name in fidelity_datasets(config)}
+    # the segmenters' mIoU reports, which the report shows
+    segmenters = {segmenter_path(found).with_suffix(".json") for study in {path.stem for path in studies}
+                  if (found := dataset_segmenter(config, config["studies"][study]["dataset"]))}
     studies |= {RESULTS / "tables" / f"{study}.parquet" for study in claim_studies(config)}
     decisions = []
     for path in sorted(studies):
@@ -61,7 +64,7 @@ def bundled_paths(config: dict) -> list[Path]:
         if extension_rates(config["studies"][study]):
             steps = len(decided_extension_rates(config, study)) + 1
             decisions += [extension_path(study, step) for step in range(steps)]
-    return sorted(studies) + decisions + sorted(summaries)
+    return sorted(studies) + decisions + sorted(summaries) + sorted(segmenters)
 
 
 def _revision() -> str | None:
