@@ -20,7 +20,7 @@ import pandas as pd
 from spurcomp.jobs import CPU_LINE
 
 # a benchmark file's place names its rule family (workflow/rules/*.smk)
-FAMILIES = (("data/", "dataset"),
+FAMILIES = (("data/", "dataset"), ("summaries/", "dataset summary"),
             ("segmenters/", "segmenter"), ("masks/", "background masks"), ("tables/", "table"),
             ("figures/", "figure"), ("claims", "claims"), ("fidelity", "fidelity"))
 

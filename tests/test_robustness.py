@@ -250,6 +250,10 @@ def test_degraded_data_are_named_in_figures_tables_claims_and_the_manifest(tmp_p
     assert claims.data_source.str.contains("DEGRADED: frost: the frost photographs could not be read").all()
     manifest = (tmp_path / "results" / "fidelity.md").read_text()
     assert "## Degraded data" in manifest and "| Corrupted CIFAR-10 (`cc`) | frost: the frost photographs" in manifest
+    # `spurcomp fidelity` without Snakemake, where the dataset is built and its summary is not, still says so
+    (tmp_path / "results" / "summaries" / "cc.npz").unlink()
+    printed = spurcomp(tmp_path, "fidelity")
+    assert printed.returncode == 0 and "| Corrupted CIFAR-10 (`cc`) | frost: the frost photographs" in printed.stdout
 
     # where the config refuses fallbacks (the paper's scale), the dataset is not built, in one line saying why
     refusing = {**DEGRADED_CONFIG, "datasets": {"cc": {**DEGRADED_CONFIG["datasets"]["cc"], "allow_fallback": False}}}

@@ -16,8 +16,8 @@ from spurcomp.plan import plan, plan_markdown, read_step_times
 from spurcomp.runtime import PlainError, log_to
 from spurcomp.settings import parse_setting_key
 from spurcomp.status import format_status, study_status
-from spurcomp.study import (EVALUATION_FAMILIES, RunChunk, RunKey, chunk_of, decided_extension_rates, runtime_options,
-                            study_runs)
+from spurcomp.study import (EVALUATION_FAMILIES, RunChunk, RunKey, chunk_of, dataset_path, decided_extension_rates,
+                            runtime_options, study_runs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,6 +208,9 @@ def _figure_job(args, config: dict) -> jobs.Job:
 
 def _fidelity_job(args, config: dict) -> jobs.Job:
     job = jobs.fidelity(config)
+    # without Snakemake a dataset may be built and its summary not: its file holds the same metadata
+    job = replace(job, input={name: path if Path(path).exists() else str(dataset_path(name))
+                              for name, path in job.input.items()})
     return replace(job, output={"manifest": args.out}) if args.out else replace(job, output={})
 
 

@@ -192,8 +192,7 @@ def _run_fidelity(job: Job, threads: int, runtime: dict) -> None:
 
 RUNNERS = {
     "dataset": lambda job, threads, runtime: steps.make_dataset(job.params["spec"], job.output["data"]),
-    "dataset_summary": lambda job, threads, runtime: steps.summarise_dataset(job.input["data"],
-                                                                             job.output["summary"]),
+    "dataset_summary": lambda job, threads, runtime: steps.make_summary(job.input["data"], job.output["summary"]),
     "segmenter": lambda job, threads, runtime: steps.make_segmenter(
         job.params["spec"], job.output["weights"], job.output["report"], runtime["device"], threads),
     "background_masks": lambda job, threads, runtime: steps.make_background_masks(

@@ -16,11 +16,11 @@ from spurcomp.study import record_packing, side_by_side_runs
 logger = logging.getLogger("spurcomp")
 
 
-def summarise_dataset(data: str | Path, out: str | Path) -> None:
+def make_summary(data: str | Path, out: str | Path) -> None:
     """A dataset file's summary (``data.io.DatasetSummary``) into ``out``."""
-    from spurcomp.data.io import load_dataset, save_summary, summarise_dataset as summary_of
+    from spurcomp.data.io import load_dataset, save_summary, summarise_dataset
 
-    save_summary(out, summary_of(load_dataset(data)))
+    save_summary(out, summarise_dataset(load_dataset(data)))
 
 
 def make_dataset(spec: dict, out: str | Path) -> None:

@@ -81,9 +81,17 @@ def conflicting_fraction(split: Split) -> float:
     return float(np.mean(split.y != split.b)) if len(split.y) else 0.0
 
 
-def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """``arrays`` into the compressed NumPy file ``path``, written then renamed: a killed job never leaves a
+    truncated file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     from spurcomp.data.files import ImageFiles
 
     arrays = {}
@@ -97,10 +105,7 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
         else:
             arrays.update({f"{name}_x": split.x.astype(np.float32), f"{name}_feature": split.feature.astype(np.uint8)})
     arrays["metadata"] = np.array(json.dumps(dataset.metadata, sort_keys=True))
-    # write-then-rename: a killed job never leaves a truncated dataset behind.
-    tmp = temporary_sibling(path)
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz(path, **arrays)
 
 
 def load_dataset(path: str | os.PathLike, read_workers: int | None = None, cache_bytes: int = 0) -> Dataset:
@@ -183,11 +188,7 @@ def seeded_subset(available: int, n: int, rng: np.random.Generator, too_few: str
 def save_background_masks(path: str | os.PathLike, background: np.ndarray, metadata: dict) -> None:
     """A dataset's cached background masks (``spurcomp.segmentation``): ``test_background`` bool (N, H, W), one
     per test image, and a JSON ``metadata`` (the segmenter, its mIoU)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    np.savez_compressed(tmp, test_background=background.astype(bool), metadata=np.array(json.dumps(metadata)))
-    os.replace(tmp, path)
+    write_npz(path, test_background=background.astype(bool), metadata=np.array(json.dumps(metadata)))
 
 
 def load_background_masks(path: str | os.PathLike, dataset: Dataset) -> tuple[np.ndarray, dict]:
@@ -249,12 +250,8 @@ def summarise_dataset(dataset: Dataset) -> DatasetSummary:
 
 
 def save_summary(path: str | os.PathLike, summary: DatasetSummary) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    np.savez_compressed(tmp, metadata=np.array(json.dumps(summary.metadata, sort_keys=True)), train_y=summary.train_y,
-                        train_b=summary.train_b, example_index=summary.example_index, example_x=summary.example_x)
-    os.replace(tmp, path)
+    write_npz(path, metadata=np.array(json.dumps(summary.metadata, sort_keys=True)), train_y=summary.train_y,
+              train_b=summary.train_b, example_index=summary.example_index, example_x=summary.example_x)
 
 
 def load_summary(path: str | os.PathLike) -> DatasetSummary:
