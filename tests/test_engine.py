@@ -29,11 +29,11 @@ def train(dataset, tmp_path, name, lr=0.5, max_epochs=15, seed=0, **options):
 
 
 def test_post_fit_epochs_train_on_past_the_first_epoch_at_100_percent(dataset, tmp_path):
-    fitted = train(dataset, tmp_path, "fit")
+    fitted = train(dataset, tmp_path, "fit", test_every_epoch=True)
     assert fitted["status"] == "converged"
     setting = TrainingSetting(lr=0.5, batch_size=50, max_epochs=40, post_fit_epochs=5)
     assert setting.as_dict()["post_fit_epochs"] == 5 and "post_fit_epochs" not in TrainingSetting(0.5, 50).as_dict()
-    longer = train_run(dataset, FCN, setting, 0, tmp_path / "longer")
+    longer = train_run(dataset, FCN, setting, 0, tmp_path / "longer", options=TrainOptions(test_every_epoch=True))
     assert longer["status"] == "converged" and longer["epochs"] == fitted["epochs"] + 5
     assert longer["status_reason"] == f"100% training accuracy after epoch {fitted['epochs']}, then 5 epochs more"
     same = pd.read_parquet(tmp_path / "fit" / "history.parquet").query("scope == 'epoch'")
@@ -60,6 +60,29 @@ def test_run_writes_its_contract_and_converges(dataset, tmp_path):
     # checkpoints: the configured ones and the final epoch of a converged run
     assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00002.pt", f"epoch={summary['epochs']:05d}.pt"]
     assert (run / "weights.pt").exists()
+
+
+def test_the_test_set_is_measured_at_checkpoints_and_the_end_and_training_is_the_same_either_way(dataset, tmp_path):
+    sparse = train(dataset, tmp_path, "sparse", checkpoint_epochs=[0, 2])
+    every = train(dataset, tmp_path, "every", checkpoint_epochs=[0, 2], test_every_epoch=True)
+    last = sparse["epochs"]
+    assert last > 4 and sparse["status"] == "converged"
+    histories = {name: pd.read_parquet(tmp_path / name / "history.parquet") for name in ("sparse", "every")}
+    epochs = {name: h[h.scope == "epoch"].set_index("epoch") for name, h in histories.items()}
+    tested = epochs["sparse"].test_acc.notna()
+    assert tested[tested].index.tolist() == [0, 2, last]  # epoch 0, the checkpoint epochs and the last epoch
+    assert epochs["every"].test_acc.notna().all()
+    # the same training bit for bit: steps, training-set numbers, the test numbers that both have, the outcome
+    train_columns = [c for c in epochs["sparse"].columns if c.startswith("train_")]
+    pd.testing.assert_frame_equal(epochs["sparse"][train_columns], epochs["every"][train_columns], check_exact=True)
+    pd.testing.assert_frame_equal(epochs["sparse"][tested], epochs["every"][tested], check_exact=True)
+    steps = {name: h[h.scope == "step"].reset_index(drop=True) for name, h in histories.items()}
+    pd.testing.assert_frame_equal(steps["sparse"], steps["every"], check_exact=True)
+    assert {k: sparse[k] for k in ("status", "epochs", "final_train_acc", "final_test_unbiased_acc")} == \
+        {k: every[k] for k in ("status", "epochs", "final_train_acc", "final_test_unbiased_acc")}
+    assert sparse["final_test_unbiased_acc"] == epochs["every"].test_unbiased_acc.iloc[-1]
+    weights = [torch.load(tmp_path / name / "weights.pt")["model"] for name in ("sparse", "every")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_bc_loss_ratio_and_group_accuracies_come_from_the_step_itself():

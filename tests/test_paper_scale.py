@@ -21,6 +21,7 @@ SCALE_NEUTRAL = (
     r"evaluation\.kappas",                     # the paper's κ = 0.1 … 0.9
     r"evaluation\.compressibility\.(q|kappa)",  # (q, κ)-compressibility: our choice, the same at both scales
     r"training\.state_every_epochs",           # how often resumable state is written
+    r"training\.test_every_epoch",             # how often an epoch row has the test set's numbers
     r"training\.divergence_factor",            # what counts as diverged
 )
 

@@ -131,7 +131,7 @@ def test_a_killed_job_of_several_runs_resumes_each_to_its_uninterrupted_numbers(
     job = {"model": tiny_config["models"]["fcn"], "setting": {"lr": 0.01, "batch_size": 50, "max_epochs": 30},
            "checkpoint_epochs": [0, 2], "divergence_factor": 1000.0, "collapse_margin": 0.02}
     runs = [{"dataset": "parity", "model": "fcn", "setting": "lr=0.01", "seed": seed} for seed in (0, 1)]
-    runtime = {"device": "cpu", "state_every_epochs": 1, "vectorise": vectorise}
+    runtime = {"device": "cpu", "state_every_epochs": 1, "test_every_epoch": False, "vectorise": vectorise}
 
     def arguments(root):
         return json.dumps({"jobs": [job, job], "runs": runs, "data": str(data), "runtime": runtime,

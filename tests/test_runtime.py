@@ -45,3 +45,15 @@ def test_images_go_channels_last_on_a_cpu_except_to_train_at_64_px_where_pytorch
         "torch.nn.functional.cross_entropy(m(x), torch.zeros(4, dtype=torch.long)).backward(); print('trained')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+
+
+def test_freed_memory_is_kept_where_the_c_library_is_glibc():
+    """glibc accepts every option keep_freed_memory sets (mallopt returns 1 for each); elsewhere it says False
+    and changes nothing. That it keeps numbers and saves time is benchmarks/allocator.py's table."""
+    import platform
+    import subprocess
+    import sys
+
+    probe = "from spurcomp.runtime import keep_freed_memory; print(keep_freed_memory())"
+    kept = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.strip()
+    assert kept == str(platform.libc_ver()[0] == "glibc")

@@ -133,7 +133,7 @@ def test_a_train_job_of_fcn_runs_trains_them_at_once_when_asked(parity, tmp_path
     job = {"model": FCN, "setting": {"lr": 0.1, "batch_size": 50, "max_epochs": 3}, "checkpoint_epochs": [0],
            "divergence_factor": 1000.0, "collapse_margin": 0.02}
     runs = [{"dataset": "parity", "model": "fcn", "setting": "lr=0.1", "seed": seed} for seed in (0, 1)]
-    runtime = {"device": "cpu", "state_every_epochs": 1, "vectorise": True}
+    runtime = {"device": "cpu", "state_every_epochs": 1, "test_every_epoch": False, "vectorise": True}
     dirs = [tmp_path / "v0", tmp_path / "v1"]
     logs = [tmp_path / "v0.log", tmp_path / "v1.log"]
     summaries = steps.train_runs([job, job], runs, data, dirs, runtime, logs=logs)
@@ -152,7 +152,7 @@ def test_a_train_job_trains_runs_side_by_side_with_the_numbers_of_one_after_anot
     job = {"model": FCN, "setting": {"lr": 0.1, "batch_size": 50, "max_epochs": 3}, "checkpoint_epochs": [0],
            "divergence_factor": 1000.0, "collapse_margin": 0.02}
     runs = [{"dataset": "parity", "model": "fcn", "setting": "lr=0.1", "seed": seed} for seed in (0, 1, 2)]
-    runtime = {"device": "cpu", "state_every_epochs": 1, "vectorise": False, "side_by_side": {"fcn": 2}}
+    runtime = {"device": "cpu", "state_every_epochs": 1, "test_every_epoch": False, "vectorise": False, "side_by_side": {"fcn": 2}}
     dirs = [tmp_path / f"s{seed}" for seed in (0, 1, 2)]
     logs = [tmp_path / f"s{seed}.log" for seed in (0, 1, 2)]
     summaries = steps.train_runs([job] * 3, runs, data, dirs, runtime, threads=2, logs=logs)

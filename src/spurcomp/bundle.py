@@ -28,8 +28,8 @@ from spurcomp.config import ConfigError, canonical
 from spurcomp.fidelity import fidelity_datasets
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
-from spurcomp.study import (RESULTS, data_digest, dataset_segmenter, decided_extension_rates, extension_path,
-                            extension_rates, file_digest, segmenter_path, summary_path)
+from spurcomp.study import (RESULTS, RUNTIME_TRAINING_KEYS, data_digest, dataset_segmenter, decided_extension_rates,
+                            extension_path, extension_rates, file_digest, segmenter_path, summary_path)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -43,8 +43,14 @@ class BundleRefused(PlainError):
 
 
 def result_config(config: dict) -> dict:
-    """The sections of a (validated) config that decide what the study tables hold, canonical."""
-    return canonical({key: config.get(key) for key in RESULT_SECTIONS})
+    """The sections of a (validated) config, or of a bundle's recorded one, that decide what the study tables
+    hold, canonical; the training section without the keys that only say how often a run saves or measures
+    (``RUNTIME_TRAINING_KEYS``)."""
+    sections = {key: config.get(key) for key in RESULT_SECTIONS}
+    if isinstance(sections.get("training"), dict):
+        sections["training"] = {key: value for key, value in sections["training"].items()
+                                if key not in RUNTIME_TRAINING_KEYS}
+    return canonical(sections)
 
 
 def bundled_paths(config: dict) -> list[Path]:
@@ -131,7 +137,8 @@ def unbundle(config: dict, path: str | Path, force: bool = False) -> list[Path]:
         raise BundleRefused(f"{path} has bundle format {manifest.get('format')} and table version "
                             f"{manifest.get('table_version')}; this spurcomp reads format {BUNDLE_FORMAT} and table "
                             f"version {TABLE_VERSION}: make the bundle again with this version")
-    differences = _differences(manifest["config"], result_config(config))
+    # both through result_config: a bundle made when a runtime key was still recorded fits all the same
+    differences = _differences(result_config(manifest["config"]), result_config(config))
     if differences:
         raise ConfigError(f"{path} was made under another config ({len(differences)} difference(s)): "
                           + "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")

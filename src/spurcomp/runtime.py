@@ -36,10 +36,37 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
+# glibc malloc's options (mallopt(3)): M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+# what keep_freed_memory sets: glibc's largest mmap threshold on 64-bit (32 MiB), a 64 MiB top pad, and no trim
+# below 2 GiB, mallopt's largest (a job's peak stays its peak; it is not handed back and faulted in at every step)
+ALLOCATOR_OPTIONS = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TOP_PAD: 64 * 2**20, _M_TRIM_THRESHOLD: 2**31 - 1}
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's allocator keep the memory a process frees, for the next tensor of that size: by default a
+    freed block above its dynamic threshold (a batch's activations) goes back to the operating system and is
+    faulted in, zeroed, again at the next step; that kernel time was a fifth of a Fig. 4 training run's CPU time
+    on a 2-core x86 machine (benchmarks/allocator.py). Numbers are unchanged: only where memory comes from. False
+    where the C library is not glibc (macOS, musl), which keep their own allocator."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return all(mallopt(option, value) == 1 for option, value in ALLOCATOR_OPTIONS.items())
+
+
 def setup_torch(threads: int, device) -> None:
-    """Deterministic kernels and a fixed thread count: the same config gives the same numbers."""
+    """Deterministic kernels and a fixed thread count: the same config gives the same numbers; freed memory
+    kept for reuse (:func:`keep_freed_memory`)."""
     import torch
 
+    keep_freed_memory()
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
     if device.type == "cuda":

@@ -166,6 +166,7 @@ def _train_locked(jobs, runs, dataset, run_dirs, runtime, device, logs) -> list[
     def options(job):
         return TrainOptions(checkpoint_epochs=list(job["checkpoint_epochs"]),
                             state_every_epochs=runtime["state_every_epochs"],
+                            test_every_epoch=runtime["test_every_epoch"],
                             divergence_factor=job["divergence_factor"], collapse_margin=job["collapse_margin"],
                             progress=runtime.get("progress", False))
 

@@ -548,10 +548,15 @@ def side_by_side_runs(runtime: dict, model: str) -> int:
     return int((runtime.get("side_by_side") or {}).get(model, 1))
 
 
+# the keys of the training section that change how often a run saves or measures, never its training or a table
+RUNTIME_TRAINING_KEYS = ("state_every_epochs", "test_every_epoch")
+
+
 def runtime_options(config: dict) -> dict:
     """What changes where and how a job runs but never its numbers' meaning, so it is read from the config
     rather than made a param: moving finished runs between a GPU cluster and a laptop must not retrain them."""
     execution = execution_options(config)
-    return {"device": config["device"], "state_every_epochs": config["training"]["state_every_epochs"],
+    return {"device": config["device"],
+            **{key: config["training"][key] for key in RUNTIME_TRAINING_KEYS},
             "vectorise": execution["vectorise"], "read_cache_gb": execution["read_cache_gb"],
             "side_by_side": execution["side_by_side"]}

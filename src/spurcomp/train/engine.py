@@ -48,6 +48,10 @@ class TrainOptions:
 
     checkpoint_epochs: list[int] = field(default_factory=list)
     state_every_epochs: int = 1
+    # the test set's pass after every epoch (True), or only where a number is kept: epoch 0, the checkpoint
+    # epochs and the last epoch (False). Like ``state_every_epochs``, not part of the identity: no table, figure
+    # or evaluation reads an epoch row's test columns, and the training is the same either way
+    test_every_epoch: bool = False
     progress: bool = False  # a progress bar of the epochs on the terminal (the CLI's; never in a job's log)
     # an epoch whose mean training loss exceeds this many times ln(num_classes) (chance level) has exploded
     divergence_factor: float = 1000.0
@@ -112,14 +116,42 @@ def _evaluate_split(model: nn.Module, x, y, b, precision: str) -> dict:
 
 
 def _record_epoch(model: nn.Module, data: RunData, progress: Progress, step: int, precision: str) -> dict:
-    """Append the epoch row (loss, accuracy and unbiased accuracy on both splits) for ``progress.epoch``, with the
-    forward passes in the run's ``precision``."""
+    """Append the epoch row for ``progress.epoch``: loss, accuracy and unbiased accuracy on the training set (what
+    the stopping and divergence rules read), with the forward passes in the run's ``precision``; the test set's
+    are added by :func:`record_test` where :func:`tests_epoch` says."""
     row = {"scope": "epoch", "epoch": progress.epoch, "step": step}
-    for split, tensors in (("train", (data.x_train, data.y_train, data.b_train)),
-                           ("test", (data.x_test, data.y_test, data.b_test))):
-        row.update({f"{split}_{k}": v for k, v in _evaluate_split(model, *tensors, precision).items()})
+    row.update({f"train_{k}": v for k, v in
+                _evaluate_split(model, data.x_train, data.y_train, data.b_train, precision).items()})
     progress.epoch_rows.append(row)
     return row
+
+
+def record_test(model: nn.Module, data: RunData, row: dict, precision: str) -> None:
+    """Add the test set's loss, accuracy and unbiased accuracy to an epoch row."""
+    row.update({f"test_{k}": v for k, v in
+                _evaluate_split(model, data.x_test, data.y_test, data.b_test, precision).items()})
+
+
+def tests_epoch(epoch: int, status: str | None, max_epochs: int, options: TrainOptions) -> bool:
+    """Whether an epoch's row gets the test set's numbers: every epoch with ``options.test_every_epoch``, else
+    epoch 0, the checkpoint epochs and the run's last epoch (it stopped, or reached ``max_epochs``). An epoch row
+    without them has NaN there; the test pass is a third of an image model's per-epoch passes at the default
+    scale, and the evaluations measure the test set from the checkpoints and the final weights."""
+    return (options.test_every_epoch or epoch == 0 or epoch in options.checkpoint_epochs or status is not None
+            or epoch >= max_epochs)
+
+
+def last_test_row(progress: Progress) -> dict:
+    """The latest epoch row with the test set's numbers (epoch 0 always has them)."""
+    return next(row for row in reversed(progress.epoch_rows) if "test_acc" in row)
+
+
+def epoch_line(row: dict) -> str:
+    """An epoch row for the log: the training set's numbers, and the test set's where the row has them."""
+    line = f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
+    if "test_acc" in row:
+        line += f"  test acc {row['test_acc']:.4f} unbiased {row['test_unbiased_acc']:.4f}"
+    return line
 
 
 def run_identity(model_spec: dict, setting: TrainingSetting, seed: int, dataset: Dataset, options: TrainOptions,
@@ -242,9 +274,11 @@ def save_state(state_path: Path, identity: dict, model: nn.Module, optimizer, pr
     itself needs torch)."""
     atomic_torch_save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         **vars(progress)}, state_path)
+    tested = last_test_row(progress)
     atomic_write_text(state_path.with_name("progress.json"), json.dumps(
         {"epoch": progress.epoch, "max_epochs": max_epochs, "elapsed_s": round(progress.elapsed_s, 1),
-         "train_acc": row["train_acc"], "test_unbiased_acc": row["test_unbiased_acc"]}))
+         "train_acc": row["train_acc"], "test_unbiased_acc": tested["test_unbiased_acc"],
+         "test_epoch": tested["epoch"]}))
 
 
 def epoch_status(row: dict, steps_finite: bool, divergence_loss: float, epoch_rows: list[dict] = (),
@@ -388,7 +422,7 @@ def _set_up(dataset, model_spec, setting, seed, device, identity, state_path, ch
     if progress.epoch == 0 and not progress.epoch_rows:
         for stale in checkpoint_dir.glob("epoch=*.pt"):
             stale.unlink()
-        _record_epoch(model, data, progress, 0, setting.precision)
+        record_test(model, data, _record_epoch(model, data, progress, 0, setting.precision), setting.precision)
         if 0 in options.checkpoint_epochs:
             save_checkpoint(model, checkpoint_dir, progress, 0)
     return data, model, optimizer, progress
@@ -413,15 +447,16 @@ def _train_epochs(model, optimizer, data, setting, seed, progress, options, iden
         row = _record_epoch(model, data, progress, epoch * steps_per_epoch, setting.precision)
         progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss,
                                                                progress.epoch_rows, setting.post_fit_epochs)
+        if tests_epoch(epoch, progress.status, setting.max_epochs, options):
+            record_test(model, data, row, setting.precision)
         progress.elapsed_s = elapsed_before + time.perf_counter() - started
         if epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
             save_checkpoint(model, checkpoint_dir, progress, epoch)
-        logger.info("epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs", epoch,
-                    setting.max_epochs, row["train_loss"], row["train_acc"], row["test_acc"],
-                    row["test_unbiased_acc"], progress.elapsed_s)
+        logger.info("epoch %d/%d  %s  %.1fs", epoch, setting.max_epochs, epoch_line(row), progress.elapsed_s)
         if epoch % options.state_every_epochs == 0 or progress.status:
             save_state(state_path, identity, model, optimizer, progress, setting.max_epochs, row)
-        bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", unbiased=f"{row['test_unbiased_acc']:.3f}")
+        bar.set_postfix(train_acc=f"{row['train_acc']:.3f}",
+                        unbiased=f"{last_test_row(progress)['test_unbiased_acc']:.3f}")
         bar.update()
     bar.close()
     return loop_seconds
@@ -458,7 +493,7 @@ def write_outputs(run_dir: Path, model: nn.Module, dataset: Dataset, model_spec:
     history = run_dir / "history.parquet"
     _history(progress).to_parquet(temporary_sibling(history), index=False)
     os.replace(temporary_sibling(history), history)
-    final = progress.epoch_rows[-1]
+    final = progress.epoch_rows[-1]  # the last epoch always has the test set's numbers (tests_epoch)
     summary = {
         "run": keys,
         "status": progress.status,

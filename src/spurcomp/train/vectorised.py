@@ -34,6 +34,7 @@ from spurcomp.train.engine import (  # the one-run engine's per-run bookkeeping,
     conclude,
     end_epoch,
     epoch_order,
+    epoch_line,
     epoch_status,
     initial_model,
     kept_if_finished,
@@ -44,6 +45,7 @@ from spurcomp.train.engine import (  # the one-run engine's per-run bookkeeping,
     save_checkpoint,
     save_state,
     split_metrics,
+    tests_epoch,
     write_outputs,
 )
 
@@ -139,7 +141,9 @@ def _train_stack(members: list[_Member], data: RunData, dataset: Dataset, option
         if member.progress.epoch == 0 and not member.progress.epoch_rows:
             for stale in (member.run_dir / "checkpoints").glob("epoch=*.pt"):
                 stale.unlink()
-            _record_epochs([member], template, _stack(members=[member])[0], data, setting.precision, [0])
+            params = _stack(members=[member])[0]
+            rows = _record_epochs([member], template, params, data, setting.precision, [0])
+            _record_tests(rows, [0], template, params, data, setting.precision)
             if 0 in options.checkpoint_epochs:
                 save_checkpoint(member.model, member.run_dir / "checkpoints", member.progress, 0)
     results: dict[int, dict] = {}
@@ -158,17 +162,20 @@ def _train_stack(members: list[_Member], data: RunData, dataset: Dataset, option
         epochs = [m.progress.epoch for m in active]
         rows = _record_epochs(active, template, params, data, setting.precision,
                               [e * steps_per_epoch for e in epochs])
-        still = []
         for member, row, steps_finite in zip(active, rows, finite):
+            member.progress.status, member.progress.status_reason = epoch_status(row, steps_finite, divergence_loss)
+        _record_tests(rows, [i for i, m in enumerate(active)
+                             if tests_epoch(m.progress.epoch, m.progress.status, setting.max_epochs, options)],
+                      template, params, data, setting.precision)
+        still = []
+        for member, row in zip(active, rows):
             progress = member.progress
             member.loop_seconds += loop_seconds / len(active)  # this member's share of the stacked loop
-            progress.status, progress.status_reason = epoch_status(row, steps_finite, divergence_loss)
             progress.elapsed_s = member.elapsed_before + time.perf_counter() - started
             if progress.epoch in options.checkpoint_epochs or progress.status == RunStatus.CONVERGED.value:
                 save_checkpoint(member.model, member.run_dir / "checkpoints", progress, progress.epoch)
-            logger.info("%s epoch %d/%d  train loss %.4f acc %.4f  test acc %.4f unbiased %.4f  %.1fs",
-                        member.run_dir, progress.epoch, setting.max_epochs, row["train_loss"], row["train_acc"],
-                        row["test_acc"], row["test_unbiased_acc"], progress.elapsed_s)
+            logger.info("%s epoch %d/%d  %s  %.1fs", member.run_dir, progress.epoch, setting.max_epochs,
+                        epoch_line(row), progress.elapsed_s)
             if progress.epoch % options.state_every_epochs == 0 or progress.status:
                 save_state(member.state_path, member.identity, member.model, member.optimizer, progress,
                             setting.max_epochs, row)
@@ -261,21 +268,39 @@ def _sgd_step(params: dict, grads: dict, momenta: dict, lrs: torch.Tensor, setti
 
 
 @torch.no_grad()
+def _split_numbers(template: nn.Module, params: dict, x, y, b, precision: str) -> list[dict]:
+    """Each stacked member's loss, accuracy and unbiased accuracy on one split, from one stacked forward pass."""
+    forward = vmap(lambda member_params, inputs: functional_call(template, member_params, (inputs,)),
+                   in_dims=(0, None))
+    chunk = chunk_size(x)
+    with precision_context(x.device, precision):
+        logits = torch.cat([forward(params, x[i:i + chunk]) for i in range(0, len(x), chunk)], dim=1).float()
+    return [split_metrics(member_logits, y, b) for member_logits in logits]
+
+
 def _record_epochs(members: list[_Member], template: nn.Module, params: dict, data: RunData, precision: str,
                    steps: list[int]) -> list[dict]:
-    """Each member's epoch row (the engine's columns), from one stacked forward pass per split."""
+    """Each member's epoch row with the training set's numbers (the engine's ``_record_epoch``)."""
     rows = [{"scope": "epoch", "epoch": m.progress.epoch, "step": step} for m, step in zip(members, steps)]
-    forward = vmap(lambda member_params, x: functional_call(template, member_params, (x,)), in_dims=(0, None))
-    for split, (x, y, b) in (("train", (data.x_train, data.y_train, data.b_train)),
-                             ("test", (data.x_test, data.y_test, data.b_test))):
-        chunk = chunk_size(x)
-        with precision_context(x.device, precision):
-            logits = torch.cat([forward(params, x[i:i + chunk]) for i in range(0, len(x), chunk)], dim=1).float()
-        for row, member_logits in zip(rows, logits):
-            row.update({f"{split}_{k}": v for k, v in split_metrics(member_logits, y, b).items()})
+    for row, numbers in zip(rows, _split_numbers(template, params, data.x_train, data.y_train, data.b_train,
+                                                 precision)):
+        row.update({f"train_{k}": v for k, v in numbers.items()})
     for member, row in zip(members, rows):
         member.progress.epoch_rows.append(row)
     return rows
+
+
+def _record_tests(rows: list[dict], which: list[int], template: nn.Module, params: dict, data: RunData,
+                  precision: str) -> None:
+    """The test set's numbers added to the rows at positions ``which`` of the stack (the engine's
+    ``record_test``, where ``tests_epoch`` says), from one forward pass of those members."""
+    if not which:
+        return
+    index = torch.tensor(which, device=data.x_test.device)
+    members_params = {name: p.index_select(0, index) for name, p in params.items()}
+    for i, numbers in zip(which, _split_numbers(template, members_params, data.x_test, data.y_test, data.b_test,
+                                                precision)):
+        rows[i].update({f"test_{k}": v for k, v in numbers.items()})
 
 
 def _finish(member: _Member, data: RunData, dataset: Dataset, options: TrainOptions, steps_per_epoch: int,
