@@ -7,7 +7,11 @@ digest of what each computed (the same with and without).
 - train: a Fig. 4 run through the engine: VGG11 at 1/8 width on the default Colored MNIST (2,000 training and
   1,000 test images), lr 0.1, 8 epochs, checkpoints at 0, 1, 2, 4, 8;
 - evaluate: that run's pruning (ten variants x nine kappa), representation and attribution families under Fig. 4's
-  evaluation settings.
+  evaluation settings;
+- ig: Integrated Gradients of ResNet18 at 1/8 width at 3 x 64 x 64 (the ImageNet stand-in's checkpoints: 50
+  samples, the all-zero baseline, 16 steps; three times), freed memory kept, in one pass of 800 images against
+  passes of at most ``attribution.PASS_ELEMENTS`` input elements (the digests differ in float rounding only:
+  tests/test_metrics.py).
 
     python benchmarks/allocator.py [--threads 1] [--repeats 2]
 """
@@ -24,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORKLOADS = ("train", "evaluate")
+WORKLOADS = ("train", "evaluate", "ig")
 DATASET = {"generator": "colored_mnist", "source": "embedded", "n_train": 2000, "n_test": 1000, "rho_train": 0.025}
 MODEL = {"arch": "cnn", "width": 0.125}
 # Fig. 4's evaluation of a CNN run (config/config.yaml's colored_mnist_cnn)
@@ -54,19 +58,39 @@ def _evaluate(run_dir: Path, dataset) -> bytes:
     return b"".join(frame["value"].to_numpy().tobytes() for frame in frames.values())
 
 
+def _ig(run_dir: Path, dataset, one_pass: bool) -> bytes:
+    import torch
+
+    from spurcomp.metrics import attribution
+    from spurcomp.models import build_model
+
+    if one_pass:
+        attribution.PASS_ELEMENTS = 2**62
+    shape = (3, 64, 64)
+    torch.manual_seed(0)
+    model = build_model({"arch": "resnet", "depth": "resnet18", "width": 0.125}, shape, 10).eval()
+    x = torch.rand(50, *shape, generator=torch.Generator().manual_seed(1))
+    maps = [attribution.integrated_gradients(model, x, torch.arange(50) % 10, (0.0, 1.0), baseline="zero",
+                                             n_steps=16) for _ in range(3)]
+    return maps[-1].numpy().tobytes()
+
+
 def child(workload: str, keep: bool, threads: int, run_dir: Path) -> None:
     import torch
 
     from spurcomp.data.io import load_dataset
     from spurcomp.runtime import keep_freed_memory
 
-    if keep:
+    if keep or workload == "ig":
         keep_freed_memory()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     dataset = load_dataset(run_dir.parent / "dataset.npz")  # as a job reads it
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    output = {"train": _train, "evaluate": _evaluate}[workload](run_dir, dataset)
+    if workload == "ig":
+        output = _ig(run_dir, dataset, one_pass=not keep)
+    else:
+        output = {"train": _train, "evaluate": _evaluate}[workload](run_dir, dataset)
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"wall": wall, "user": after.ru_utime - before.ru_utime, "sys": after.ru_stime - before.ru_stime,
                       "peak_mb": after.ru_maxrss / 1024, "digest": hashlib.sha256(output).hexdigest()[:12]}))
@@ -112,6 +136,8 @@ def main(argv=None) -> None:
                 runs.append(measure(workload, keep, args.threads, run_dir))
             best = min(runs, key=lambda r: r["wall"])
             label = "kept (keep_freed_memory)" if keep else "returned (glibc's default)"
+            if workload == "ig":  # both with freed memory kept: one pass of 800 images against passes of 64
+                label = "kept; passes of PASS_ELEMENTS" if keep else "kept; one pass over every sample"
             print(f"| {workload} | {label} | {best['wall']:.2f} | {best['user']:.2f} | {best['sys']:.2f} | "
                   f"{best['peak_mb']:.0f} | {best['digest']} |")
     shutil.rmtree(scratch)

@@ -384,6 +384,42 @@ def test_batched_integrated_gradients_equal_captum_per_baseline():
         torch.testing.assert_close(maps[k], direct, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("baseline, n_baselines, internal_batch_size", [("zero", 1, 8192), ("uniform", 2, 8192),
+                                                                         ("uniform", 2, 48)])
+def test_integrated_gradients_in_groups_of_samples_equal_one_call_over_every_sample(monkeypatch, baseline,
+                                                                                     n_baselines,
+                                                                                     internal_batch_size):
+    """The samples go through captum in groups (attribution.PASS_ELEMENTS), each with the steps per pass one
+    call would have: the maps are those of one captum call over every sample, to float rounding (a batch's size
+    can change a convolution's order of summation; 48: two steps per pass of 12 samples x 2 baselines)."""
+    from captum.attr import IntegratedGradients
+
+    from spurcomp.metrics import attribution
+    from spurcomp.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"arch": "cnn", "width": 0.125}, (3, 28, 28), 10).eval()
+    x, target = torch.rand(12, 3, 28, 28), torch.arange(12) % 10
+    steps_per_pass = min(8, max(internal_batch_size, 12 * n_baselines) // (12 * n_baselines))
+    # passes of 5 samples: groups of 5, 5 and 2
+    monkeypatch.setattr(attribution, "PASS_ELEMENTS", 5 * n_baselines * steps_per_pass * x[0].numel())
+    grouped = integrated_gradients(model, x, target, (0.0, 1.0), n_baselines=n_baselines, n_steps=8, seed=1,
+                                   baseline=baseline, internal_batch_size=internal_batch_size)
+    monkeypatch.setattr(attribution, "PASS_ELEMENTS", 10**9)
+    whole = integrated_gradients(model, x, target, (0.0, 1.0), n_baselines=n_baselines, n_steps=8, seed=1,
+                                 baseline=baseline, internal_batch_size=internal_batch_size)
+    torch.testing.assert_close(grouped, whole, rtol=1e-6, atol=1e-12)
+    # and one call is captum's own over the repeated samples, from the same baselines in the same passes
+    baselines = torch.zeros(1, 3, 28, 28) if baseline == "zero" else torch.stack(
+        [torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(attribution.derived_seed("ig-baseline", 1, k)))
+         for k in range(n_baselines)])
+    direct = IntegratedGradients(attribution._SummedTargetLogit(model)).attribute(
+        x.repeat(n_baselines, 1, 1, 1), baselines=baselines.repeat_interleave(12, dim=0),
+        additional_forward_args=(target.repeat(n_baselines),), n_steps=8,
+        internal_batch_size=max(internal_batch_size, 12 * n_baselines))
+    assert torch.equal(whole, direct.reshape(n_baselines, *x.shape))
+
+
 def test_zero_baseline_integrated_gradients_is_input_times_weight():
     # for f(x) = w.x and the all-zero baseline, IG of feature i is x_i · w_i: one map, n_baselines unused
     model = nn.Sequential(nn.Linear(3, 2, bias=False))
