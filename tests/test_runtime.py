@@ -57,3 +57,16 @@ def test_freed_memory_is_kept_where_the_c_library_is_glibc():
     probe = "from spurcomp.runtime import keep_freed_memory; print(keep_freed_memory())"
     kept = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.strip()
     assert kept == str(platform.libc_ver()[0] == "glibc")
+
+
+def test_set_up_torch_is_deterministic_without_loading_the_compiler():
+    """setup_torch asks for deterministic kernels (warnings only on CUDA, as torch.use_deterministic_algorithms
+    would) without importing torch._inductor and torch._dynamo, which cost every job 1.8 s to start."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, torch; from spurcomp.runtime import setup_torch; setup_torch(1, torch.device('cpu')); "
+             "print(torch.are_deterministic_algorithms_enabled(), "
+             "torch.is_deterministic_algorithms_warn_only_enabled(), 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["True", "False", "False"]

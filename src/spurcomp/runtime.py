@@ -61,6 +61,20 @@ def keep_freed_memory() -> bool:
     return all(mallopt(option, value) == 1 for option, value in ALLOCATOR_OPTIONS.items())
 
 
+def deterministic_kernels(warn_only: bool = False) -> None:
+    """torch.use_deterministic_algorithms(True) without its import of torch._inductor (to set the compiler's own
+    flag), which loads torch._dynamo: 1.8 s of every job's start-up on a 2-core x86 machine
+    (benchmarks/startup.py). Nothing here compiles a model, so the kernels' flag is the one that counts; where the
+    compiler is loaded already, or this torch has no such flag, the public call sets both."""
+    import torch
+
+    set_kernels_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_kernels_flag is None or "torch._inductor" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=warn_only)
+    else:
+        set_kernels_flag(True, warn_only=warn_only)
+
+
 def setup_torch(threads: int, device) -> None:
     """Deterministic kernels and a fixed thread count: the same config gives the same numbers; freed memory
     kept for reuse (:func:`keep_freed_memory`)."""
@@ -68,7 +82,7 @@ def setup_torch(threads: int, device) -> None:
 
     keep_freed_memory()
     torch.set_num_threads(max(1, int(threads)))
-    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    deterministic_kernels(warn_only=device.type != "cpu")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
 
