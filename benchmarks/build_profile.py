@@ -7,7 +7,12 @@ file: its process's and finished child processes' user and system time). Snakema
 job's processes every few seconds and misses what ran after the last sample, most of a short job; it is used, and
 the row marked, only for jobs whose log has no such line (made by an older version).
 
-    python benchmarks/build_profile.py [--logs logs]
+``--until FILE`` counts only the jobs that had finished when FILE was written (a job's benchmark file is its
+last write): ``--until figures/fig4.pdf`` profiles the part of a build that made Fig. 4. ``--by run-folder``
+sums the train and evaluate jobs per dataset and model instead (``logs/runs/DATASET/MODEL``): which studies'
+runs the time went to.
+
+    python benchmarks/build_profile.py [--logs logs] [--until FILE] [--by family|run-folder]
 """
 from __future__ import annotations
 
@@ -43,12 +48,23 @@ def logged_cpu_seconds(benchmark: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
-def profile(logs: Path) -> pd.DataFrame:
+def run_folder(path: Path, logs: Path) -> str | None:
+    """DATASET/MODEL of a train or evaluate job's benchmark file (None for other jobs)."""
+    parts = path.relative_to(logs).parts
+    return "/".join(parts[1:3]) if parts[0] == "runs" and len(parts) > 3 else None
+
+
+def profile(logs: Path, until: float | None = None, by: str = "family") -> pd.DataFrame:
     rows = []
     for path in sorted(logs.rglob("*.benchmark.tsv")):
+        if until is not None and path.stat().st_mtime > until:
+            continue
+        group = family(path, logs) if by == "family" else run_folder(path, logs)
+        if group is None:
+            continue
         last = pd.read_csv(path, sep="\t").iloc[-1]  # a rerun job appends: its last line is the latest
         logged = logged_cpu_seconds(path)
-        rows.append({"family": family(path, logs), "wall_s": float(last["s"]),
+        rows.append({"family": group, "wall_s": float(last["s"]),
                      "cpu_s": float(last["cpu_time"]) if logged is None else logged, "sampled": logged is None,
                      "max_rss_mb": float(last["max_rss"])})
     frame = pd.DataFrame(rows)
@@ -61,9 +77,12 @@ def profile(logs: Path) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", default="logs", help="the workflow's logs folder (default: %(default)s)")
-    logs = Path(parser.parse_args().logs)
-    table = profile(logs)
-    print("| rule family | jobs | wall s (sum over jobs) | CPU s | CPU / wall | peak memory MB |")
+    parser.add_argument("--until", type=Path, help="only the jobs finished when this file was written")
+    parser.add_argument("--by", choices=("family", "run-folder"), default="family",
+                        help="rows: rule families, or the train and evaluate jobs per dataset/model")
+    args = parser.parse_args()
+    table = profile(Path(args.logs), args.until.stat().st_mtime if args.until else None, args.by)
+    print(f"| {'rule family' if args.by == 'family' else 'dataset/model'} | jobs | wall s (sum over jobs) | CPU s | CPU / wall | peak memory MB |")
     print("|---|---|---|---|---|---|")
     for name, row in table.iterrows():
         sampled = f" ({int(row.sampled)} sampled by Snakemake)" if row.sampled else ""
@@ -72,7 +91,7 @@ def main() -> None:
     total = table.sum(numeric_only=True)
     print(f"| all | {int(total.jobs)} | {total.wall_s:,.0f} | {total.cpu_s:,.0f} | "
           f"{total.cpu_s / total.wall_s:.2f} | |")
-    if {"train", "evaluate"} <= set(table.index):
+    if args.by == "family" and {"train", "evaluate"} <= set(table.index):
         print(f"\nevaluation / training CPU time: {table.cpu_s['evaluate'] / table.cpu_s['train']:.2f}")
 
 
