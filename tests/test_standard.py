@@ -118,6 +118,16 @@ def test_segmenter_reports_its_miou_and_masks_are_cached(tmp_path):
         load_background_masks(tmp_path / "masks.npz", other)
 
 
+def test_a_segmenter_is_the_same_whatever_the_process_drew_before(tmp_path):
+    """Its initial weights come from the seed: drawing from torch's generator first changes nothing."""
+    first = train_segmenter(SEGMENTER, 0, tmp_path / "a.pt", tmp_path / "a.json")
+    torch.rand(1000)
+    second = train_segmenter(SEGMENTER, 0, tmp_path / "b.pt", tmp_path / "b.json")
+    assert first["miou_procedural"] == second["miou_procedural"]
+    a, b = (torch.load(tmp_path / name, weights_only=False)["state"] for name in ("a.pt", "b.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_pretrained_segmenter_weights_are_loaded_not_trained(tmp_path):
     from spurcomp.segmentation import build_segmenter
 

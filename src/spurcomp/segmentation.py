@@ -103,6 +103,8 @@ def train_segmenter(spec: dict, seed: int, out_weights, out_report, device=None)
     on held-out procedural images. Returns the report."""
     device = device or torch.device("cpu")
     arch = spec.get("arch", "deeplabv3")
+    # the initial weights from the seed, whatever the process drew from torch's generator before
+    torch.manual_seed(derived_seed("segmenter-init", seed))
     model = build_segmenter(spec).to(device)
     streams = split_streams(derived_seed("segmenter", seed))
     size = spec["image_size"]
@@ -135,7 +137,6 @@ def train_segmenter(spec: dict, seed: int, out_weights, out_report, device=None)
 def _fit(model: nn.Module, spec: dict, rng: np.random.Generator, device, seed: int) -> None:
     x, background = procedural_segmentation_data(spec["n_train"], spec["image_size"], rng)
     x, target = torch.as_tensor(x), torch.as_tensor((~background).astype(np.int64))  # 1: object
-    torch.manual_seed(derived_seed("segmenter-init", seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     generator = torch.Generator().manual_seed(derived_seed("segmenter-order", seed))
     model.train()
