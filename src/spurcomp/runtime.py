@@ -63,8 +63,7 @@ def keep_freed_memory() -> bool:
 
 def deterministic_kernels(warn_only: bool = False) -> None:
     """torch.use_deterministic_algorithms(True) without its import of torch._inductor (to set the compiler's own
-    flag), which loads torch._dynamo: 1.8 s of every job's start-up on a 2-core x86 machine
-    (benchmarks/startup.py). Nothing here compiles a model, so the kernels' flag is the one that counts; where the
+    flag), which loads torch._dynamo: 1.8 s of an evaluate job's start-up on a 2-core x86 machine (cProfile). Nothing here compiles a model, so the kernels' flag is the one that counts; where the
     compiler is loaded already, or this torch has no such flag, the public call sets both."""
     import torch
 
