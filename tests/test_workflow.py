@@ -139,6 +139,15 @@ def test_the_dag_side_imports_no_heavy_library():
     assert result.stdout.strip() == "[]"
 
 
+def test_a_train_job_reads_images_without_the_libraries_that_make_them():
+    """The engine and the dataset reader load neither SciPy nor matplotlib (the procedural generators' own
+    imports): a second less of every train and evaluate job's start-up (benchmarks/startup.py)."""
+    code = ("import sys, spurcomp.data.io, spurcomp.settings, spurcomp.train.engine\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'matplotlib')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_a_bad_config_stops_before_any_job(tmp_path, tiny_config):
     tiny_config["studies"]["fig3"]["grid"]["lr"] = [0.1, -2]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.path import Path as PolygonPath
-from scipy.ndimage import gaussian_filter
 
 SOURCES = ("embedded", "torchvision")
 MNIST_EMBEDDED_TEST_PER_CLASS = 100
@@ -191,6 +189,8 @@ def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _polygon(u, v, angles, radii) -> np.ndarray:
+    from matplotlib.path import Path as PolygonPath  # here: a train or evaluate job reads images, never draws them
+
     vertices = np.stack([np.array(radii) * np.cos(angles), np.array(radii) * np.sin(angles)], axis=1)
     points = np.stack([u.ravel(), v.ravel()], axis=1)
     return PolygonPath(vertices).contains_points(points).reshape(u.shape)
@@ -233,6 +233,8 @@ def procedural_objects(n: int, rng: np.random.Generator, size: int = 32,
 
     ``classes`` 10: the class is the shape; 100: shape (label mod 10) and surface pattern (label div 10,
     :func:`object_pattern`). The 10-class images do not depend on the patterns (the same draws as before them)."""
+    from scipy.ndimage import gaussian_filter  # here: a train or evaluate job reads images, never makes them
+
     if classes not in (10, 100):
         raise ValueError(f"the procedural stand-in has 10 or 100 classes, not {classes}")
     labels = rng.permutation(np.arange(n) % classes).astype(np.int64)
