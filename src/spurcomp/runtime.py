@@ -50,11 +50,9 @@ def keep_freed_memory() -> bool:
     on a 2-core x86 machine (benchmarks/allocator.py). Numbers are unchanged: only where memory comes from. False
     where the C library is not glibc (macOS, musl), which keep their own allocator."""
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the process's own symbols: no search for the library (find_library runs ldconfig in a subprocess)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
@@ -63,8 +61,9 @@ def keep_freed_memory() -> bool:
 
 def deterministic_kernels(warn_only: bool = False) -> None:
     """torch.use_deterministic_algorithms(True) without its import of torch._inductor (to set the compiler's own
-    flag), which loads torch._dynamo: 1.8 s of an evaluate job's start-up on a 2-core x86 machine (cProfile). Nothing here compiles a model, so the kernels' flag is the one that counts; where the
-    compiler is loaded already, or this torch has no such flag, the public call sets both."""
+    flag), which loads torch._dynamo: 1.8 s of an evaluate job's start-up on a 2-core x86 machine (cProfile).
+    Nothing here compiles a model, so the kernels' flag is the one that counts; where the compiler is loaded
+    already, or this torch has no such flag, the public call sets both."""
     import torch
 
     set_kernels_flag = getattr(torch._C, "_set_deterministic_algorithms", None)

@@ -133,12 +133,12 @@ def record_test(model: nn.Module, data: RunData, row: dict, precision: str) -> N
 
 
 def tests_epoch(epoch: int, status: str | None, max_epochs: int, options: TrainOptions) -> bool:
-    """Whether an epoch's row gets the test set's numbers: every epoch with ``options.test_every_epoch``, else
-    epoch 0, the checkpoint epochs and the run's last epoch (it stopped, or reached ``max_epochs``). An epoch row
-    without them has NaN there; the test pass is a third of an image model's per-epoch passes at the default
-    scale, and the evaluations measure the test set from the checkpoints and the final weights."""
-    return (options.test_every_epoch or epoch == 0 or epoch in options.checkpoint_epochs or status is not None
-            or epoch >= max_epochs)
+    """Whether a trained epoch's row gets the test set's numbers (epoch 0's always has them): every epoch with
+    ``options.test_every_epoch``, else the checkpoint epochs and the run's last epoch (it stopped, or reached
+    ``max_epochs``). An epoch row without them has NaN there; the test pass is a third of an image model's
+    per-epoch passes at the default scale, and the evaluations measure the test set from the checkpoints and the
+    final weights."""
+    return options.test_every_epoch or epoch in options.checkpoint_epochs or status is not None or epoch >= max_epochs
 
 
 def last_test_row(progress: Progress) -> dict:
