@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from spurcomp.config import validate_config
 from spurcomp.plan import StepTime, plan, plan_markdown, read_step_times, step_ms

@@ -170,7 +170,7 @@ def _study_rows(config: dict, figure: str, studies: list[str], run_settings: dic
             for s in studies}
     past = sorted({fixed[s].get("post_fit_epochs", 0) for s in studies} - {0})
     rows.append(("stopping", "until 100% training accuracy (no cap stated)",
-                 f"until 100% training accuracy" + (f" and {_join(past)} epochs past it" if past else "")
+                 "until 100% training accuracy" + (f" and {_join(past)} epochs past it" if past else "")
                  + f" or {_join(sorted(set(caps.values())))} epochs (then not_converged)",
                  False if past else None if min(caps.values()) >= MIN_EPOCH_CAP else False))
     seeds = {s: len(specs[s]["seeds"]) for s in studies}
