@@ -90,7 +90,13 @@ def test_a_bundle_of_another_format_or_not_a_bundle_is_refused(tmp_path, tiny_co
     old = tmp_path / "old.zip"
     with zipfile.ZipFile(old, "w") as archive:
         archive.writestr("bundle.json", json.dumps({"format": 0, "table_version": 1, "config": {}, "files": {}}))
-    with pytest.raises(BundleRefused, match="bundle format 0 and table version 1; this spurcomp reads format 1"):
+    with pytest.raises(BundleRefused, match="bundle format 0, table version 1 and evaluation version 1; this "
+                                            "spurcomp reads format 1"):
+        unbundle(config, old)
+    # the current format and table version, but tables from an older evaluation (no evaluation_version: 1)
+    with zipfile.ZipFile(old, "w") as archive:
+        archive.writestr("bundle.json", json.dumps({"format": 1, "table_version": 1, "config": {}, "files": {}}))
+    with pytest.raises(BundleRefused, match=r"evaluation version 1; .* and evaluation version 2 \(spurcomp.study"):
         unbundle(config, old)
     (tmp_path / "notes.zip").write_text("not a zip")
     with pytest.raises(BundleRefused, match="is not a results bundle"):
@@ -110,11 +116,12 @@ def test_the_shipped_default_bundle_is_current_and_every_study_learned(tmp_path)
     from spurcomp.bundle import BUNDLE_FORMAT, bundled_paths, read_manifest, result_config
     from spurcomp.claims import best_unbiased_accuracy, learned_threshold
     from spurcomp.config import validate_config
-    from spurcomp.study import data_digest
+    from spurcomp.study import EVALUATION_VERSION, data_digest
 
     config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     manifest = read_manifest(SHIPPED)
-    assert (manifest["format"], manifest["table_version"]) == (BUNDLE_FORMAT, TABLE_VERSION)
+    assert (manifest["format"], manifest["table_version"], manifest.get("evaluation_version")) == \
+        (BUNDLE_FORMAT, TABLE_VERSION, EVALUATION_VERSION), "made by another version: make the bundle again"
     assert result_config(manifest["config"]) == result_config(config), \
         "the default config changed: make the bundle again"
     assert sorted(manifest["files"]) == sorted(map(str, bundled_paths(config)))

@@ -195,6 +195,32 @@ def test_background_attribution_percentage_is_evaluated_from_the_cached_masks(tm
     assert "input_image" not in set(frames["attributions"].metric)
 
 
+def test_end_of_training_attributions_come_from_the_final_weights_between_checkpoints(tmp_path):
+    """A run stopped by max_epochs after its last checkpoint epoch (3 after 0 and 1): its attributions through
+    training end with its final weights, and its end-of-training numbers and last maps are theirs."""
+    from spurcomp.evaluate import evaluate_run
+    from spurcomp.settings import TrainingSetting
+    from spurcomp.train.engine import TrainOptions, train_run
+
+    data = build_dataset({"generator": "cifar10", "n_train": 40, "n_test": 20}, seed=0)
+    summary = train_run(data, {"arch": "cnn", "width": 0.125}, TrainingSetting(lr=0.05, batch_size=20, max_epochs=3),
+                        0, tmp_path / "run", options=TrainOptions(checkpoint_epochs=[0, 1]))
+    # 40 images of 10 classes: not fitted in 3 epochs (and marked collapsed: one class predicted), weights finite
+    assert summary["epochs"] == 3 and summary["status"] != "converged"
+    assert summary["checkpoints"] == ["epoch=00000.pt", "epoch=00001.pt"]
+    settings = {"ig": {"n_samples": 8, "n_baselines": 1, "n_steps": 4, "baseline": "zero", "maps": 2,
+                       "map_pool": "any", "map_epochs": "last"}}
+    rows = evaluate_run({"attributions": tmp_path / "a.parquet"}, data, tmp_path / "run", settings=settings)["attributions"]
+    entropy = rows[rows.metric == "attribution_entropy"]
+    assert list(entropy.epoch) == [0, 1, 3]
+    final = rows[rows.metric.isin(["spurious_attribution_share", "final_attribution_entropy",
+                                   "map_target_probability", "attribution_map"])]
+    assert set(final.epoch) == {3}
+    assert rows[rows.metric == "final_attribution_entropy"].value.iloc[0] == entropy.value.iloc[-1]
+    # the epoch-3 numbers are the final weights', not epoch 1's: training moved them
+    assert entropy.value.iloc[-1] != entropy.value.iloc[1]
+
+
 def test_real_cifar10_is_read_from_its_python_batches(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()

@@ -28,8 +28,8 @@ from spurcomp.config import ConfigError, canonical
 from spurcomp.fidelity import fidelity_datasets
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
-from spurcomp.study import (RESULTS, RUNTIME_TRAINING_KEYS, data_digest, dataset_segmenter, decided_extension_rates,
-                            extension_path, extension_rates, file_digest, segmenter_path, summary_path)
+from spurcomp.study import (EVALUATION_VERSION, RESULTS, RUNTIME_TRAINING_KEYS, data_digest, dataset_segmenter,
+                            decided_extension_rates, extension_path, extension_rates, file_digest, segmenter_path, summary_path)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"
@@ -94,6 +94,7 @@ def make_bundle(config: dict, out: str | Path, doi: str | None = None) -> dict:
     manifest = {
         "format": BUNDLE_FORMAT,
         "table_version": TABLE_VERSION,
+        "evaluation_version": EVALUATION_VERSION,
         "config": result_config(config),
         "files": {name: data_digest(data) for name, data in contents.items()},
         "provenance": {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": package_versions(),
@@ -133,10 +134,12 @@ def unbundle(config: dict, path: str | Path, force: bool = False) -> list[Path]:
     ``config`` and every checksum holds. A file that exists with other bytes is a result of this checkout: it is
     refused unless ``force``. Returns the files written."""
     manifest = read_manifest(path)
-    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("table_version") != TABLE_VERSION:
-        raise BundleRefused(f"{path} has bundle format {manifest.get('format')} and table version "
-                            f"{manifest.get('table_version')}; this spurcomp reads format {BUNDLE_FORMAT} and table "
-                            f"version {TABLE_VERSION}: make the bundle again with this version")
+    found = (manifest.get("format"), manifest.get("table_version"), manifest.get("evaluation_version", 1))
+    if found != (BUNDLE_FORMAT, TABLE_VERSION, EVALUATION_VERSION):
+        raise BundleRefused(f"{path} has bundle format {found[0]}, table version {found[1]} and evaluation version "
+                            f"{found[2]}; this spurcomp reads format {BUNDLE_FORMAT}, table version {TABLE_VERSION} "
+                            f"and evaluation version {EVALUATION_VERSION} (spurcomp.study.EVALUATION_VERSION says "
+                            f"what changed): make the bundle again with this version")
     # both through result_config: a bundle made when a runtime key was still recorded fits all the same
     differences = _differences(result_config(manifest["config"]), result_config(config))
     if differences:

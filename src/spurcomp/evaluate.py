@@ -9,6 +9,7 @@ import copy
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +180,9 @@ def evaluate_representation(model, dataset: Dataset, settings: dict, device, run
 
 
 def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: RunRecord) -> list[dict]:
-    """IG shares, densities and entropy for every saved checkpoint of the run (attributions through training), and
-    fig. 13's maps where asked for (:func:`map_samples`), from the same loaded checkpoints.
+    """IG shares, densities and entropy for every saved checkpoint of the run and its final weights
+    (:func:`attribution_states`: attributions through training), and fig. 13's maps where asked for
+    (:func:`map_samples`), from the same loaded weights.
 
     Checkpoints are loaded into a model of their own, so ``model`` (the final weights) is left as it was."""
     ig, seed = settings["ig"], run.summary["seed"]
@@ -197,19 +199,18 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
     input_range = tuple(dataset.metadata["input_range"])
     map_x, map_target, groups, rows = map_samples(dataset, int(ig.get("maps", 0)), device,
                                                   ig.get("map_pool", "bias_conflicting"))
-    names = run.summary["checkpoints"]
-    for name in names:
-        epoch = int(name.removeprefix("epoch=").removesuffix(".pt"))
-        checkpoint.load_state_dict(torch.load(run.directory / "checkpoints" / name, map_location=device))
-        mapped = groups if ig.get("map_epochs", "all") == "all" or name == names[-1] else []
+    states = attribution_states(run, model)
+    for k, (epoch, load) in enumerate(states):
+        checkpoint.load_state_dict(load())
+        mapped = groups if ig.get("map_epochs", "all") == "all" or k == len(states) - 1 else []
         samples = (x, target, masks, map_x, map_target, mapped)
         found, shares, entropy, maps = _checkpoint_attributions(checkpoint, epoch, samples, ig, seed, input_range)
         rows += found
-    # spurious-feature utilisation at the end of training (the last checkpoint: a converged run's final epoch)
+    # spurious-feature utilisation at the end of training (the final weights; a diverged run's last checkpoint)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
     if groups:
         # fig. 8 picks the samples the high learning rate gets right and the low one does not: each map sample's
-        # probability of its class under the last checkpoint
+        # probability of its class under the final weights
         with torch.no_grad():
             probability = torch.softmax(checkpoint.eval()(map_x).float(), dim=1).gather(1, map_target[:, None])[:, 0]
         rows += [{"metric": "map_target_probability", "epoch": epoch, "group": group, "value": float(p)}
@@ -222,6 +223,22 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
             mean_over_baselines(maps, background_attribution_percentage, background)
         rows.append({"metric": "background_attribution_pct", "epoch": epoch, "value": percentage})
     return rows
+
+
+def attribution_states(run: RunRecord, model) -> list[tuple[int, Callable[[], dict]]]:
+    """The weights whose attributions are measured, in training order, each as (epoch, a loader of its state): the
+    run's checkpoints, then its final weights (``model``) where they are later than its last checkpoint and finite.
+    A run stopped by ``max_epochs`` between two checkpoint epochs (e.g. 30 between 16 and 32) thus has its
+    end-of-training numbers and last maps from the weights it ended with; a diverged run's end from its last
+    finite checkpoint."""
+    device = next(model.parameters()).device
+    states = [(int(name.removeprefix("epoch=").removesuffix(".pt")),
+               lambda name=name: torch.load(run.directory / "checkpoints" / name, map_location=device))
+              for name in run.summary["checkpoints"]]
+    final = int(run.summary["epochs"])
+    if final > states[-1][0] and _finite(model):
+        states.append((final, model.state_dict))
+    return states
 
 
 def _checkpoint_attributions(checkpoint, epoch: int, samples: tuple, ig: dict, seed: int, input_range) -> tuple:

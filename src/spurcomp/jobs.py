@@ -19,7 +19,7 @@ from spurcomp.config import ConfigError, canonical
 from spurcomp.fidelity import fidelity_datasets, fidelity_markdown, with_degraded
 from spurcomp.figures import claim_studies, claims_param, figure_caption, figure_inputs, figure_spec
 from spurcomp.runtime import logger
-from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunChunk, RunKey, background_masks_path, chunk_of,
+from spurcomp.study import (EVALUATION_FAMILIES, EVALUATION_VERSION, RUN_FILES, RunChunk, RunKey, background_masks_path, chunk_of,
                             chunk_record_path, chunk_records, dataset_job, dataset_path, dataset_segmenter,
                             evaluation_masks, evaluation_path, extension_path, figure_path, refresh_chunk_record,
                             run_chunks, run_evaluations, run_logs, segmenter_job, segmenter_path, study_runs,
@@ -28,7 +28,7 @@ from spurcomp.study import (EVALUATION_FAMILIES, RUN_FILES, RunChunk, RunKey, ba
 # each step's params by name: what its rule declares (a change of any reruns the job); a CLI job may add
 # ``families`` (evaluate: the families named)
 PARAMS = {"dataset": ("spec",), "dataset_summary": (), "segmenter": ("spec",), "background_masks": (), "train": ("jobs", "runs"),
-          "evaluate": ("evaluations", "runs"), "aggregate": ("spec", "files"),
+          "evaluate": ("evaluations", "runs", "version"), "aggregate": ("spec", "files"),
           "lr_extension": ("spec", "grid_rule", "files"), "figure": ("layout", "caption", "grid_rule"),
           "table": ("layout", "grid_rule"), "claims": ("claims", "grid_rule", "tests"), "fidelity": ("manifest",)}
 CLAIMS_OUTPUT = {"csv": "results/claims.csv", "md": "results/claims.md"}
@@ -85,7 +85,8 @@ def evaluate(config: dict, chunk: RunChunk, record: bool = True, evaluations: di
     evaluations = evaluations or run_evaluations(config, chunk.runs)
     masks = evaluation_masks(config, chunk.runs[0].dataset)
     inputs = {"data": str(dataset_path(chunk.runs[0].dataset)), "masks": [str(masks)] if masks else []}
-    params = {"evaluations": [evaluations[run] for run in chunk.runs], "runs": [run.as_dict() for run in chunk.runs]}
+    params = {"evaluations": [evaluations[run] for run in chunk.runs], "runs": [run.as_dict() for run in chunk.runs],
+              "version": EVALUATION_VERSION}
     if families:
         params["families"] = list(families)
     if not record:

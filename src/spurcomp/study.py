@@ -25,6 +25,11 @@ FIGURES = Path("figures")
 EVALUATION_FAMILIES = ("accuracy", "pruning", "representation", "attributions", "dynamics")
 # each evaluation file's Parquet metadata key for the settings it was computed under (kept in study tables)
 EVALUATION_SETTINGS_KEY = b"spurcomp_evaluation"
+# what the evaluate step computes from a run, by version: a param of every evaluate job (a new version evaluates
+# every run again) and recorded in results bundles (one of another version is refused: its tables hold the old
+# numbers). 2: a run's end-of-training attributions and last maps come from its final weights where its last
+# checkpoint is earlier (1: from that checkpoint)
+EVALUATION_VERSION = 2
 
 
 class RunStatus(str, enum.Enum):

@@ -200,7 +200,7 @@ def ranked_samples(table, low: float, high: float):
 def map_block(block, table, provenance: dict, grid_rule: dict | None, shown: int = MAP_SAMPLES) -> list[dict]:
     """Draw one study's samples into ``block`` (a subfigure): images (top row), the low-LR (middle) and high-LR
     (bottom) maps of the ``shown`` samples the high-LR model gets most right relative to the low-LR one (the
-    lowest and highest learning rate the grid rule keeps; each map the lowest seed's, at its last checkpoint).
+    lowest and highest learning rate the grid rule keeps; each map the lowest seed's, from its final weights).
     Returns the drawn values (Fig. 7's top row too)."""
     study = provenance.get("study", "")
     names = table_names(table, provenance)
