@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from spurcomp.aggregate import write_table
-from spurcomp.figures import LAYOUTS, layout_module
+from spurcomp.figures import LAYOUTS, figure_tables, layout_module
 from spurcomp.figures._draw import image_array
 
 PROVENANCE = {"study": "cm_cnn", "datasets": {"cm": {"generator": "colored_mnist", "source": "embedded", "version": 2}},
@@ -128,6 +128,9 @@ def test_fig9_heat_maps_average_surviving_seeds_per_gamma_and_learning_rate(tmp_
     cell = values[(values.focal_gamma == 2.0) & (values.lr == 1.0) & (values.metric == "final_train_loss")].iloc[0]
     assert cell["mean"] == pytest.approx(3.0) and cell.seeds == 1 and cell.failed_seeds == 1
     assert set(pd.read_csv(tmp_path / "fig9.csv").metric_name) >= {"Final training loss", "Unbiased test accuracy"}
+    # the results table's rows name their study's γ
+    frame, _ = figure_tables("fig9", paths)
+    assert [model.rsplit(", ", 1)[1] for model in frame.model] == ["focal γ = 0"] * 2 + ["focal γ = 2"] * 2
 
 
 def test_figS_optimizers_names_each_panel_by_its_optimizer_and_schedule(tmp_path):

@@ -25,6 +25,15 @@ def claims(spec: dict, config: dict):
             + trend_with_lr(config, studies, ["spurious_attribution_share"], PAPER_FIGURE, direction=-1))
 
 
+def study_label(table, provenance: dict) -> str:
+    """The results table's model column: the model and the study's focal γ (the four studies share a dataset
+    and a model, so their rows would otherwise read alike)."""
+    from spurcomp.names import knob_names
+    from spurcomp.tables import table_names
+
+    return f"{table_names(table, provenance)['model_name']}, {knob_names({'focal_gamma': float(table.focal_gamma.iloc[0])})}"
+
+
 def grid_values(tables):
     """One row per (focal gamma, learning rate, metric): the mean over seeds that did not fail, how many seeds
     counted and how many failed (:func:`spurcomp.tables.per_lr_summary` per grid point)."""
