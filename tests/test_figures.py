@@ -149,6 +149,10 @@ def test_figS_optimizers_names_each_panel_by_its_optimizer_and_schedule(tmp_path
                                         "cosine": {"optimizer": "sgd", "schedule": "cosine"}}
     from spurcomp.names import knob_names
     assert knob_names({"optimizer": "sgd", "schedule": "constant"}) == ""  # the paper's recipe: panels untitled
+    # the results table's rows name their study's optimiser or schedule
+    frame, _ = figure_tables("figS_optimizers", paths, RULE)
+    assert [model.rsplit(", ", 1)[1] for model in frame.drop_duplicates("study").model] == \
+        ["SGD", "Adam", "cosine annealing"]
     assert knob_names({"schedule": "wsd"}) == "warmup-stable-decay"
     assert knob_names({"max_epochs": 30, "optimizer": "adam"}) == "Adam"
     assert knob_names({"focal_gamma": 0.0}) == "focal γ = 0"  # fixed explicitly: named, so fig9's rows read apart
