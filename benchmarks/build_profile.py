@@ -8,11 +8,13 @@ job's processes every few seconds and misses what ran after the last sample, mos
 the row marked, only for jobs whose log has no such line (made by an older version).
 
 ``--until FILE`` counts only the jobs that had finished when FILE was written (a job's benchmark file is its
-last write): ``--until figures/fig4.pdf`` profiles the part of a build that made Fig. 4. ``--by run-folder``
+last write): ``--until figures/fig4.pdf`` profiles the part of a build that made Fig. 4; ``--since FILE``, only
+those that finished after it (``--since figures/fig3.pdf --until figures/fig4.pdf``: the Fig. 4 step of
+``benchmarks/figure_times.py``, which makes Fig. 3 first). ``--by run-folder``
 sums the train and evaluate jobs per dataset and model instead (``logs/runs/DATASET/MODEL``): which studies'
 runs the time went to.
 
-    python benchmarks/build_profile.py [--logs logs] [--until FILE] [--by family|run-folder]
+    python benchmarks/build_profile.py [--logs logs] [--since FILE] [--until FILE] [--by family|run-folder]
 """
 from __future__ import annotations
 
@@ -54,10 +56,11 @@ def run_folder(path: Path, logs: Path) -> str | None:
     return "/".join(parts[1:3]) if parts[0] == "runs" and len(parts) > 3 else None
 
 
-def profile(logs: Path, until: float | None = None, by: str = "family") -> pd.DataFrame:
+def profile(logs: Path, until: float | None = None, by: str = "family", since: float | None = None) -> pd.DataFrame:
     rows = []
     for path in sorted(logs.rglob("*.benchmark.tsv")):
-        if until is not None and path.stat().st_mtime > until:
+        finished = path.stat().st_mtime
+        if (until is not None and finished > until) or (since is not None and finished <= since):
             continue
         group = family(path, logs) if by == "family" else run_folder(path, logs)
         if group is None:
@@ -78,10 +81,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", default="logs", help="the workflow's logs folder (default: %(default)s)")
     parser.add_argument("--until", type=Path, help="only the jobs finished when this file was written")
+    parser.add_argument("--since", type=Path, help="only the jobs finished after this file was written")
     parser.add_argument("--by", choices=("family", "run-folder"), default="family",
                         help="rows: rule families, or the train and evaluate jobs per dataset/model")
     args = parser.parse_args()
-    table = profile(Path(args.logs), args.until.stat().st_mtime if args.until else None, args.by)
+    table = profile(Path(args.logs), args.until.stat().st_mtime if args.until else None, args.by,
+                    args.since.stat().st_mtime if args.since else None)
     print(f"| {'rule family' if args.by == 'family' else 'dataset/model'} | jobs | wall s (sum over jobs) | CPU s | CPU / wall | peak memory MB |")
     print("|---|---|---|---|---|---|")
     for name, row in table.iterrows():
