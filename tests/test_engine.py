@@ -413,7 +413,9 @@ def test_fig13_maps_and_per_step_dynamics_are_kept_on_request(tmp_path):
     attributions, dynamics = frames["attributions"], frames["dynamics"]
     inputs = attributions[attributions.metric == "input_image"]
     maps = attributions[attributions.metric == "attribution_map"]
-    assert len(summary["checkpoints"]) == 2 and len(inputs) == 3 and len(maps) == 3 * 2  # 3 samples at 2 checkpoints
+    # 3 samples at the 2 checkpoints and at the final weights (epoch 2: training stopped between checkpoint epochs)
+    assert len(summary["checkpoints"]) == 2 and len(inputs) == 3 and len(maps) == 3 * 3
+    assert sorted(set(maps.epoch)) == [0, 1, 2]
     test = images.test
     chosen = [int(g.split(",")[0].removeprefix("sample=")) for g in inputs.group]
     assert all(test.y[i] != test.b[i] for i in chosen)  # bias-conflicting samples only
@@ -428,16 +430,23 @@ def test_fig13_maps_and_per_step_dynamics_are_kept_on_request(tmp_path):
     got = np.stack([np.array(m, dtype=float)[..., 0] for m in at_1.image])
     assert got.shape == (3, 28, 28) and np.allclose(got, expected.numpy(), atol=1e-6)
     assert np.allclose(at_1.value, expected.sum((1, 2)).numpy(), rtol=1e-5)
+    # the epoch-2 maps are the final weights' (weights.pt): no checkpoint holds them
+    from spurcomp.evaluate import load_model
+    final = load_model(tmp_path / "run" / "weights.pt", torch.device("cpu"))
+    expected = integrated_gradients(final, x, torch.as_tensor(test.y[chosen]), tuple(images.metadata["input_range"]),
+                                    n_baselines=2, n_steps=4, seed=0).mean(0).abs().sum(1)
+    at_2 = maps[maps.epoch == 2]
+    assert np.allclose(np.stack([np.array(m, dtype=float)[..., 0] for m in at_2.image]), expected.numpy(), atol=1e-6)
     # stored as float32, the tensors' own type: read back exactly
     import pyarrow.parquet as pq
     assert "element: float>" in str(pq.read_schema(tmp_path / "attributions.parquet").field("image").type)
-    # map_epochs: last keeps the last checkpoint's maps only, the same as every checkpoint's there
+    # map_epochs: last keeps the final weights' maps only, the same as with every checkpoint's
     last = evaluate_run({"attributions": tmp_path / "a_last.parquet"}, tmp_path / "data.npz", tmp_path / "run",
                         {"ig": {**ig, "maps": 3, "map_epochs": "last"}})["attributions"]
     last_maps = last[last.metric == "attribution_map"]
-    assert last_maps.epoch.tolist() == [1, 1, 1] and len(last[last.metric == "input_image"]) == 3
+    assert last_maps.epoch.tolist() == [2, 2, 2] and len(last[last.metric == "input_image"]) == 3
     assert all(np.array_equal(np.array(a, dtype=float), np.array(b, dtype=float))
-               for a, b in zip(last_maps.image, at_1.image))
+               for a, b in zip(last_maps.image, at_2.image))
     def others(frame):
         return frame[frame.metric != "attribution_map"].drop(columns="image").reset_index(drop=True)
 
@@ -458,7 +467,7 @@ def test_fig13_maps_and_per_step_dynamics_are_kept_on_request(tmp_path):
     aggregate_study("s", {}, [tmp_path / "run" / "run.json"], sorted((tmp_path / "run" / "eval").iterdir()),
                     tmp_path / "s.parquet")
     table, _ = read_table(tmp_path / "s.parquet")
-    assert table.image.notna().sum() == 9 and table[table.metric == "max_bc_loss_ratio"].image.isna().all()
+    assert table.image.notna().sum() == 3 + 9 and table[table.metric == "max_bc_loss_ratio"].image.isna().all()
 
 
 def test_maps_of_vector_inputs_are_refused_with_what_to_do(dataset, tmp_path):
