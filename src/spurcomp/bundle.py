@@ -29,7 +29,8 @@ from spurcomp.fidelity import fidelity_datasets
 from spurcomp.figures import claim_studies, figure_inputs, figure_names
 from spurcomp.runtime import PlainError, atomic_write_text, package_versions, temporary_sibling
 from spurcomp.study import (EVALUATION_VERSION, RESULTS, RUNTIME_TRAINING_KEYS, data_digest, dataset_segmenter,
-                            decided_extension_rates, extension_path, extension_rates, file_digest, segmenter_path, summary_path)
+                            decided_extension_rates, extension_path, extension_rates, file_digest, segmenter_path,
+                            summary_path)
 
 BUNDLE_FORMAT = 1
 MANIFEST = "bundle.json"

@@ -206,7 +206,7 @@ def evaluate_attributions(model, dataset: Dataset, settings: dict, device, run: 
         samples = (x, target, masks, map_x, map_target, mapped)
         found, shares, entropy, maps = _checkpoint_attributions(checkpoint, epoch, samples, ig, seed, input_range)
         rows += found
-    # spurious-feature utilisation at the end of training (the final weights; a diverged run's last checkpoint)
+    # spurious-feature utilisation at the end of training (the final weights where finite, else the last checkpoint)
     rows.append({"metric": "spurious_attribution_share", "epoch": epoch, "value": shares["spurious"]})
     if groups:
         # fig. 8 picks the samples the high learning rate gets right and the low one does not: each map sample's

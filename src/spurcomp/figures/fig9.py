@@ -31,7 +31,8 @@ def study_label(table, provenance: dict) -> str:
     from spurcomp.names import knob_names
     from spurcomp.tables import table_names
 
-    return f"{table_names(table, provenance)['model_name']}, {knob_names({'focal_gamma': float(table.focal_gamma.iloc[0])})}"
+    gamma = knob_names({"focal_gamma": float(table.focal_gamma.iloc[0])})
+    return f"{table_names(table, provenance)['model_name']}, {gamma}"
 
 
 def grid_values(tables):
