@@ -21,9 +21,9 @@ from spurcomp.figures import claim_studies, claims_param, figure_caption, figure
 from spurcomp.runtime import logger
 from spurcomp.study import (EVALUATION_FAMILIES, EVALUATION_VERSION, RUN_FILES, RunChunk, RunKey,
                             background_masks_path, chunk_of, chunk_record_path, chunk_records, dataset_job,
-                            dataset_path, dataset_segmenter, evaluation_masks, evaluation_path, extension_path, figure_path, refresh_chunk_record,
-                            run_chunks, run_evaluations, run_logs, segmenter_job, segmenter_path, study_runs,
-                            summary_path, table_path, train_job, write_chunk_record)
+                            dataset_path, dataset_segmenter, evaluation_masks, evaluation_path, extension_path,
+                            figure_path, refresh_chunk_record, run_chunks, run_evaluations, run_logs, segmenter_job,
+                            segmenter_path, study_runs, summary_path, table_path, train_job, write_chunk_record)
 
 # each step's params by name: what its rule declares (a change of any reruns the job); a CLI job may add
 # ``families`` (evaluate: the families named)
