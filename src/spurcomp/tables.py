@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from spurcomp.claims import grid_rule_cut
-from spurcomp.names import KNOB_AXES, dataset_label, degraded_column, metric_name, model_name
+from spurcomp.names import KNOB_AXES, dataset_label, degraded_column, knob_names, metric_name, model_name
 from spurcomp.study import FAILED_STATUSES
 
 FORMATS = ("md", "latex")
@@ -43,6 +43,15 @@ def table_names(table: pd.DataFrame, provenance: dict) -> dict:
     names = {"dataset_name": dataset_label(data["generator"], data["source"], data.get("degraded")) if data else dataset,
              "model_name": model_name(spec) if spec else model}
     return {**names, **degraded_column(data)}
+
+
+def model_and_knobs(table: pd.DataFrame, provenance: dict, knobs, plain: str = "") -> str:
+    """The model's name and a study's ``knobs`` at the values its table holds ("VGG11 (width ×1/8), Adam"): the
+    model column of a results table whose studies share a dataset and a model and differ in those knobs.
+    ``plain`` names knobs at their neutral values, which :func:`spurcomp.names.knob_names` leaves out."""
+    values = {knob: table[knob].iloc[0] for knob in knobs}
+    recipe = knob_names({k: v.item() if hasattr(v, "item") else v for k, v in values.items()}) or plain
+    return ", ".join(part for part in (table_names(table, provenance)["model_name"], recipe) if part)
 
 
 def results_table(inputs, metrics, grid_rule: dict | None = None, study_label=None) -> pd.DataFrame:

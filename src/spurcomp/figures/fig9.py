@@ -28,11 +28,9 @@ def claims(spec: dict, config: dict):
 def study_label(table, provenance: dict) -> str:
     """The results table's model column: the model and the study's focal γ (the four studies share a dataset
     and a model, so their rows would otherwise read alike)."""
-    from spurcomp.names import knob_names
-    from spurcomp.tables import table_names
+    from spurcomp.tables import model_and_knobs
 
-    gamma = knob_names({"focal_gamma": float(table.focal_gamma.iloc[0])})
-    return f"{table_names(table, provenance)['model_name']}, {gamma}"
+    return model_and_knobs(table, provenance, ("focal_gamma",))
 
 
 def grid_values(tables):

@@ -25,11 +25,9 @@ def claims(spec: dict, config: dict):
 def study_label(table, provenance: dict) -> str:
     """The results table's model column: the model and its optimiser and schedule (the studies share a dataset
     and a model, so their rows would otherwise read alike; plain SGD at a constant rate is "SGD")."""
-    from spurcomp.names import knob_names
-    from spurcomp.tables import table_names
+    from spurcomp.tables import model_and_knobs
 
-    recipe = knob_names({"optimizer": str(table.optimizer.iloc[0]), "schedule": str(table.schedule.iloc[0])})
-    return f"{table_names(table, provenance)['model_name']}, {recipe or 'SGD'}"
+    return model_and_knobs(table, provenance, ("optimizer", "schedule"), plain="SGD")
 
 
 def plot(inputs, out_pdf, out_csv=None, grid_rule=None):
